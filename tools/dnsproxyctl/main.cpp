@@ -1,0 +1,18 @@
+// dnsproxyctl: inspect packets and policies, and (later) talk to a running dnsproxyd.
+//
+// Exit codes are part of the interface: 0 success, 1 a negative answer (e.g. no match),
+// 2 bad input (malformed packet, invalid pattern or file), 64 bad usage.
+#include <CLI/CLI.hpp>
+
+int main(int argc, char** argv) {
+  CLI::App app{"dnsproxyctl: inspect DNS packets and FQDN policies"};
+  app.set_version_flag("--version", "dnsproxyctl 0.1.0");
+  app.require_subcommand(1);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    const int code = app.exit(e);
+    return code == 0 ? 0 : 64;
+  }
+  return 0;
+}
