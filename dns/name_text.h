@@ -39,4 +39,11 @@ enum class NameTextError : uint8_t {
 // guarantees `wire` is a well-formed uncompressed name (as the codec produces).
 void append_name_text(std::span<const uint8_t> wire, std::string& out);
 
+// DNS names compare case-insensitively in ASCII only (RFC 4343): 'A'-'Z' become 'a'-'z', every
+// other byte (length bytes included, since they are < 64) is left alone.
+constexpr void lowercase_ascii(std::span<uint8_t> bytes) noexcept {
+  for (uint8_t& b : bytes)
+    if (b >= 'A' && b <= 'Z') b = static_cast<uint8_t>(b + ('a' - 'A'));
+}
+
 }  // namespace dnsproxy::dns

@@ -66,5 +66,11 @@ TEST(NameTextTest, RoundTripsEveryByteValue) {
   }
 }
 
+TEST(NameTextTest, LowercasesAsciiOnly) {
+  std::string wire("\3WwW\2\xC4x\0", 8);
+  lowercase_ascii({reinterpret_cast<uint8_t*>(wire.data()), wire.size()});
+  EXPECT_EQ(wire, std::string("\3www\2\xC4x\0", 8));
+}
+
 }  // namespace
 }  // namespace dnsproxy::dns
