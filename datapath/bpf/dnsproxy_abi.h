@@ -15,6 +15,33 @@ enum dns_steer_stat {
   DNS_STEER_STAT__COUNT,
 };
 
+/* ---- XDP metadata: dns_steer -> worker, for every frame redirected to an AF_XDP socket. ----
+ * Written with bpf_xdp_adjust_meta directly in front of the packet, so user space reads it at
+ * (packet address - sizeof(struct dns_steer_meta)) in the UMEM frame. Its size must stay a
+ * multiple of 4 and at most 32 bytes (the kernel's metadata limit). The FIB lookup lets user
+ * space forward without routing or neighbour tables of its own.
+ */
+enum dns_steer_fib_status {
+  DNS_STEER_FIB_OK = 0,         /* egress_ifindex and both MACs are valid */
+  DNS_STEER_FIB_NO_NEIGH,       /* route found, next hop MAC unknown yet: MACs not valid */
+  DNS_STEER_FIB_NOT_FORWARDED,  /* local destination, blackhole, unreachable: nothing valid */
+};
+
+#define DNS_STEER_META_IPV6 0x01     /* L3 is IPv6 (else IPv4) */
+#define DNS_STEER_META_RESPONSE 0x02 /* UDP source port is a DNS port (else destination is) */
+#define DNS_STEER_META_VLAN 0x04     /* one 802.1Q tag; vlan_tci is valid */
+
+struct dns_steer_meta {
+  __u32 egress_ifindex; /* where the packet goes next, per the kernel FIB */
+  __u8 next_hop_mac[6]; /* destination MAC to write */
+  __u8 egress_mac[6];   /* source MAC to write (the egress interface's) */
+  __u16 l3_offset;      /* bytes from packet start to the IP header */
+  __u16 dns_offset;     /* bytes from packet start to the DNS header */
+  __u8 fib_status;      /* enum dns_steer_fib_status */
+  __u8 flags;           /* DNS_STEER_META_* */
+  __u16 vlan_tci;       /* host order; valid with DNS_STEER_META_VLAN */
+};
+
 /* ---- Maps owned by the agent, mirrored by the proxy into policy snapshots. ---- */
 
 /* Address families as stored in the keys below (AF_INET / AF_INET6 values, fixed here so BPF

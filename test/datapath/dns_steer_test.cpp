@@ -8,7 +8,7 @@
 #include <cstdint>
 #include <vector>
 
-#include "datapath/bpf/dnsproxy_abi.h"
+#include "datapath/abi.h"
 #include "dns_steer.skel.h"
 #include "test/support/privileges.h"
 

@@ -1,0 +1,9 @@
+// C++ view of the BPF ABI: includes the shared C header and pins every layout that crosses the
+// kernel/user boundary, so a change on one side that the other did not follow fails to compile.
+#pragma once
+
+#include "datapath/bpf/dnsproxy_abi.h"
+
+static_assert(sizeof(dns_steer_meta) == 24 && sizeof(dns_steer_meta) % 4 == 0);
+static_assert(sizeof(endpoint_key) == 20 && sizeof(endpoint_value) == 8);
+static_assert(sizeof(ipcache_key) == 24 && sizeof(ipcache_value) == 8);
