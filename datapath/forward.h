@@ -1,0 +1,40 @@
+// The forwarding rewrite: what a router does to a packet it forwards, done in place in the UMEM
+// frame with the next hop that dns_steer's FIB lookup left in the XDP metadata.
+//
+// Pure function over the caller's bytes: no syscalls, no allocation, unit-tested as data.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <span>
+
+#include "datapath/abi.h"
+
+namespace dnsproxy::datapath {
+
+enum class ForwardVerdict : uint8_t {
+  kForward,        // rewritten: send it on meta.egress_ifindex
+  kNoNeighbour,    // FIB found a route but no neighbour entry: MACs unknown, never guess them
+  kNotForwarded,   // FIB says local, blackhole, unreachable or an unknown status
+  kTtlExceeded,    // IPv4 TTL or IPv6 hop limit <= 1: a router drops it (no ICMP from us)
+  kMalformed,      // offsets in the metadata do not fit the packet or the IP version is wrong
+  kShortDns,       // UDP payload shorter than a DNS header
+};
+inline constexpr size_t kForwardVerdictCount = 6;
+
+// The metadata dns_steer wrote directly in front of the packet (datapath/bpf/dnsproxy_abi.h).
+// `packet` must point into a UMEM frame with at least sizeof(dns_steer_meta) bytes of headroom.
+[[nodiscard]] inline dns_steer_meta load_steer_meta(const std::byte* packet) noexcept {
+  dns_steer_meta meta;
+  std::memcpy(&meta, packet - sizeof(meta), sizeof(meta));
+  return meta;
+}
+
+// Rewrites `packet` (Ethernet frame) for forwarding: destination MAC = next hop, source MAC =
+// egress interface, IPv4 TTL - 1 with the header checksum updated incrementally (RFC 1624), or
+// IPv6 hop limit - 1. UDP checksums do not cover TTL/hop limit or MACs, so they stay valid.
+// On any verdict other than kForward the packet is left unchanged.
+[[nodiscard]] ForwardVerdict rewrite_for_forwarding(std::span<std::byte> packet, const dns_steer_meta& meta) noexcept;
+
+}  // namespace dnsproxy::datapath

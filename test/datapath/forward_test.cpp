@@ -1,0 +1,133 @@
+// The forwarding rewrite as data: MACs, TTL / hop limit, IPv4 checksum, and every refusal.
+#include "datapath/forward.h"
+
+#include <gtest/gtest.h>
+
+#include <cstring>
+#include <vector>
+
+namespace dnsproxy::datapath {
+namespace {
+
+constexpr uint8_t kNextHop[6] = {0x02, 0xaa, 0, 0, 0, 0x01};
+constexpr uint8_t kEgress[6] = {0x02, 0xbb, 0, 0, 0, 0x02};
+
+uint16_t ipv4_header_checksum(const std::vector<std::byte>& frame, size_t l3) {
+  uint32_t sum = 0;
+  for (size_t i = 0; i < 20; i += 2) {
+    if (i == 10) continue;
+    sum += std::to_integer<uint32_t>(frame[l3 + i]) << 8 | std::to_integer<uint32_t>(frame[l3 + i + 1]);
+  }
+  while (sum >> 16) sum = (sum & 0xffff) + (sum >> 16);
+  return static_cast<uint16_t>(~sum);
+}
+
+std::vector<std::byte> bytes(std::initializer_list<int> values) {
+  std::vector<std::byte> out;
+  for (int v : values) out.push_back(std::byte{static_cast<uint8_t>(v)});
+  return out;
+}
+
+// Ethernet + IPv4 (ttl) + UDP 53 + 12-byte DNS header, with a correct IPv4 header checksum.
+std::vector<std::byte> ipv4_query(uint8_t ttl) {
+  auto frame = bytes({2, 0, 0, 0, 0, 2, 2, 0, 0, 0, 0, 1, 0x08, 0x00,                       // eth
+                      0x45, 0, 0, 40, 0x12, 0x34, 0x40, 0, ttl, 17, 0, 0, 192, 0, 2, 10, 198, 51, 100, 53,  // ipv4
+                      0x30, 0x39, 0, 53, 0, 20, 0, 0,                                        // udp
+                      0xab, 0xcd, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0});                            // dns
+  const uint16_t checksum = ipv4_header_checksum(frame, 14);
+  frame[24] = std::byte{static_cast<uint8_t>(checksum >> 8)};
+  frame[25] = std::byte{static_cast<uint8_t>(checksum)};
+  return frame;
+}
+
+std::vector<std::byte> ipv6_query(uint8_t hop_limit) {
+  std::vector<std::byte> frame = bytes({2, 0, 0, 0, 0, 2, 2, 0, 0, 0, 0, 1, 0x86, 0xdd,  // eth
+                                        0x60, 0, 0, 0, 0, 20, 17, hop_limit});              // ipv6 fixed part
+  frame.resize(14 + 40 + 8 + 12);  // addresses, UDP and DNS header: zeros are fine here
+  return frame;
+}
+
+dns_steer_meta meta_for(bool ipv6, uint8_t fib_status = DNS_STEER_FIB_OK) {
+  dns_steer_meta meta{};
+  meta.egress_ifindex = 7;
+  std::memcpy(meta.next_hop_mac, kNextHop, 6);
+  std::memcpy(meta.egress_mac, kEgress, 6);
+  meta.l3_offset = 14;
+  meta.dns_offset = ipv6 ? 14 + 40 + 8 : 14 + 20 + 8;
+  meta.fib_status = fib_status;
+  meta.flags = ipv6 ? DNS_STEER_META_IPV6 : 0;
+  return meta;
+}
+
+TEST(ForwardTest, Ipv4RewritesMacsAndTtlAndKeepsTheChecksumValid) {
+  for (uint8_t ttl : {2, 64, 128, 255}) {
+    auto frame = ipv4_query(ttl);
+    ASSERT_EQ(rewrite_for_forwarding(frame, meta_for(false)), ForwardVerdict::kForward);
+    EXPECT_EQ(std::memcmp(frame.data(), kNextHop, 6), 0);
+    EXPECT_EQ(std::memcmp(frame.data() + 6, kEgress, 6), 0);
+    EXPECT_EQ(std::to_integer<int>(frame[22]), ttl - 1);
+    const uint16_t stored = static_cast<uint16_t>(std::to_integer<int>(frame[24]) << 8 | std::to_integer<int>(frame[25]));
+    EXPECT_EQ(stored, ipv4_header_checksum(frame, 14)) << "ttl " << int{ttl};
+  }
+}
+
+TEST(ForwardTest, Ipv6DecrementsTheHopLimit) {
+  auto frame = ipv6_query(64);
+  ASSERT_EQ(rewrite_for_forwarding(frame, meta_for(true)), ForwardVerdict::kForward);
+  EXPECT_EQ(std::to_integer<int>(frame[14 + 7]), 63);
+  EXPECT_EQ(std::memcmp(frame.data(), kNextHop, 6), 0);
+}
+
+TEST(ForwardTest, LastHopIsDroppedUnchanged) {
+  for (uint8_t ttl : {0, 1}) {
+    auto frame = ipv4_query(ttl);
+    const auto before = frame;
+    EXPECT_EQ(rewrite_for_forwarding(frame, meta_for(false)), ForwardVerdict::kTtlExceeded);
+    EXPECT_EQ(frame, before);
+    auto frame6 = ipv6_query(ttl);
+    EXPECT_EQ(rewrite_for_forwarding(frame6, meta_for(true)), ForwardVerdict::kTtlExceeded);
+  }
+}
+
+TEST(ForwardTest, WithoutAValidFibResultNothingIsSent) {
+  auto frame = ipv4_query(64);
+  const auto before = frame;
+  EXPECT_EQ(rewrite_for_forwarding(frame, meta_for(false, DNS_STEER_FIB_NO_NEIGH)), ForwardVerdict::kNoNeighbour);
+  EXPECT_EQ(rewrite_for_forwarding(frame, meta_for(false, DNS_STEER_FIB_NOT_FORWARDED)), ForwardVerdict::kNotForwarded);
+  EXPECT_EQ(rewrite_for_forwarding(frame, meta_for(false, 200)), ForwardVerdict::kNotForwarded);
+  EXPECT_EQ(frame, before);
+}
+
+TEST(ForwardTest, OffsetsThatDoNotFitThePacketAreMalformed) {
+  auto frame = ipv4_query(64);
+  auto meta = meta_for(false);
+  meta.l3_offset = 60;  // IP header would run past the end
+  EXPECT_EQ(rewrite_for_forwarding(frame, meta), ForwardVerdict::kMalformed);
+  meta = meta_for(false);
+  meta.l3_offset = 4;  // inside the Ethernet header
+  EXPECT_EQ(rewrite_for_forwarding(frame, meta), ForwardVerdict::kMalformed);
+  meta = meta_for(true);  // says IPv6, packet is IPv4
+  EXPECT_EQ(rewrite_for_forwarding(frame, meta), ForwardVerdict::kMalformed);
+  meta = meta_for(false);
+  meta.dns_offset = 10;  // before the IP header
+  EXPECT_EQ(rewrite_for_forwarding(frame, meta), ForwardVerdict::kMalformed);
+}
+
+TEST(ForwardTest, APayloadShorterThanADnsHeaderIsRefused) {
+  auto frame = ipv4_query(64);
+  frame.resize(frame.size() - 1);
+  EXPECT_EQ(rewrite_for_forwarding(frame, meta_for(false)), ForwardVerdict::kShortDns);
+}
+
+TEST(ForwardTest, MetadataIsReadFromInFrontOfThePacket) {
+  std::vector<std::byte> buffer(sizeof(dns_steer_meta) + 64);
+  const dns_steer_meta meta = meta_for(true);
+  std::memcpy(buffer.data(), &meta, sizeof(meta));
+  const dns_steer_meta loaded = load_steer_meta(buffer.data() + sizeof(meta));
+  EXPECT_EQ(loaded.egress_ifindex, 7u);
+  EXPECT_EQ(loaded.flags, DNS_STEER_META_IPV6);
+  EXPECT_EQ(loaded.dns_offset, meta.dns_offset);
+}
+
+}  // namespace
+}  // namespace dnsproxy::datapath
