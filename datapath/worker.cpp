@@ -1,0 +1,33 @@
+#include "datapath/worker.h"
+
+#include <pthread.h>
+#include <sched.h>
+
+#include <cstring>
+#include <string>
+
+namespace dnsproxy::datapath {
+
+const char* drop_reason_name(DropReason reason) noexcept {
+  switch (reason) {
+    case DropReason::kNoNeighbour: return "no_neighbour";
+    case DropReason::kNotForwarded: return "not_forwarded";
+    case DropReason::kTtlExceeded: return "ttl_exceeded";
+    case DropReason::kMalformed: return "malformed";
+    case DropReason::kShortDns: return "short_dns";
+    case DropReason::kNoEgressPort: return "no_egress_port";
+    case DropReason::kTxRingFull: return "tx_ring_full";
+  }
+  return "?";
+}
+
+Result<void> pin_current_thread(unsigned cpu) {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  CPU_SET(cpu, &set);
+  if (const int err = pthread_setaffinity_np(pthread_self(), sizeof(set), &set); err != 0)
+    return fail("cannot pin a worker to CPU ", std::to_string(cpu), ": ", std::strerror(err));
+  return {};
+}
+
+}  // namespace dnsproxy::datapath

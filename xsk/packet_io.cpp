@@ -1,0 +1,67 @@
+#include "xsk/packet_io.h"
+
+#include <sys/socket.h>
+
+#include <chrono>
+
+namespace dnsproxy::xsk {
+
+Result<std::unique_ptr<XskPacketIo>> XskPacketIo::create(const UmemConfig& umem_config,
+                                                         std::span<const SocketConfig> sockets) {
+  auto umem = Umem::create(umem_config);
+  if (!umem) return tl::unexpected(umem.error());
+  std::unique_ptr<XskPacketIo> io(new XskPacketIo(std::move(*umem)));
+  for (const SocketConfig& config : sockets) {
+    auto socket = Socket::create(*io->umem_, config);
+    if (!socket) return tl::unexpected(socket.error());
+    io->poll_fds_.push_back(pollfd{.fd = (*socket)->fd(), .events = POLLIN, .revents = 0});
+    io->busy_poll_ = io->busy_poll_ || config.busy_poll;
+    io->sockets_.push_back(std::move(*socket));
+  }
+  return io;
+}
+
+XskPacketIo::~XskPacketIo() {
+  // Sockets first: the kernel keeps the UMEM registered while a socket is bound to it.
+  sockets_.clear();
+}
+
+int XskPacketIo::port_for_ifindex(uint32_t ifindex) const noexcept {
+  for (size_t port = 0; port < sockets_.size(); ++port)
+    if (sockets_[port]->ifindex() == ifindex) return static_cast<int>(port);
+  return -1;
+}
+
+void XskPacketIo::service() noexcept {
+  for (auto& socket : sockets_) socket->reclaim_completions();
+  for (auto& socket : sockets_) (void)socket->refill();
+}
+
+void XskPacketIo::flush() noexcept {
+  for (auto& socket : sockets_) socket->kick_tx();
+}
+
+void XskPacketIo::wait_for_packets(int timeout_ms) noexcept {
+  if (busy_poll_) {
+    for (auto& socket : sockets_) (void)recvfrom(socket->fd(), nullptr, 0, MSG_DONTWAIT, nullptr, nullptr);
+    return;
+  }
+  (void)poll(poll_fds_.data(), poll_fds_.size(), timeout_ms);
+}
+
+bool XskPacketIo::drain_tx(int timeout_ms) noexcept {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+  for (;;) {
+    uint32_t outstanding = 0;
+    for (auto& socket : sockets_) {
+      socket->kick_tx();
+      socket->reclaim_completions();
+      outstanding += socket->tx_outstanding();
+    }
+    if (outstanding == 0) return true;
+    if (std::chrono::steady_clock::now() >= deadline) return false;
+    (void)poll(nullptr, 0, 1);
+  }
+}
+
+}  // namespace dnsproxy::xsk

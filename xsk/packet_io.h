@@ -1,0 +1,90 @@
+// The packet I/O seam between the worker and a backend. The worker (datapath/worker.h) is a
+// template over the PacketIo concept, so the hot path calls a concrete type with no virtual
+// dispatch; a DPDK backend later implements the same members next to XskPacketIo.
+//
+// A backend exposes numbered ports (here: one AF_XDP socket per interface and queue) sharing one
+// frame pool. Frame ownership across a worker iteration:
+//   service()  completed TX frames -> free list; free list -> each port's fill ring
+//   receive()  fill/rx -> worker (the packets returned are the caller's until it hands them on)
+//   transmit() worker -> tx/completion for the packets accepted; the rest stay the caller's
+//   release()  worker -> free (a dropped packet)
+// At the end of an iteration the worker holds nothing: frames_in_worker() must be 0.
+#pragma once
+
+#include <poll.h>
+
+#include <concepts>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <vector>
+
+#include "common/result.h"
+#include "xsk/socket.h"
+#include "xsk/umem.h"
+
+namespace dnsproxy::xsk {
+
+template <class Io>
+concept PacketIo = requires(Io io, const Io cio, size_t port, std::span<Packet> rx, std::span<const Packet> tx,
+                            Packet packet, uint32_t ifindex, int timeout_ms) {
+  { cio.port_count() } noexcept -> std::same_as<size_t>;
+  { cio.port_for_ifindex(ifindex) } noexcept -> std::same_as<int>;
+  { io.service() } noexcept;
+  { io.receive(port, rx) } noexcept -> std::same_as<uint32_t>;
+  { io.transmit(port, tx) } noexcept -> std::same_as<uint32_t>;
+  { io.release(packet) } noexcept;
+  { io.bytes(packet) } noexcept -> std::same_as<std::span<std::byte>>;
+  { io.flush() } noexcept;
+  { io.wait_for_packets(timeout_ms) } noexcept;
+  { cio.frames_in_worker() } noexcept -> std::same_as<uint64_t>;
+};
+
+// AF_XDP backend: one Umem shared by a worker's sockets.
+class XskPacketIo {
+ public:
+  // Creates the Umem and binds one socket per entry, in order (port i = sockets[i]).
+  [[nodiscard]] static Result<std::unique_ptr<XskPacketIo>> create(const UmemConfig& umem,
+                                                                   std::span<const SocketConfig> sockets);
+  ~XskPacketIo();
+  XskPacketIo(const XskPacketIo&) = delete;
+  XskPacketIo& operator=(const XskPacketIo&) = delete;
+
+  [[nodiscard]] size_t port_count() const noexcept { return sockets_.size(); }
+  [[nodiscard]] Socket& socket(size_t port) noexcept { return *sockets_[port]; }
+  [[nodiscard]] const Socket& socket(size_t port) const noexcept { return *sockets_[port]; }
+  // The first port on interface `ifindex`, or -1: where a packet for that egress goes.
+  [[nodiscard]] int port_for_ifindex(uint32_t ifindex) const noexcept;
+
+  void service() noexcept;
+  [[nodiscard]] uint32_t receive(size_t port, std::span<Packet> out) noexcept { return sockets_[port]->receive(out); }
+  [[nodiscard]] uint32_t transmit(size_t port, std::span<const Packet> packets) noexcept {
+    return sockets_[port]->transmit(packets);
+  }
+  void release(Packet packet) noexcept { umem_->pool().release(packet.addr, FramePlace::kWorker); }
+  [[nodiscard]] std::span<std::byte> bytes(Packet packet) noexcept { return {umem_->data(packet.addr), packet.len}; }
+  void flush() noexcept;
+  // Idle: poll() every socket for RX (which also wakes a driver that asked for it) up to
+  // timeout_ms, or with busy polling one non-blocking recvfrom per socket to run its NAPI loop.
+  void wait_for_packets(int timeout_ms) noexcept;
+
+  [[nodiscard]] uint64_t frames_in_worker() const noexcept { return umem_->pool().count(FramePlace::kWorker); }
+  [[nodiscard]] FrameCounts frame_counts() const noexcept { return umem_->pool().snapshot(); }
+
+  // Teardown: reclaims completions until no TX is outstanding or `timeout_ms` passed. Returns
+  // true when everything sent came back.
+  bool drain_tx(int timeout_ms) noexcept;
+
+ private:
+  explicit XskPacketIo(std::unique_ptr<Umem> umem) : umem_(std::move(umem)) {}
+
+  std::unique_ptr<Umem> umem_;
+  std::vector<std::unique_ptr<Socket>> sockets_;  // destroyed before umem_ (see ~XskPacketIo)
+  std::vector<pollfd> poll_fds_;
+  bool busy_poll_ = false;
+};
+
+static_assert(PacketIo<XskPacketIo>);
+
+}  // namespace dnsproxy::xsk
