@@ -1,0 +1,77 @@
+// The three-namespace test topology of DESIGN.md, and a knotd upstream serving a generated zone.
+//
+//   client                      node (router; dnsproxyd attaches here)          upstream
+//   eth0 192.0.2.10/24   ---   cli0 192.0.2.1/24      up0 198.51.100.1/24  ---  eth0 198.51.100.53/24
+//        2001:db8:c::10/64          2001:db8:c::1/64      2001:db8:5::1/64           2001:db8:5::53/64
+//
+// The node forwards in the kernel; the client and the upstream route through it. Every veth end
+// has a fixed MAC and every host has permanent neighbour entries for its peers, so the FIB lookup
+// in dns_steer resolves the next hop from the first packet on (no ARP/ND race in a test).
+// Reused by the e2e tests, the end-to-end benchmark and the demo (bench/e2e_harness.cpp).
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "common/result.h"
+#include "test/support/netns.h"
+
+namespace dnsproxy::test {
+
+struct TopologyOptions {
+  unsigned queues = 1;  // RX/TX queues of the node's veth ends (and their peers)
+};
+
+class Topology {
+ public:
+  static constexpr const char* kClientV4 = "192.0.2.10";
+  static constexpr const char* kClientV6 = "2001:db8:c::10";
+  static constexpr const char* kUpstreamV4 = "198.51.100.53";
+  static constexpr const char* kUpstreamV6 = "2001:db8:5::53";
+  static constexpr const char* kNodeClientSide = "cli0";
+  static constexpr const char* kNodeUpstreamSide = "up0";
+
+  static Result<std::unique_ptr<Topology>> create(const TopologyOptions& options = {});
+
+  const NetNs& client() const { return client_; }
+  const NetNs& node() const { return node_; }
+  const NetNs& upstream() const { return upstream_; }
+
+ private:
+  Topology(NetNs client, NetNs node, NetNs upstream)
+      : client_(std::move(client)), node_(std::move(node)), upstream_(std::move(upstream)) {}
+
+  NetNs client_, node_, upstream_;
+  std::vector<VethPair> links_;
+};
+
+// knotd answering authoritatively for `example.test` on the upstream addresses, port 53. The
+// zone has `names` A + AAAA records host0..host<names-1>.example.test (203.0.113.0/24 and
+// 2001:db8:e::/64 addresses), plus www. Files live in a fresh temporary directory, removed on
+// destruction, after knotd is stopped.
+class Knotd {
+ public:
+  static constexpr const char* kZone = "example.test";
+
+  static Result<std::unique_ptr<Knotd>> start(const NetNs& upstream, unsigned names = 1000);
+  ~Knotd();
+  Knotd(const Knotd&) = delete;
+  Knotd& operator=(const Knotd&) = delete;
+
+  const std::string& directory() const { return directory_; }
+  // A dnsperf input file with one "hostN.example.test A" (or AAAA) line per name.
+  Result<std::string> write_query_file(unsigned names) const;
+
+ private:
+  Knotd(std::string directory, BackgroundProcess process)
+      : directory_(std::move(directory)), process_(std::move(process)) {}
+
+  std::string directory_;
+  BackgroundProcess process_;
+};
+
+// Polls `kdig` from `ns` until `server` answers for the zone or `timeout_ms` passes.
+Result<void> wait_until_answering(const NetNs& ns, const std::string& server, int timeout_ms);
+
+}  // namespace dnsproxy::test
