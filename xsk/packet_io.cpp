@@ -6,11 +6,9 @@
 
 namespace dnsproxy::xsk {
 
-Result<std::unique_ptr<XskPacketIo>> XskPacketIo::create(const UmemConfig& umem_config,
+Result<std::unique_ptr<XskPacketIo>> XskPacketIo::create(std::unique_ptr<Umem> umem,
                                                          std::span<const SocketConfig> sockets) {
-  auto umem = Umem::create(umem_config);
-  if (!umem) return tl::unexpected(umem.error());
-  std::unique_ptr<XskPacketIo> io(new XskPacketIo(std::move(*umem)));
+  std::unique_ptr<XskPacketIo> io(new XskPacketIo(std::move(umem)));
   for (const SocketConfig& config : sockets) {
     auto socket = Socket::create(*io->umem_, config);
     if (!socket) return tl::unexpected(socket.error());

@@ -44,8 +44,9 @@ concept PacketIo = requires(Io io, const Io cio, size_t port, std::span<Packet> 
 // AF_XDP backend: one Umem shared by a worker's sockets.
 class XskPacketIo {
  public:
-  // Creates the Umem and binds one socket per entry, in order (port i = sockets[i]).
-  [[nodiscard]] static Result<std::unique_ptr<XskPacketIo>> create(const UmemConfig& umem,
+  // Takes the worker's Umem and binds one socket per entry on it, in order (port i =
+  // sockets[i]). The Umem is created apart so its registration error stays distinguishable.
+  [[nodiscard]] static Result<std::unique_ptr<XskPacketIo>> create(std::unique_ptr<Umem> umem,
                                                                    std::span<const SocketConfig> sockets);
   ~XskPacketIo();
   XskPacketIo(const XskPacketIo&) = delete;

@@ -1,8 +1,12 @@
 #include "xsk/socket.h"
 
+#include <linux/ethtool.h>
 #include <linux/if_xdp.h>
+#include <linux/sockios.h>
 #include <net/if.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <array>
@@ -18,6 +22,26 @@ const char* bind_mode_name(BindMode mode) noexcept {
     case BindMode::kCopy: return "copy";
   }
   return "?";
+}
+
+Result<uint32_t> receive_queue_count(const std::string& interface) {
+  if (interface.size() >= IFNAMSIZ) return fail("interface name ", interface, " is too long");
+  const int fd = ::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return fail("cannot open a socket to query ", interface, ": ", std::strerror(errno));
+  ethtool_channels channels{};
+  channels.cmd = ETHTOOL_GCHANNELS;
+  ifreq request{};
+  std::memcpy(request.ifr_name, interface.c_str(), interface.size() + 1);
+  request.ifr_data = reinterpret_cast<char*>(&channels);
+  const int rc = ioctl(fd, SIOCETHTOOL, &request);
+  const int err = errno;
+  close(fd);
+  if (rc != 0) {
+    if (err == EOPNOTSUPP) return 1u;
+    if (err == ENODEV) return fail("interface ", interface, " not found");
+    return fail("cannot read the channels of ", interface, ": ", std::strerror(err));
+  }
+  return std::max({channels.combined_count, channels.rx_count, 1u});
 }
 
 namespace {

@@ -97,4 +97,8 @@ class Socket {
 
 [[nodiscard]] const char* bind_mode_name(BindMode mode) noexcept;
 
+// How many receive queues `interface` has (ethtool channels: combined or RX), i.e. how many
+// sockets serve it. 1 for a device that does not report channels.
+[[nodiscard]] Result<uint32_t> receive_queue_count(const std::string& interface);
+
 }  // namespace dnsproxy::xsk

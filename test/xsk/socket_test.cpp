@@ -41,7 +41,9 @@ class SocketTest : public ::testing::Test {
 
 TEST_F(SocketTest, TwoInterfacesShareOneUmemInCopyMode) {
   const SocketConfig sockets[] = {{.interface = "xa", .ring_size = 64}, {.interface = "xb", .ring_size = 64}};
-  auto io = XskPacketIo::create(kUmem, sockets);
+  auto umem = Umem::create(kUmem);
+  ASSERT_TRUE(umem) << umem.error().message;
+  auto io = XskPacketIo::create(std::move(*umem), sockets);
   ASSERT_TRUE(io) << io.error().message;
   ASSERT_EQ((*io)->port_count(), 2u);
   // veth has no zero-copy support: auto falls back to copy mode and says so.
