@@ -1,10 +1,16 @@
 #include "test/support/topology.h"
 
+#include <signal.h>
 #include <stdlib.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <sstream>
 
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <thread>
 
 namespace dnsproxy::test {
@@ -143,6 +149,75 @@ Result<std::string> Knotd::write_query_file(unsigned names) const {
   const std::string path = directory_ + "/queries.txt";
   if (auto r = write_file(path, text); !r) return tl::unexpected(r.error());
   return path;
+}
+
+std::string unique_pin_dir() {
+  static std::atomic<int> counter{0};
+  return "/sys/fs/bpf/dnsproxy-test-" + std::to_string(getpid()) + "-" + std::to_string(counter++);
+}
+
+namespace {
+
+std::string read_file(const std::string& path) {
+  std::ifstream in(path);
+  return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+}
+
+}  // namespace
+
+Result<std::unique_ptr<Dnsproxyd>> Dnsproxyd::start(const std::string& binary, const NetNs& node,
+                                                    std::vector<std::string> args, int timeout_ms) {
+  static std::atomic<int> counter{0};
+  const std::string log_path =
+      "/tmp/dnsproxyd-test-" + std::to_string(getpid()) + "-" + std::to_string(counter++) + ".log";
+  const std::string pin_dir = unique_pin_dir();
+  args.insert(args.begin(), binary);
+  args.push_back("--pin-dir");
+  args.push_back(pin_dir);
+  auto process = BackgroundProcess::start(args, &node, log_path);
+  if (!process) return tl::unexpected(process.error());
+  std::unique_ptr<Dnsproxyd> daemon(new Dnsproxyd(log_path, pin_dir, std::move(*process)));
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (daemon->log().find("forwarding DNS") != std::string::npos) return daemon;
+    if (!daemon->process_.running()) return fail("dnsproxyd exited during startup: ", daemon->log());
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  return fail("dnsproxyd not forwarding after ", std::to_string(timeout_ms), " ms: ", daemon->log());
+}
+
+Dnsproxyd::~Dnsproxyd() {
+  if (!stopped_) process_.stop();
+  unlink(log_path_.c_str());
+}
+
+int Dnsproxyd::stop() {
+  stopped_ = true;
+  return process_.stop(std::chrono::milliseconds(10000));
+}
+
+void Dnsproxyd::kill_hard() {
+  ::kill(process_.pid(), SIGKILL);
+  stopped_ = true;
+  process_.stop();  // reaps it
+}
+
+std::string Dnsproxyd::log() const { return read_file(log_path_); }
+
+uint64_t Dnsproxyd::transmitted() const {
+  // Lines like "... worker 0: rx=10 tx=10 ...": the last report has one line per worker.
+  std::istringstream lines(log());
+  std::map<unsigned long, uint64_t> per_worker;
+  for (std::string line; std::getline(lines, line);) {
+    const size_t at = line.find("worker ");
+    const size_t rx = line.find(": rx=");
+    const size_t tx = line.find(" tx=");
+    if (at == std::string::npos || rx == std::string::npos || tx == std::string::npos || tx < rx) continue;
+    per_worker[std::stoul(line.substr(at + 7))] = std::stoull(line.substr(tx + 4));
+  }
+  uint64_t total = 0;
+  for (const auto& [worker, tx] : per_worker) total += tx;
+  return total;
 }
 
 Result<void> wait_until_answering(const NetNs& ns, const std::string& server, int timeout_ms) {

@@ -71,6 +71,38 @@ class Knotd {
   BackgroundProcess process_;
 };
 
+// dnsproxyd run as a subprocess in the node namespace, its log in a temporary file. start()
+// returns once the daemon logged that it is forwarding (or fails with the log if it exited or
+// did not get there within the timeout). stop() sends SIGTERM and returns the exit code.
+class Dnsproxyd {
+ public:
+  // `binary`: path of dnsproxyd. `args` come after the binary; a unique --pin-dir is added.
+  static Result<std::unique_ptr<Dnsproxyd>> start(const std::string& binary, const NetNs& node,
+                                                  std::vector<std::string> args, int timeout_ms = 15000);
+  ~Dnsproxyd();
+  Dnsproxyd(const Dnsproxyd&) = delete;
+  Dnsproxyd& operator=(const Dnsproxyd&) = delete;
+
+  int stop();
+  void kill_hard();  // SIGKILL, as a crash would: leaves the program attached and pinned
+  std::string log() const;
+  const std::string& pin_dir() const { return pin_dir_; }
+  // Sum of the workers' "tx=" counters in the log's last report (after stop(), the final one).
+  uint64_t transmitted() const;
+
+ private:
+  Dnsproxyd(std::string log_path, std::string pin_dir, BackgroundProcess process)
+      : log_path_(std::move(log_path)), pin_dir_(std::move(pin_dir)), process_(std::move(process)) {}
+
+  std::string log_path_;
+  std::string pin_dir_;
+  BackgroundProcess process_;
+  bool stopped_ = false;
+};
+
+// A bpffs directory name unique to this process and call, for --pin-dir.
+std::string unique_pin_dir();
+
 // Polls `kdig` from `ns` until `server` answers for the zone or `timeout_ms` passes.
 Result<void> wait_until_answering(const NetNs& ns, const std::string& server, int timeout_ms);
 
