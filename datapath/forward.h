@@ -33,8 +33,10 @@ inline constexpr size_t kForwardVerdictCount = 6;
 
 // Rewrites `packet` (Ethernet frame) for forwarding: destination MAC = next hop, source MAC =
 // egress interface, IPv4 TTL - 1 with the header checksum updated incrementally (RFC 1624), or
-// IPv6 hop limit - 1. UDP checksums do not cover TTL/hop limit or MACs, so they stay valid.
-// On any verdict other than kForward the packet is left unchanged.
+// IPv6 hop limit - 1, and the UDP checksum computed in full: a packet from a veth may arrive with
+// only the pseudo-header sum in it (checksum offload, CHECKSUM_PARTIAL), which the kernel would
+// have completed on output and we must complete ourselves. The UDP header is taken to sit right
+// before the DNS header. On any verdict other than kForward the packet is left unchanged.
 [[nodiscard]] ForwardVerdict rewrite_for_forwarding(std::span<std::byte> packet, const dns_steer_meta& meta) noexcept;
 
 }  // namespace dnsproxy::datapath

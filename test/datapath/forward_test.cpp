@@ -43,8 +43,31 @@ std::vector<std::byte> ipv4_query(uint8_t ttl) {
 std::vector<std::byte> ipv6_query(uint8_t hop_limit) {
   std::vector<std::byte> frame = bytes({2, 0, 0, 0, 0, 2, 2, 0, 0, 0, 0, 1, 0x86, 0xdd,  // eth
                                         0x60, 0, 0, 0, 0, 20, 17, hop_limit});              // ipv6 fixed part
-  frame.resize(14 + 40 + 8 + 12);  // addresses, UDP and DNS header: zeros are fine here
+  frame.resize(14 + 40 + 8 + 12);  // addresses, UDP and DNS header
+  frame[22] = std::byte{0x20};     // source 2001:db8:c::10
+  frame[23] = std::byte{0x01};
+  frame[24] = std::byte{0x0d};
+  frame[25] = std::byte{0xb8};
+  frame[26] = std::byte{0x00};
+  frame[27] = std::byte{0x0c};
+  frame[37] = std::byte{0x10};
+  frame[14 + 40 + 5] = std::byte{20};  // UDP length
   return frame;
+}
+
+// True when the UDP checksum verifies: the sum over pseudo-header, header and payload is 0xffff.
+bool udp_checksum_valid(const std::vector<std::byte>& frame, bool ipv6) {
+  const size_t l3 = 14;
+  const size_t l4 = l3 + (ipv6 ? 40 : 20);
+  auto word = [&](size_t i) { return std::to_integer<uint32_t>(frame[i]) << 8 | std::to_integer<uint32_t>(frame[i + 1]); };
+  const size_t length = word(l4 + 4);
+  uint64_t sum = 17 + length;
+  const size_t addresses = ipv6 ? l3 + 8 : l3 + 12;
+  for (size_t i = 0; i < (ipv6 ? 32u : 8u); i += 2) sum += word(addresses + i);
+  for (size_t i = 0; i + 1 < length; i += 2) sum += word(l4 + i);
+  if (length % 2 == 1) sum += std::to_integer<uint32_t>(frame[l4 + length - 1]) << 8;
+  while (sum >> 16) sum = (sum & 0xffff) + (sum >> 16);
+  return sum == 0xffff;
 }
 
 dns_steer_meta meta_for(bool ipv6, uint8_t fib_status = DNS_STEER_FIB_OK) {
@@ -68,7 +91,26 @@ TEST(ForwardTest, Ipv4RewritesMacsAndTtlAndKeepsTheChecksumValid) {
     EXPECT_EQ(std::to_integer<int>(frame[22]), ttl - 1);
     const uint16_t stored = static_cast<uint16_t>(std::to_integer<int>(frame[24]) << 8 | std::to_integer<int>(frame[25]));
     EXPECT_EQ(stored, ipv4_header_checksum(frame, 14)) << "ttl " << int{ttl};
+    EXPECT_TRUE(udp_checksum_valid(frame, false));
   }
+}
+
+// What a veth hands XDP under checksum offload: only the pseudo-header sum in the UDP checksum.
+TEST(ForwardTest, APartialUdpChecksumIsCompleted) {
+  auto frame = ipv4_query(64);
+  frame[40] = std::byte{0x5a};  // partial sum, not a valid checksum
+  frame[41] = std::byte{0x17};
+  ASSERT_FALSE(udp_checksum_valid(frame, false));
+  ASSERT_EQ(rewrite_for_forwarding(frame, meta_for(false)), ForwardVerdict::kForward);
+  EXPECT_TRUE(udp_checksum_valid(frame, false));
+}
+
+TEST(ForwardTest, AUdpLengthPastThePacketIsMalformed) {
+  auto frame = ipv4_query(64);
+  frame[39] = std::byte{200};  // UDP length 200 in a 20-byte datagram
+  const auto before = frame;
+  EXPECT_EQ(rewrite_for_forwarding(frame, meta_for(false)), ForwardVerdict::kMalformed);
+  EXPECT_EQ(frame, before);
 }
 
 TEST(ForwardTest, Ipv6DecrementsTheHopLimit) {
@@ -76,6 +118,7 @@ TEST(ForwardTest, Ipv6DecrementsTheHopLimit) {
   ASSERT_EQ(rewrite_for_forwarding(frame, meta_for(true)), ForwardVerdict::kForward);
   EXPECT_EQ(std::to_integer<int>(frame[14 + 7]), 63);
   EXPECT_EQ(std::memcmp(frame.data(), kNextHop, 6), 0);
+  EXPECT_TRUE(udp_checksum_valid(frame, true));
 }
 
 TEST(ForwardTest, LastHopIsDroppedUnchanged) {
