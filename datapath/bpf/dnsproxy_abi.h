@@ -8,11 +8,57 @@
 
 #include <linux/types.h>
 
-/* ---- dns_steer counters: one per action, indexed into the per-CPU stats array. ---- */
+/* ---- dns_steer counters: one per action and per drop reason, indexed into the per-CPU stats
+ * array (map dns_steer_stats). Every packet counts RX once and then exactly one verdict counter
+ * (PASS_*, DROP_* or REDIRECT); a redirected packet also counts exactly one FIB_* counter.
+ * Append only: user space names each slot (datapath/steer_program.h). ---- */
 enum dns_steer_stat {
-  DNS_STEER_STAT_RX = 0,   /* every packet the program saw */
-  DNS_STEER_STAT_PASS,     /* not DNS: handed to the kernel stack */
+  DNS_STEER_STAT_RX = 0,            /* every packet the program saw */
+  DNS_STEER_STAT_PASS_NOT_IP,       /* not IPv4/IPv6 (ARP, LLDP, two VLAN tags...): kernel */
+  DNS_STEER_STAT_PASS_NOT_UDP,      /* IP but not UDP (TCP DNS included): kernel */
+  DNS_STEER_STAT_PASS_NOT_DNS,      /* UDP, neither port a DNS port: kernel */
+  DNS_STEER_STAT_PASS_FRAGMENT,     /* non-first UDP fragment: ports unknown, kernel */
+  DNS_STEER_STAT_PASS_NO_SOCKET,    /* DNS, no socket on the queue, fail-open: kernel */
+  DNS_STEER_STAT_DROP_NO_SOCKET,    /* DNS, no socket on the queue, fail-closed */
+  DNS_STEER_STAT_DROP_FRAGMENT,     /* first fragment of a DNS datagram */
+  DNS_STEER_STAT_DROP_BAD_L2,       /* truncated Ethernet or 802.1Q header */
+  DNS_STEER_STAT_DROP_BAD_IPV4,     /* truncated, version/IHL wrong, total length > frame */
+  DNS_STEER_STAT_DROP_BAD_IPV6,     /* truncated, payload length > frame, extension chain */
+  DNS_STEER_STAT_DROP_BAD_UDP,      /* truncated, UDP length < 8 or > IP payload */
+  DNS_STEER_STAT_DROP_SHORT_DNS,    /* DNS payload shorter than the 12-byte header */
+  DNS_STEER_STAT_DROP_NO_META,      /* bpf_xdp_adjust_meta failed: no headroom for metadata */
+  DNS_STEER_STAT_REDIRECT,          /* handed to the AF_XDP socket of the receive queue */
+  DNS_STEER_STAT_FIB_OK,            /* redirected with next hop resolved */
+  DNS_STEER_STAT_FIB_NO_NEIGH,      /* route found, next-hop neighbour not resolved yet */
+  DNS_STEER_STAT_FIB_NOT_FORWARDED, /* destination is local to the node (BPF_FIB_LKUP_RET_NOT_FWDED)
+                                     */
+  DNS_STEER_STAT_FIB_UNREACHABLE,   /* blackhole, unreachable or prohibit route */
+  DNS_STEER_STAT_FIB_FRAG_NEEDED,   /* packet larger than the egress MTU */
+  DNS_STEER_STAT_FIB_FWD_DISABLED,  /* forwarding disabled on the ingress interface */
+  DNS_STEER_STAT_FIB_OTHER,         /* any other lookup failure (LWT encap, error) */
   DNS_STEER_STAT__COUNT,
+};
+
+/* ---- Load-time settings, in the program's .rodata (fixed at load, never changed after). ---- */
+#define DNS_STEER_MAX_PORTS 8
+struct dns_steer_config {
+  __u16 ports[DNS_STEER_MAX_PORTS]; /* DNS UDP ports, network byte order; port_count used */
+  __u8 port_count;                  /* 1..DNS_STEER_MAX_PORTS */
+  __u8 fail_open;                   /* DNS on a queue with no socket: 1 pass, 0 drop */
+  __u8 pad[2];
+};
+
+/* ---- Socket steering: one XSKMAP (dns_steer_xsks) for every interface the program serves.
+ * Each interface owns a block of DNS_STEER_MAX_QUEUES consecutive slots starting at the base in
+ * dns_steer_ifaces[ifindex]; the socket for (ifindex, rx queue q) sits in slot base + q.
+ * User space assigns bases (0, 64, 128, ... in attach order) and binds sockets through
+ * SteerProgram::bind_socket. Queues >= DNS_STEER_MAX_QUEUES have no slot (counted as no socket). */
+#define DNS_STEER_MAX_QUEUES 64
+#define DNS_STEER_MAX_IFACES 16
+#define DNS_STEER_XSK_SLOTS (DNS_STEER_MAX_QUEUES * DNS_STEER_MAX_IFACES)
+
+struct dns_steer_iface {
+  __u32 xsk_slot_base; /* first XSKMAP slot of this interface; a multiple of MAX_QUEUES */
 };
 
 /* ---- XDP metadata: dns_steer -> worker, for every frame redirected to an AF_XDP socket. ----
@@ -22,15 +68,23 @@ enum dns_steer_stat {
  * space forward without routing or neighbour tables of its own.
  */
 enum dns_steer_fib_status {
-  DNS_STEER_FIB_OK = 0,         /* egress_ifindex and both MACs are valid */
-  DNS_STEER_FIB_NO_NEIGH,       /* route found, next hop MAC unknown yet: MACs not valid */
-  DNS_STEER_FIB_NOT_FORWARDED,  /* local destination, blackhole, unreachable: nothing valid */
+  DNS_STEER_FIB_OK = 0,        /* egress_ifindex and both MACs are valid */
+  DNS_STEER_FIB_NO_NEIGH,      /* route found, next hop MAC unknown yet: egress_ifindex valid,
+                                * MACs zero (user space may hand the packet to the kernel so it
+                                * resolves the neighbour) */
+  DNS_STEER_FIB_NOT_FORWARDED, /* local destination, blackhole, unreachable, MTU, forwarding
+                                * disabled: egress_ifindex and MACs zero (the FIB_* counters
+                                * say which) */
 };
 
 #define DNS_STEER_META_IPV6 0x01     /* L3 is IPv6 (else IPv4) */
 #define DNS_STEER_META_RESPONSE 0x02 /* UDP source port is a DNS port (else destination is) */
 #define DNS_STEER_META_VLAN 0x04     /* one 802.1Q tag; vlan_tci is valid */
 
+/* The FIB lookup is for the packet's own destination (a query: toward the upstream server; a
+ * response: toward the client), from the ingress interface, with its L4 ports and its length
+ * (so an egress MTU too small shows as NOT_FORWARDED). A VLAN-tagged packet is looked up as
+ * received on the untagged ingress interface. Offsets count from the Ethernet header. */
 struct dns_steer_meta {
   __u32 egress_ifindex; /* where the packet goes next, per the kernel FIB */
   __u8 next_hop_mac[6]; /* destination MAC to write */

@@ -151,11 +151,6 @@ Result<std::string> Knotd::write_query_file(unsigned names) const {
   return path;
 }
 
-std::string unique_pin_dir() {
-  static std::atomic<int> counter{0};
-  return "/sys/fs/bpf/dnsproxy-test-" + std::to_string(getpid()) + "-" + std::to_string(counter++);
-}
-
 namespace {
 
 std::string read_file(const std::string& path) {
@@ -166,11 +161,11 @@ std::string read_file(const std::string& path) {
 }  // namespace
 
 Result<std::unique_ptr<Dnsproxyd>> Dnsproxyd::start(const std::string& binary, const NetNs& node,
-                                                    std::vector<std::string> args, int timeout_ms) {
+                                                    std::vector<std::string> args, const std::string& pin_dir,
+                                                    int timeout_ms) {
   static std::atomic<int> counter{0};
   const std::string log_path =
       "/tmp/dnsproxyd-test-" + std::to_string(getpid()) + "-" + std::to_string(counter++) + ".log";
-  const std::string pin_dir = unique_pin_dir();
   args.insert(args.begin(), binary);
   args.push_back("--pin-dir");
   args.push_back(pin_dir);

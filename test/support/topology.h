@@ -76,9 +76,11 @@ class Knotd {
 // did not get there within the timeout). stop() sends SIGTERM and returns the exit code.
 class Dnsproxyd {
  public:
-  // `binary`: path of dnsproxyd. `args` come after the binary; a unique --pin-dir is added.
+  // `binary`: path of dnsproxyd. `args` come after the binary, then `--pin-dir pin_dir` (a
+  // directory on a bpf filesystem: a test's own BpfFsMount, see bpffs.h).
   static Result<std::unique_ptr<Dnsproxyd>> start(const std::string& binary, const NetNs& node,
-                                                  std::vector<std::string> args, int timeout_ms = 15000);
+                                                  std::vector<std::string> args, const std::string& pin_dir,
+                                                  int timeout_ms = 15000);
   ~Dnsproxyd();
   Dnsproxyd(const Dnsproxyd&) = delete;
   Dnsproxyd& operator=(const Dnsproxyd&) = delete;
@@ -99,9 +101,6 @@ class Dnsproxyd {
   BackgroundProcess process_;
   bool stopped_ = false;
 };
-
-// A bpffs directory name unique to this process and call, for --pin-dir.
-std::string unique_pin_dir();
 
 // Polls `kdig` from `ns` until `server` answers for the zone or `timeout_ms` passes.
 Result<void> wait_until_answering(const NetNs& ns, const std::string& server, int timeout_ms);

@@ -1,0 +1,113 @@
+#include "datapath/steer_maps.h"
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+
+#include <cerrno>
+#include <cstring>
+#include <string>
+#include <vector>
+
+namespace dnsproxy::datapath {
+namespace {
+
+std::string errno_text(int err) {
+  return std::strerror(err);
+}
+
+// Indexed by enum dns_steer_stat; the static_assert below catches a counter added to the ABI
+// header without a name here.
+constexpr std::string_view kStatNames[] = {
+    "rx",
+    "pass_not_ip",
+    "pass_not_udp",
+    "pass_not_dns",
+    "pass_fragment",
+    "pass_no_socket",
+    "drop_no_socket",
+    "drop_fragment",
+    "drop_bad_l2",
+    "drop_bad_ipv4",
+    "drop_bad_ipv6",
+    "drop_bad_udp",
+    "drop_short_dns",
+    "drop_no_meta",
+    "redirect",
+    "fib_ok",
+    "fib_no_neigh",
+    "fib_not_forwarded",
+    "fib_unreachable",
+    "fib_frag_needed",
+    "fib_fwd_disabled",
+    "fib_other",
+};
+static_assert(std::size(kStatNames) == DNS_STEER_STAT__COUNT,
+              "every dns_steer_stat needs a name in kStatNames");
+
+}  // namespace
+
+std::string_view SteerCounters::name(dns_steer_stat stat) {
+  return stat < DNS_STEER_STAT__COUNT ? kStatNames[stat] : std::string_view("unknown");
+}
+
+Result<SteerCounters> StatsMap::read() const {
+  const int cpus = libbpf_num_possible_cpus();
+  if (cpus <= 0) return fail("cannot count possible CPUs: ", errno_text(-cpus));
+  std::vector<uint64_t> per_cpu(static_cast<size_t>(cpus));
+  SteerCounters counters;
+  for (uint32_t stat = 0; stat < DNS_STEER_STAT__COUNT; ++stat) {
+    if (bpf_map_lookup_elem(fd_, &stat, per_cpu.data()) != 0) {
+      return fail("reading dns_steer_stats[", std::string(kStatNames[stat]),
+                  "]: ", errno_text(errno));
+    }
+    for (uint64_t value : per_cpu) counters.values[stat] += value;
+  }
+  return counters;
+}
+
+Result<void> XskMap::set(uint32_t slot, int xsk_fd) const {
+  if (slot >= DNS_STEER_XSK_SLOTS) {
+    return fail("XSKMAP slot ", std::to_string(slot), " out of range (",
+                std::to_string(DNS_STEER_XSK_SLOTS), " slots)");
+  }
+  const uint32_t fd = static_cast<uint32_t>(xsk_fd);
+  if (bpf_map_update_elem(fd_, &slot, &fd, BPF_ANY) != 0) {
+    const int err = errno;
+    return fail("putting AF_XDP socket fd ", std::to_string(xsk_fd), " into XSKMAP slot ",
+                std::to_string(slot), ": ", errno_text(err),
+                err == EOPNOTSUPP || err == EBADF || err == EINVAL
+                    ? " (is it an AF_XDP socket bound to the interface and queue?)"
+                    : "");
+  }
+  return {};
+}
+
+void XskMap::clear(uint32_t slot) const noexcept {
+  (void)bpf_map_delete_elem(fd_, &slot);
+}
+
+Result<void> IfaceMap::set(uint32_t ifindex, uint32_t xsk_slot_base) const {
+  const dns_steer_iface value{.xsk_slot_base = xsk_slot_base};
+  if (bpf_map_update_elem(fd_, &ifindex, &value, BPF_ANY) != 0) {
+    return fail("writing dns_steer_ifaces[", std::to_string(ifindex), "]: ", errno_text(errno));
+  }
+  return {};
+}
+
+Result<void> NextProgramMap::set(int prog_fd) const {
+  const uint32_t key = 0;
+  const uint32_t fd = static_cast<uint32_t>(prog_fd);
+  if (bpf_map_update_elem(fd_, &key, &fd, BPF_ANY) != 0) {
+    return fail("installing program fd ", std::to_string(prog_fd),
+                " as dns_steer's next program: ", errno_text(errno),
+                " (it must be an XDP program compatible with dns_steer)");
+  }
+  return {};
+}
+
+void NextProgramMap::clear() const noexcept {
+  const uint32_t key = 0;
+  (void)bpf_map_delete_elem(fd_, &key);
+}
+
+}  // namespace dnsproxy::datapath

@@ -1,0 +1,128 @@
+// Loader for dns_steer (datapath/bpf/dns_steer.bpf.c): loads one instance of the program,
+// attaches it to every interface the proxy serves, pins its maps, and hands AF_XDP sockets to it.
+//
+// Lifecycle (control thread only; nothing here is on the packet path):
+//   auto steer = SteerProgram::attach(interfaces, settings);   // load, attach, pin
+//   steer->bind_socket(ifindex, queue, xsk_fd);                 // per AF_XDP socket
+//   ... workers run ...
+//   steer.reset();                                              // detach, unpin
+//
+// Attaching goes through libxdp: under its multi-program dispatcher when the kernel allows it
+// (then dns_steer's run config chains XDP_PASS to the next program), else as the interface's
+// single XDP program (then dns_steer_next is the chaining hook). attachment(ifindex) says which.
+//
+// Crash recovery: pin_dir is locked (flock) for the program's lifetime. Whoever gets the lock
+// knows any dns_steer still attached to its interfaces, and any pin left in pin_dir, is stale
+// (its owner died without cleaning up): attach() detaches such a program, removes the pins, and
+// reports both in Attachment::replaced_stale / stale_pins_removed(). A program that is not
+// dns_steer is never touched: attaching over it fails with an error naming it.
+//
+// Pinned under pin_dir (a directory on a bpf filesystem, created if missing, removed when empty):
+//   dns_steer_stats, dns_steer_xsks, dns_steer_ifaces, dns_steer_next (the maps, by name).
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/result.h"
+#include "datapath/steer_maps.h"
+
+struct dns_steer;
+struct xdp_program;
+
+namespace dnsproxy::datapath {
+
+enum class XdpMode {
+  kAuto,     // native (driver) mode if the interface supports it, else generic
+  kNative,   // driver mode only: fails on interfaces without native XDP
+  kGeneric,  // generic (SKB) mode: works everywhere, slower
+};
+
+// "auto" | "native" | "generic" (command-line spelling) and back.
+Result<XdpMode> parse_xdp_mode(std::string_view text);
+std::string_view to_string(XdpMode mode);
+
+// How the program sits on an interface.
+enum class AttachKind {
+  kDispatcher,     // a component of libxdp's dispatcher: other programs chain around it
+  kSingleProgram,  // the interface's only XDP program (no dispatcher on this kernel)
+};
+std::string_view to_string(AttachKind kind);
+
+struct SteerSettings {
+  std::vector<uint16_t> dns_ports{53};  // 1..DNS_STEER_MAX_PORTS ports, host byte order
+  bool fail_open = true;  // DNS on a queue without socket: pass to the kernel (else drop)
+  XdpMode mode = XdpMode::kAuto;
+  std::string pin_dir = "/sys/fs/bpf/dnsproxy";
+};
+
+struct Attachment {
+  std::string interface;
+  uint32_t ifindex = 0;
+  XdpMode mode = XdpMode::kAuto;  // what was achieved: kNative or kGeneric
+  AttachKind kind = AttachKind::kSingleProgram;
+  uint32_t xsk_slot_base = 0;   // first XSKMAP slot of this interface
+  bool replaced_stale = false;  // a dns_steer left by a dead run was detached first
+};
+
+class SteerProgram {
+ public:
+  // Loads dns_steer with `settings`, attaches it to every interface (names, in this thread's
+  // network namespace), pins its maps. Fails without side effects left behind, with a message
+  // naming the interface and the cause: interface missing, mode unsupported by the interface,
+  // another XDP program in the way, pin_dir not on a bpf filesystem or held by a live instance.
+  static Result<std::unique_ptr<SteerProgram>> attach(std::span<const std::string> interfaces,
+                                                      const SteerSettings& settings);
+
+  SteerProgram(const SteerProgram&) = delete;
+  SteerProgram& operator=(const SteerProgram&) = delete;
+  ~SteerProgram();  // detach() with errors ignored (they are reported by an explicit detach())
+
+  // Detaches from every interface and unpins the maps; idempotent. The first error is returned
+  // after trying every step.
+  Result<void> detach();
+
+  // Puts an AF_XDP socket into the steering map for (ifindex, queue): DNS received on that queue
+  // goes to it. The socket must already be bound to that interface and queue (created with
+  // XSK_LIBXDP_FLAGS__INHIBIT_PROG_LOAD, so libxdp loads no program of its own).
+  Result<void> bind_socket(uint32_t ifindex, uint32_t queue_id, int xsk_fd);
+  void unbind_socket(uint32_t ifindex, uint32_t queue_id) noexcept;
+
+  // Installs the program dns_steer tail-calls for everything it would pass (only meaningful for
+  // kSingleProgram attachments; under the dispatcher, chain through libxdp instead).
+  Result<void> set_next_program(int prog_fd);
+  void clear_next_program() noexcept;
+
+  const std::vector<Attachment>& attachments() const { return attachments_; }
+  const Attachment* attachment(uint32_t ifindex) const;  // nullptr if not attached there
+  XdpMode attached_mode(uint32_t ifindex) const;         // kAuto if not attached there
+  int stale_pins_removed() const { return stale_pins_removed_; }
+  // One line per interface, e.g. "dns_steer on eth0 (ifindex 3): native, single program".
+  std::string describe() const;
+
+  Result<SteerCounters> counters() const;
+  int program_fd() const;
+  const std::string& pin_dir() const { return pin_dir_; }
+
+ private:
+  SteerProgram() = default;
+  Result<void> load_and_attach(std::span<const std::string> interfaces,
+                               const SteerSettings& settings);
+  Result<void> attach_one(Attachment& attachment, XdpMode requested);
+  Result<void> pin_maps();
+  Result<uint32_t> slot_of(uint32_t ifindex, uint32_t queue_id) const;
+
+  dns_steer* skeleton_ = nullptr;
+  xdp_program* program_ = nullptr;  // libxdp's handle over skeleton_'s program
+  std::vector<Attachment> attachments_;
+  std::string pin_dir_;
+  int pin_dir_lock_fd_ = -1;
+  std::vector<std::string> pinned_;  // paths we pinned, unpinned by detach()
+  int stale_pins_removed_ = 0;
+};
+
+}  // namespace dnsproxy::datapath

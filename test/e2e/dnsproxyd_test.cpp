@@ -1,0 +1,192 @@
+// dnsproxyd end to end: the real binary as a subprocess in the node namespace, between a client
+// and knotd, over veth in copy mode. Checks what an operator relies on: DNS over v4 and v6 goes
+// through the workers, nothing is lost under load, other traffic is untouched, SIGTERM leaves no
+// program and no pin behind, a crashed run's program is replaced, and errors exit with the
+// documented codes.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <string>
+
+#include "test/support/bpffs.h"
+#include "test/support/privileges.h"
+#include "test/support/topology.h"
+
+namespace dnsproxy::test {
+namespace {
+
+const std::string kDaemon = DNSPROXYD_PATH;
+
+class DnsproxydTest : public ::testing::Test {
+ protected:
+  void build(unsigned queues = 1) {
+    auto topology = Topology::create({.queues = queues});
+    ASSERT_TRUE(topology) << topology.error().message;
+    topology_ = std::move(*topology);
+    auto knotd = Knotd::start(topology_->upstream(), 1000);
+    ASSERT_TRUE(knotd) << knotd.error().message;
+    knotd_ = std::move(*knotd);
+    auto bpffs = BpfFsMount::create();
+    ASSERT_TRUE(bpffs) << bpffs.error().message;
+    bpffs_ = std::make_unique<BpfFsMount>(std::move(*bpffs));
+  }
+
+  // A pin directory of its own for each daemon started, on this test's bpf filesystem.
+  std::string new_pin_dir() { return bpffs_->path() + "/dnsproxy-" + std::to_string(pin_dirs_++); }
+
+  std::unique_ptr<Dnsproxyd> start_daemon(std::vector<std::string> extra = {}, std::string pin_dir = "") {
+    std::vector<std::string> args = {"-i", "cli0", "-i", "up0", "--forward-all", "--umem-frames", "4096",
+                                     "--ring-size", "1024"};
+    args.insert(args.end(), extra.begin(), extra.end());
+    auto daemon = Dnsproxyd::start(kDaemon, topology_->node(), args, pin_dir.empty() ? new_pin_dir() : pin_dir);
+    EXPECT_TRUE(daemon) << daemon.error().message;
+    return daemon ? std::move(*daemon) : nullptr;
+  }
+
+  std::string kdig(const std::string& server, const std::string& name, const std::string& type) {
+    auto out = topology_->client().run({"kdig", "@" + server, "+short", "+time=2", "+retry=1", name, type});
+    return out ? out->output : out.error().message;
+  }
+
+  // Nothing of ours is left on the node: no XDP program on either interface, no pin directory.
+  void expect_clean(const Dnsproxyd& daemon) {
+    for (const char* ifname : {"cli0", "up0"}) {
+      auto link = topology_->node().ip({"-d", "link", "show", "dev", ifname});
+      ASSERT_TRUE(link) << link.error().message;
+      EXPECT_EQ(link->find("prog/xdp"), std::string::npos) << *link;
+    }
+    EXPECT_FALSE(std::filesystem::exists(daemon.pin_dir())) << daemon.pin_dir();
+  }
+
+  // Declared first so it is unmounted last, after every daemon that pinned into it.
+  std::unique_ptr<BpfFsMount> bpffs_;
+  int pin_dirs_ = 0;
+  std::unique_ptr<Topology> topology_;
+  std::unique_ptr<Knotd> knotd_;
+};
+
+TEST_F(DnsproxydTest, KdigOverV4AndV6IsForwardedByTheWorkers) {
+  DNSPROXY_REQUIRE_PRIVILEGES();
+  ASSERT_NO_FATAL_FAILURE(build());
+  auto daemon = start_daemon();
+  ASSERT_TRUE(daemon);
+  EXPECT_EQ(kdig(Topology::kUpstreamV4, "host3.example.test", "A"), "203.0.113.4\n");
+  EXPECT_EQ(kdig(Topology::kUpstreamV6, "host3.example.test", "AAAA"), "2001:db8:e::4\n");
+  EXPECT_EQ(daemon->stop(), 0) << daemon->log();
+  // Two queries and two responses, each one descriptor move through a worker.
+  EXPECT_GE(daemon->transmitted(), 4u) << daemon->log();
+  EXPECT_NE(daemon->log().find("copy mode"), std::string::npos) << "achieved mode is reported";
+  expect_clean(*daemon);
+}
+
+TEST_F(DnsproxydTest, HundredThousandDnsperfQueriesLoseNone) {
+  DNSPROXY_REQUIRE_PRIVILEGES();
+  ASSERT_NO_FATAL_FAILURE(build());
+  auto queries = knotd_->write_query_file(1000);
+  ASSERT_TRUE(queries) << queries.error().message;
+  auto daemon = start_daemon();
+  ASSERT_TRUE(daemon);
+  // 1000 names x 100 passes; -l bounds the run, -q keeps the offered load within the rings.
+  auto perf = topology_->client().run({"dnsperf", "-s", Topology::kUpstreamV4, "-d", *queries, "-n", "100", "-l",
+                                       "120", "-q", "64", "-c", "2", "-t", "5"});
+  ASSERT_TRUE(perf) << perf.error().message;
+  EXPECT_NE(perf->output.find("Queries sent:         100000"), std::string::npos) << perf->output;
+  EXPECT_NE(perf->output.find("Queries completed:    100000"), std::string::npos) << perf->output;
+  EXPECT_NE(perf->output.find("Queries lost:         0 "), std::string::npos) << perf->output;
+  EXPECT_EQ(daemon->stop(), 0) << daemon->log();
+  EXPECT_GE(daemon->transmitted(), 200000u) << daemon->log();
+  expect_clean(*daemon);
+}
+
+TEST_F(DnsproxydTest, PingAndTcpAreLeftToTheKernel) {
+  DNSPROXY_REQUIRE_PRIVILEGES();
+  ASSERT_NO_FATAL_FAILURE(build());
+  auto daemon = start_daemon();
+  ASSERT_TRUE(daemon);
+  const NetNs& client = topology_->client();
+  auto ping4 = client.run({"ping", "-c", "3", "-i", "0.2", "-W", "2", Topology::kUpstreamV4});
+  ASSERT_TRUE(ping4);
+  EXPECT_EQ(ping4->exit_code, 0) << ping4->output;
+  auto ping6 = client.run({"ping", "-6", "-c", "3", "-i", "0.2", "-W", "2", Topology::kUpstreamV6});
+  ASSERT_TRUE(ping6);
+  EXPECT_EQ(ping6->exit_code, 0) << ping6->output;
+  // DNS over TCP to knotd: TCP port 53 is not steered (UDP only), the kernel forwards it.
+  auto tcp = client.run({"kdig", "+tcp", "+short", "+time=2", "@" + std::string(Topology::kUpstreamV4),
+                         "www.example.test", "A"});
+  ASSERT_TRUE(tcp);
+  EXPECT_EQ(tcp->output, "203.0.113.80\n");
+  EXPECT_EQ(daemon->stop(), 0) << daemon->log();
+  EXPECT_EQ(daemon->transmitted(), 0u) << "no UDP DNS was sent, so the workers forwarded nothing";
+  expect_clean(*daemon);
+}
+
+TEST_F(DnsproxydTest, TwoWorkersServeAMultiQueueVeth) {
+  DNSPROXY_REQUIRE_PRIVILEGES();
+  ASSERT_NO_FATAL_FAILURE(build(2));
+  auto queries = knotd_->write_query_file(1000);
+  ASSERT_TRUE(queries) << queries.error().message;
+  auto daemon = start_daemon({"--cpus", "0,1"});
+  ASSERT_TRUE(daemon);
+  const std::string log = daemon->log();
+  for (const char* socket : {"worker 0 (cpu 0): cli0 queue 0", "worker 1 (cpu 1): cli0 queue 1",
+                             "worker 0 (cpu 0): up0 queue 0", "worker 1 (cpu 1): up0 queue 1"})
+    EXPECT_NE(log.find(socket), std::string::npos) << socket << " in\n" << log;
+  auto perf = topology_->client().run({"dnsperf", "-s", Topology::kUpstreamV4, "-d", *queries, "-n", "10", "-l",
+                                       "60", "-q", "64", "-c", "8", "-t", "5"});
+  ASSERT_TRUE(perf) << perf.error().message;
+  EXPECT_NE(perf->output.find("Queries lost:         0 "), std::string::npos) << perf->output;
+  EXPECT_EQ(daemon->stop(), 0) << daemon->log();
+  EXPECT_GE(daemon->transmitted(), 20000u) << daemon->log();
+  expect_clean(*daemon);
+}
+
+TEST_F(DnsproxydTest, AProgramLeftByACrashedRunIsReplaced) {
+  DNSPROXY_REQUIRE_PRIVILEGES();
+  ASSERT_NO_FATAL_FAILURE(build());
+  auto crashed = start_daemon();
+  ASSERT_TRUE(crashed);
+  crashed->kill_hard();
+  auto daemon = start_daemon({}, crashed->pin_dir());
+  ASSERT_TRUE(daemon);
+  EXPECT_NE(daemon->log().find("stale"), std::string::npos) << daemon->log();
+  EXPECT_EQ(kdig(Topology::kUpstreamV4, "www.example.test", "A"), "203.0.113.80\n");
+  EXPECT_EQ(daemon->stop(), 0) << daemon->log();
+  expect_clean(*daemon);
+  EXPECT_FALSE(std::filesystem::exists(crashed->pin_dir()));
+}
+
+TEST_F(DnsproxydTest, ErrorsExitWithTheDocumentedCodes) {
+  DNSPROXY_REQUIRE_PRIVILEGES();
+  ASSERT_NO_FATAL_FAILURE(build());
+  const NetNs& node = topology_->node();
+  struct Case {
+    std::vector<std::string> args;
+    int exit_code;
+    std::string message;
+  };
+  const Case cases[] = {
+      {{"-i", "nosuch0", "--forward-all"}, 3, "interface nosuch0 not found"},
+      {{"-i", "cli0"}, 2, "only --forward-all is implemented"},
+      {{"-i", "cli0", "--forward-all", "--frame-size", "3000"}, 2, "frame size 3000"},
+      {{"-i", "cli0", "--forward-all", "--bind-mode", "fast"}, 2, "--bind-mode"},
+      {{"-i", "cli0", "--forward-all", "--xdp-mode", "turbo"}, 2, "turbo"},
+      {{"-i", "cli0", "-i", "up0", "--forward-all", "--bind-mode", "zerocopy", "--umem-frames", "4096",
+        "--ring-size", "1024", "--pin-dir", new_pin_dir()},
+       6, "zero-copy"},
+  };
+  for (const Case& c : cases) {
+    std::vector<std::string> argv = {kDaemon};
+    argv.insert(argv.end(), c.args.begin(), c.args.end());
+    auto out = run_command(argv, &node);
+    ASSERT_TRUE(out) << out.error().message;
+    EXPECT_EQ(out->exit_code, c.exit_code) << out->output;
+    EXPECT_NE(out->output.find(c.message), std::string::npos) << out->output;
+  }
+  // The failed zero-copy start detached what it attached.
+  auto link = node.ip({"-d", "link", "show", "dev", "cli0"});
+  ASSERT_TRUE(link);
+  EXPECT_EQ(link->find("prog/xdp"), std::string::npos) << *link;
+}
+
+}  // namespace
+}  // namespace dnsproxy::test
