@@ -179,8 +179,14 @@ uint32_t Socket::reclaim_completions() noexcept {
 
 void Socket::kick_tx() noexcept {
   if (tx_outstanding_ == 0 || xsk_ring_prod__needs_wakeup(&tx_) == 0) return;
-  // EAGAIN / EBUSY / ENOBUFS mean "try again later": the next loop iteration kicks again.
-  (void)sendto(fd(), nullptr, 0, MSG_DONTWAIT, nullptr, 0);
+  // In copy mode one sendto() transmits at most 32 descriptors (the kernel's TX batch) and says
+  // EAGAIN while more are queued: repeat until the ring is drained, or a bounded number of times
+  // (EAGAIN also means "completion ring full": the next iteration reclaims and kicks again).
+  // EBUSY / ENOBUFS / ENETDOWN: try again on the next iteration.
+  const uint32_t max_kicks = tx_.size / 32 + 1;
+  for (uint32_t kick = 0; kick < max_kicks; ++kick) {
+    if (sendto(fd(), nullptr, 0, MSG_DONTWAIT, nullptr, 0) >= 0 || errno != EAGAIN) return;
+  }
 }
 
 Socket::KernelStats Socket::kernel_stats() const noexcept {

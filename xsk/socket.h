@@ -63,7 +63,7 @@ class Socket {
   // Returns every completed TX frame to the free list (tx/completion -> free).
   uint32_t reclaim_completions() noexcept;
   // Tells the kernel to send what is queued when it asked for a wakeup (need_wakeup; copy mode
-  // always asks). No syscall when nothing is outstanding.
+  // always asks), until the kernel took it all. No syscall when nothing is outstanding.
   void kick_tx() noexcept;
   // True when the kernel wants a syscall before it fills the RX ring again.
   [[nodiscard]] bool rx_needs_wakeup() const noexcept { return xsk_ring_prod__needs_wakeup(&fill_) != 0; }
