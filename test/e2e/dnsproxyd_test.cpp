@@ -48,6 +48,15 @@ class DnsproxydTest : public ::testing::Test {
     return out ? out->output : out.error().message;
   }
 
+  // dns_steer is attached to both node interfaces while the daemon runs.
+  void expect_attached() {
+    for (const char* ifname : {"cli0", "up0"}) {
+      auto link = topology_->node().ip({"-d", "link", "show", "dev", ifname});
+      ASSERT_TRUE(link) << link.error().message;
+      EXPECT_NE(link->find("prog/xdp"), std::string::npos) << *link;
+    }
+  }
+
   // Nothing of ours is left on the node: no XDP program on either interface, no pin directory.
   void expect_clean(const Dnsproxyd& daemon) {
     for (const char* ifname : {"cli0", "up0"}) {
@@ -70,6 +79,7 @@ TEST_F(DnsproxydTest, KdigOverV4AndV6IsForwardedByTheWorkers) {
   ASSERT_NO_FATAL_FAILURE(build());
   auto daemon = start_daemon();
   ASSERT_TRUE(daemon);
+  expect_attached();
   EXPECT_EQ(kdig(Topology::kUpstreamV4, "host3.example.test", "A"), "203.0.113.4\n");
   EXPECT_EQ(kdig(Topology::kUpstreamV6, "host3.example.test", "AAAA"), "2001:db8:e::4\n");
   EXPECT_EQ(daemon->stop(), 0) << daemon->log();
@@ -137,6 +147,11 @@ TEST_F(DnsproxydTest, TwoWorkersServeAMultiQueueVeth) {
   EXPECT_NE(perf->output.find("Queries lost:         0 "), std::string::npos) << perf->output;
   EXPECT_EQ(daemon->stop(), 0) << daemon->log();
   EXPECT_GE(daemon->transmitted(), 20000u) << daemon->log();
+  // dnsperf's 8 sockets hash over both TX queues of the client, so both workers forward.
+  const auto by_worker = daemon->transmitted_by_worker();
+  ASSERT_EQ(by_worker.size(), 2u) << daemon->log();
+  EXPECT_GT(by_worker.at(0), 0u) << daemon->log();
+  EXPECT_GT(by_worker.at(1), 0u) << daemon->log();
   expect_clean(*daemon);
 }
 
@@ -146,6 +161,7 @@ TEST_F(DnsproxydTest, AProgramLeftByACrashedRunIsReplaced) {
   auto crashed = start_daemon();
   ASSERT_TRUE(crashed);
   crashed->kill_hard();
+  expect_attached();  // a crash leaves the program behind
   auto daemon = start_daemon({}, crashed->pin_dir());
   ASSERT_TRUE(daemon);
   EXPECT_NE(daemon->log().find("stale"), std::string::npos) << daemon->log();

@@ -199,17 +199,22 @@ void Dnsproxyd::kill_hard() {
 
 std::string Dnsproxyd::log() const { return read_file(log_path_); }
 
-uint64_t Dnsproxyd::transmitted() const {
+std::map<unsigned, uint64_t> Dnsproxyd::transmitted_by_worker() const {
   // Lines like "... worker 0: rx=10 tx=10 ...": the last report has one line per worker.
   std::istringstream lines(log());
-  std::map<unsigned long, uint64_t> per_worker;
+  std::map<unsigned, uint64_t> per_worker;
   for (std::string line; std::getline(lines, line);) {
     const size_t at = line.find("worker ");
     const size_t rx = line.find(": rx=");
     const size_t tx = line.find(" tx=");
     if (at == std::string::npos || rx == std::string::npos || tx == std::string::npos || tx < rx) continue;
-    per_worker[std::stoul(line.substr(at + 7))] = std::stoull(line.substr(tx + 4));
+    per_worker[static_cast<unsigned>(std::stoul(line.substr(at + 7)))] = std::stoull(line.substr(tx + 4));
   }
+  return per_worker;
+}
+
+uint64_t Dnsproxyd::transmitted() const {
+  const std::map<unsigned, uint64_t> per_worker = transmitted_by_worker();
   uint64_t total = 0;
   for (const auto& [worker, tx] : per_worker) total += tx;
   return total;

@@ -10,6 +10,7 @@
 // Reused by the e2e tests, the end-to-end benchmark and the demo (bench/e2e_harness.cpp).
 #pragma once
 
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -89,7 +90,9 @@ class Dnsproxyd {
   void kill_hard();  // SIGKILL, as a crash would: leaves the program attached and pinned
   std::string log() const;
   const std::string& pin_dir() const { return pin_dir_; }
-  // Sum of the workers' "tx=" counters in the log's last report (after stop(), the final one).
+  // The workers' "tx=" counters in the log's last report (after stop(), the final one), by
+  // worker index, and their sum.
+  std::map<unsigned, uint64_t> transmitted_by_worker() const;
   uint64_t transmitted() const;
 
  private:

@@ -17,8 +17,12 @@
 #include <sched.h>
 #include <signal.h>
 
+#include <bpf/libbpf.h>
+#include <xdp/libxdp.h>
+
 #include <CLI/CLI.hpp>
 #include <atomic>
+#include <cstdarg>
 #include <cstdint>
 #include <cstdio>
 #include <memory>
@@ -60,6 +64,7 @@ struct Options {
   bool busy_poll = false;
   bool fail_closed = false;
   std::string pin_dir = "/sys/fs/bpf/dnsproxy";
+  bool verbose = false;
 };
 
 // One worker thread's state; the control thread reads counters while it runs.
@@ -174,6 +179,22 @@ Setup<std::vector<std::unique_ptr<WorkerSlot>>> create_workers(const Options& op
   return workers;
 }
 
+// libbpf and libxdp narrate their fallbacks (no bpffs for the dispatcher, unknown ELF sections)
+// on stderr; the loader already turns real failures into errors. Their text goes to the debug
+// log, shown with --verbose.
+int library_log(const char* format, va_list args) {
+  char line[1024];
+  const int length = std::vsnprintf(line, sizeof(line), format, args);
+  if (length > 0) {
+    std::string_view text(line, std::min<size_t>(static_cast<size_t>(length), sizeof(line) - 1));
+    while (!text.empty() && text.back() == '\n') text.remove_suffix(1);
+    spdlog::debug("{}", text);
+  }
+  return length;
+}
+int libbpf_log(libbpf_print_level, const char* format, va_list args) { return library_log(format, args); }
+int libxdp_log(libxdp_print_level, const char* format, va_list args) { return library_log(format, args); }
+
 void report(const std::vector<std::unique_ptr<WorkerSlot>>& workers, const datapath::SteerProgram& steer) {
   for (size_t w = 0; w < workers.size(); ++w) {
     const WorkerSlot& slot = *workers[w];
@@ -207,6 +228,9 @@ void report(const std::vector<std::unique_ptr<WorkerSlot>>& workers, const datap
 }
 
 int run(Options& options) {
+  if (options.verbose) spdlog::set_level(spdlog::level::debug);
+  libbpf_set_print(libbpf_log);
+  libxdp_set_print(libxdp_log);
   if (auto valid = validate(options); !valid) {
     spdlog::error("{}", valid.error().message);
     return valid.error().code;
@@ -239,7 +263,12 @@ int run(Options& options) {
     spdlog::error("{}", steer.error().message);
     return kExitAttach;
   }
-  spdlog::info("{}", (*steer)->describe());
+  const std::string attached = (*steer)->describe();
+  for (size_t begin = 0, end; begin < attached.size(); begin = end + 1) {
+    end = attached.find('\n', begin);
+    if (end == std::string::npos) end = attached.size();
+    if (end > begin) spdlog::info("{}", attached.substr(begin, end - begin));
+  }
   for (const datapath::Attachment& attachment : (*steer)->attachments())
     if (attachment.replaced_stale) spdlog::warn("replaced a stale dns_steer on {}", attachment.interface);
   if ((*steer)->stale_pins_removed() > 0)
@@ -321,6 +350,7 @@ int main(int argc, char** argv) {
   app.add_flag("--busy-poll", options.busy_poll, "busy-poll the sockets instead of sleeping in poll()");
   app.add_flag("--fail-closed", options.fail_closed, "drop DNS on queues without a socket (default: pass)");
   app.add_option("--pin-dir", options.pin_dir, "bpffs directory for the program's maps")->capture_default_str();
+  app.add_flag("-v,--verbose", options.verbose, "debug log, including libbpf's and libxdp's messages");
   spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ dnsproxyd: %v");
   try {
     app.parse(argc, argv);
