@@ -61,7 +61,9 @@ Result<std::unique_ptr<Umem>> Umem::create(const UmemConfig& config) {
   if (err != 0) {
     umem->umem_ = nullptr;
     std::string why = std::string("cannot register the UMEM: ") + std::strerror(-err);
-    if (err == -ENOMEM || err == -EPERM) why += " (" + memlock_explanation(size) + ")";
+    // Without CAP_IPC_LOCK the kernel charges the pages to RLIMIT_MEMLOCK and answers ENOBUFS
+    // (ENOMEM / EPERM on older kernels) when they do not fit.
+    if (err == -ENOBUFS || err == -ENOMEM || err == -EPERM) why += " (" + memlock_explanation(size) + ")";
     return tl::unexpected(Error{std::move(why)});
   }
   return umem;

@@ -190,6 +190,10 @@ TEST_F(DnsproxydTest, ErrorsExitWithTheDocumentedCodes) {
         "--ring-size", "1024", "--pin-dir", new_pin_dir()},
        6, "zero-copy"},
   };
+  // Without CAP_IPC_LOCK a 32 MiB UMEM exceeds the 8 MiB RLIMIT_MEMLOCK of the test machines.
+  const Case no_ipc_lock = {{"setpriv", "--bounding-set=-ipc_lock", "--inh-caps=-ipc_lock", kDaemon, "-i", "cli0",
+                             "-i", "up0", "--forward-all", "--umem-frames", "16384", "--pin-dir", new_pin_dir()},
+                            5, "CAP_IPC_LOCK"};
   for (const Case& c : cases) {
     std::vector<std::string> argv = {kDaemon};
     argv.insert(argv.end(), c.args.begin(), c.args.end());
@@ -198,7 +202,11 @@ TEST_F(DnsproxydTest, ErrorsExitWithTheDocumentedCodes) {
     EXPECT_EQ(out->exit_code, c.exit_code) << out->output;
     EXPECT_NE(out->output.find(c.message), std::string::npos) << out->output;
   }
-  // The failed zero-copy start detached what it attached.
+  auto out = run_command(no_ipc_lock.args, &node);
+  ASSERT_TRUE(out) << out.error().message;
+  EXPECT_EQ(out->exit_code, no_ipc_lock.exit_code) << out->output;
+  EXPECT_NE(out->output.find(no_ipc_lock.message), std::string::npos) << out->output;
+  // The failed starts detached what they attached.
   auto link = node.ip({"-d", "link", "show", "dev", "cli0"});
   ASSERT_TRUE(link);
   EXPECT_EQ(link->find("prog/xdp"), std::string::npos) << *link;
