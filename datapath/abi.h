@@ -5,5 +5,7 @@
 #include "datapath/bpf/dnsproxy_abi.h"
 
 static_assert(sizeof(dns_steer_meta) == 24 && sizeof(dns_steer_meta) % 4 == 0);
+static_assert(sizeof(dns_steer_config) == 20 && sizeof(dns_steer_iface) == 4);
+static_assert(DNS_STEER_XSK_SLOTS == DNS_STEER_MAX_QUEUES * DNS_STEER_MAX_IFACES);
 static_assert(sizeof(endpoint_key) == 20 && sizeof(endpoint_value) == 8);
 static_assert(sizeof(ipcache_key) == 24 && sizeof(ipcache_value) == 8);

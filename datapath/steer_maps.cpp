@@ -2,6 +2,7 @@
 
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
+#include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
@@ -62,6 +63,18 @@ Result<SteerCounters> StatsMap::read() const {
     }
     for (uint64_t value : per_cpu) counters.values[stat] += value;
   }
+  return counters;
+}
+
+Result<SteerCounters> read_pinned_counters(const std::string& pin_dir) {
+  const std::string path = pin_dir + "/dns_steer_stats";
+  const int fd = bpf_obj_get(path.c_str());
+  if (fd < 0) {
+    return fail("opening pinned counters ", path, ": ", errno_text(errno),
+                " (is dnsproxyd running with this pin_dir?)");
+  }
+  auto counters = StatsMap(fd).read();
+  close(fd);
   return counters;
 }
 

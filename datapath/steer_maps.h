@@ -5,6 +5,7 @@
 
 #include <array>
 #include <cstdint>
+#include <string>
 #include <string_view>
 
 #include "common/result.h"
@@ -30,6 +31,10 @@ class StatsMap {
  private:
   int fd_;
 };
+
+// Counters of a running dns_steer read from its pin in `pin_dir` (dnsproxyctl, monitoring): no
+// SteerProgram needed, only read access to the bpf filesystem.
+Result<SteerCounters> read_pinned_counters(const std::string& pin_dir);
 
 // dns_steer_xsks: AF_XDP socket per slot (slot = interface base + receive queue).
 class XskMap {

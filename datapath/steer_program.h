@@ -93,7 +93,9 @@ class SteerProgram {
   void unbind_socket(uint32_t ifindex, uint32_t queue_id) noexcept;
 
   // Installs the program dns_steer tail-calls for everything it would pass (only meaningful for
-  // kSingleProgram attachments; under the dispatcher, chain through libxdp instead).
+  // kSingleProgram attachments; under the dispatcher, chain through libxdp instead). It must be
+  // an XDP program loaded the way libbpf loads SEC("xdp") (expected_attach_type BPF_XDP), else
+  // the kernel refuses it as incompatible with the program array.
   Result<void> set_next_program(int prog_fd);
   void clear_next_program() noexcept;
 

@@ -142,6 +142,14 @@ TEST_F(SteerProgramTest, SeesTrafficOnTheAttachedInterface) {
   EXPECT_GE((*counters)[DNS_STEER_STAT_RX], 2u);
   EXPECT_GE((*counters)[DNS_STEER_STAT_PASS_NOT_UDP], 2u);  // the ICMP echo requests
   EXPECT_EQ((*counters)[DNS_STEER_STAT_REDIRECT], 0u);
+  // The same numbers through the pin, as dnsproxyctl reads them.
+  auto pinned = read_pinned_counters(settings_.pin_dir);
+  ASSERT_TRUE(pinned) << pinned.error().message;
+  EXPECT_GE((*pinned)[DNS_STEER_STAT_PASS_NOT_UDP], (*counters)[DNS_STEER_STAT_PASS_NOT_UDP]);
+  steer->reset();
+  auto gone = read_pinned_counters(settings_.pin_dir);
+  ASSERT_FALSE(gone);
+  EXPECT_NE(gone.error().message.find("dns_steer_stats"), std::string::npos);
 }
 
 TEST_F(SteerProgramTest, GenericModeWhenAsked) {
@@ -294,6 +302,44 @@ TEST_F(SteerProgramTest, BindSocketRejectsWhatItCannotSteer) {
   ASSERT_FALSE(not_xsk);
   EXPECT_NE(not_xsk.error().message.find("AF_XDP"), std::string::npos) << not_xsk.error().message;
   (*steer)->unbind_socket(n0_, 0);  // nothing bound: harmless
+}
+
+TEST_F(SteerProgramTest, DetachCopesWithAnInterfaceThatWentAway) {
+  auto steer = SteerProgram::attach(both_, settings_);
+  ASSERT_TRUE(steer) << steer.error().message;
+  ASSERT_TRUE(node_->ip({"link", "del", "dev", "n1"}));  // takes the program with it
+  auto detached = (*steer)->detach();
+  EXPECT_TRUE(detached) << detached.error().message;
+  EXPECT_EQ(attached_id(n0_, 0), 0u);
+  EXPECT_FALSE(exists(settings_.pin_dir));
+}
+
+TEST_F(SteerProgramTest, ChainsANextProgramAndRefusesIncompatibleOnes) {
+  auto steer = SteerProgram::attach(both_, settings_);
+  ASSERT_TRUE(steer) << steer.error().message;
+  const bpf_insn return_pass[] = {
+      {.code = BPF_ALU64 | BPF_MOV | BPF_K, .dst_reg = BPF_REG_0, .imm = XDP_PASS},
+      {.code = BPF_JMP | BPF_EXIT},
+  };
+  LIBBPF_OPTS(bpf_prog_load_opts, xdp_options, .expected_attach_type = BPF_XDP);
+  const int next = bpf_prog_load(BPF_PROG_TYPE_XDP, "next", "GPL", return_pass, 2, &xdp_options);
+  ASSERT_GE(next, 0) << std::strerror(errno);
+  const int filter =
+      bpf_prog_load(BPF_PROG_TYPE_SOCKET_FILTER, "filter", "GPL", return_pass, 2, nullptr);
+  ASSERT_GE(filter, 0) << std::strerror(errno);
+
+  auto chained = (*steer)->set_next_program(next);
+  EXPECT_TRUE(chained) << chained.error().message;
+  auto refused = (*steer)->set_next_program(filter);
+  ASSERT_FALSE(refused);
+  EXPECT_NE(refused.error().message.find("next program"), std::string::npos)
+      << refused.error().message;
+  (*steer)->clear_next_program();
+  // Still serving: traffic passes (through the empty slot) and is counted.
+  auto ping = client_->exec({"ping", "-c", "1", "-W", "2", "192.0.2.1"});
+  EXPECT_TRUE(ping) << ping.error().message;
+  close(next);
+  close(filter);
 }
 
 }  // namespace
