@@ -71,7 +71,10 @@ struct WorkerCounters {
   xsk::RelaxedCounter rx_packets;
   xsk::RelaxedCounter tx_packets;
   std::array<xsk::RelaxedCounter, kDropReasonCount> drops;
-  xsk::RelaxedCounter leaked_frames;  // frames still in the worker's hands after an iteration
+  // Frames still in the worker's hands when the last iteration ended. Such a frame was dropped on
+  // the floor (nobody holds its address any more), so it stays there: the value is the number of
+  // frames leaked so far, and anything but 0 is a bug.
+  xsk::RelaxedCounter leaked_frames;
   xsk::RelaxedCounter idle_waits;
 
   [[nodiscard]] uint64_t drop(DropReason reason) const noexcept { return drops[static_cast<size_t>(reason)].get(); }
@@ -112,7 +115,7 @@ class Worker {
     }
     io_.flush();
     counters_.rx_packets.add(received);
-    if (const uint64_t held = io_.frames_in_worker(); held != 0) counters_.leaked_frames.add(held);
+    counters_.leaked_frames.set(io_.frames_in_worker());
     return received;
   }
 

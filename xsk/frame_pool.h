@@ -39,6 +39,7 @@ class RelaxedCounter {
  public:
   void add(uint64_t n) noexcept { value_.store(value_.load(std::memory_order_relaxed) + n, std::memory_order_relaxed); }
   void sub(uint64_t n) noexcept { value_.store(value_.load(std::memory_order_relaxed) - n, std::memory_order_relaxed); }
+  void set(uint64_t n) noexcept { value_.store(n, std::memory_order_relaxed); }
   [[nodiscard]] uint64_t get() const noexcept { return value_.load(std::memory_order_relaxed); }
 
  private:

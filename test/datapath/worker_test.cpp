@@ -156,6 +156,8 @@ TEST(WorkerTest, AFrameLeftInTheWorkersHandsIsCountedAsLeaked) {
   ASSERT_EQ(io.receive(0, stolen), 1u);  // taken out behind the worker's back, never returned
   (void)worker.run_once();
   EXPECT_EQ(counters.leaked_frames.get(), 1u);
+  (void)worker.run_once();  // still one frame leaked, not one more per iteration
+  EXPECT_EQ(counters.leaked_frames.get(), 1u);
 }
 
 }  // namespace
