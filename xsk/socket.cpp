@@ -15,13 +15,11 @@
 
 namespace dnsproxy::xsk {
 
-const char* bind_mode_name(BindMode mode) noexcept {
-  switch (mode) {
-    case BindMode::kAuto: return "auto";
-    case BindMode::kZeroCopy: return "zerocopy";
-    case BindMode::kCopy: return "copy";
-  }
-  return "?";
+Result<BindMode> parse_bind_mode(std::string_view text) {
+  if (text == "auto") return BindMode::kAuto;
+  if (text == "zerocopy") return BindMode::kZeroCopy;
+  if (text == "copy") return BindMode::kCopy;
+  return fail("unsupported AF_XDP bind mode '", std::string(text), "' (use auto, zerocopy or copy)");
 }
 
 Result<uint32_t> receive_queue_count(const std::string& interface) {

@@ -13,6 +13,7 @@
 #include <memory>
 #include <span>
 #include <string>
+#include <string_view>
 
 #include "common/result.h"
 #include "xsk/umem.h"
@@ -95,7 +96,8 @@ class Socket {
   xsk_ring_cons completion_{};
 };
 
-[[nodiscard]] const char* bind_mode_name(BindMode mode) noexcept;
+// "auto" | "zerocopy" | "copy" (command-line spelling).
+[[nodiscard]] Result<BindMode> parse_bind_mode(std::string_view text);
 
 // How many receive queues `interface` has (ethtool channels: combined or RX), i.e. how many
 // sockets serve it. 1 for a device that does not report channels.

@@ -88,13 +88,6 @@ tl::unexpected<Failure> failure(ExitCode code, std::string message) {
   return tl::unexpected<Failure>(Failure{code, std::move(message)});
 }
 
-Setup<xsk::BindMode> parse_bind_mode(const std::string& text) {
-  if (text == "auto") return xsk::BindMode::kAuto;
-  if (text == "zerocopy") return xsk::BindMode::kZeroCopy;
-  if (text == "copy") return xsk::BindMode::kCopy;
-  return failure(kExitBadConfig, "--bind-mode must be auto, zerocopy or copy, not " + text);
-}
-
 // The CPUs this process may run on, in order: the default worker CPU list is the first of them.
 std::vector<unsigned> allowed_cpus() {
   cpu_set_t set;
@@ -141,6 +134,9 @@ Setup<std::vector<std::unique_ptr<WorkerSlot>>> create_workers(const Options& op
                                                                 xsk::BindMode bind_mode,
                                                                 datapath::SteerProgram& steer) {
   const uint32_t max_queues = *std::max_element(queues.begin(), queues.end());
+  if (*std::min_element(queues.begin(), queues.end()) != max_queues)
+    spdlog::warn("the interfaces have different queue counts: a packet received on a queue that its egress "
+                 "interface lacks has no socket to leave by in its worker (counted as no_egress_port)");
   size_t worker_count = options.cpus.size();
   if (worker_count > max_queues) {
     spdlog::warn("{} CPUs given but at most {} queues per interface: running {} workers", worker_count, max_queues,
@@ -235,10 +231,11 @@ int run(Options& options) {
     spdlog::error("{}", valid.error().message);
     return valid.error().code;
   }
-  auto bind_mode = parse_bind_mode(options.bind_mode);
+  auto bind_mode = xsk::parse_bind_mode(options.bind_mode);
   auto xdp_mode = datapath::parse_xdp_mode(options.xdp_mode);
   if (!bind_mode || !xdp_mode) {
-    spdlog::error("{}", !bind_mode ? bind_mode.error().message : xdp_mode.error().message);
+    spdlog::error("--{}: {}", !bind_mode ? "bind-mode" : "xdp-mode",
+                  !bind_mode ? bind_mode.error().message : xdp_mode.error().message);
     return kExitBadConfig;
   }
   auto queues = queue_counts(options);
