@@ -121,7 +121,7 @@ TEST_F(DnsproxydTest, PingAndTcpAreLeftToTheKernel) {
   ASSERT_TRUE(ping6);
   EXPECT_EQ(ping6->exit_code, 0) << ping6->output;
   // DNS over TCP to knotd: TCP port 53 is not steered (UDP only), the kernel forwards it.
-  auto tcp = client.run({"kdig", "+tcp", "+short", "+time=2", "@" + std::string(Topology::kUpstreamV4),
+  auto tcp = client.run({"kdig", "+tcp", "+short", "+time=2", std::string("@") + Topology::kUpstreamV4,
                          "www.example.test", "A"});
   ASSERT_TRUE(tcp);
   EXPECT_EQ(tcp->output, "203.0.113.80\n");
