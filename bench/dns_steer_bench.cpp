@@ -127,7 +127,9 @@ FrameSpec query6() {
                        .dst = {0x20, 0x01, 0x0d, 0xb8, 0, 0x05, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x53}}};
 }
 
-void run(benchmark::State& state, bool peer, const FrameSpec& spec, uint32_t expected_verdict) {
+// `ingress`: 0 = n0 (sockets bound), else that ifindex.
+void run(benchmark::State& state, bool peer, const FrameSpec& spec, uint32_t expected_verdict,
+         uint32_t ingress = 0) {
   const int repeat = static_cast<int>(state.range(0));
   Bench& b = bench();
   if (!b.error.empty()) {
@@ -138,7 +140,7 @@ void run(benchmark::State& state, bool peer, const FrameSpec& spec, uint32_t exp
   const std::vector<uint8_t> frame = build_frame(spec);
   xdp_md ctx{};
   ctx.data_end = static_cast<uint32_t>(frame.size());
-  ctx.ingress_ifindex = b.n0;
+  ctx.ingress_ifindex = ingress ? ingress : b.n0;
   for (auto _ : state) {
     LIBBPF_OPTS(bpf_test_run_opts, opts, .data_in = frame.data(),
                 .data_size_in = static_cast<uint32_t>(frame.size()), .ctx_in = &ctx,
@@ -161,6 +163,11 @@ void BM_DnsSteerV4QueryRedirect(benchmark::State& state) {
 void BM_DnsSteerV6QueryRedirect(benchmark::State& state) {
   run(state, false, query6(), XDP_REDIRECT);
 }
+// The same query with no socket for it (fail-open pass): parsing and the socket lookup without
+// the FIB lookup and metadata, so the difference to the redirect path is their cost.
+void BM_DnsSteerV4QueryNoSocketPass(benchmark::State& state) {
+  run(state, false, query4(), XDP_PASS, /*ingress=*/1);  // lo: no slots configured
+}
 void BM_DnsSteerUdpNotDnsPass(benchmark::State& state) {
   FrameSpec spec = query4();
   spec.dport = 123;
@@ -174,6 +181,7 @@ void BM_DnsSteerTcpPass(benchmark::State& state) {
 BENCHMARK(BM_XdpPassPeer)->UseManualTime()->Arg(1)->Arg(10000);
 BENCHMARK(BM_DnsSteerV4QueryRedirect)->UseManualTime()->Arg(1);
 BENCHMARK(BM_DnsSteerV6QueryRedirect)->UseManualTime()->Arg(1);
+BENCHMARK(BM_DnsSteerV4QueryNoSocketPass)->UseManualTime()->Arg(1)->Arg(10000);
 BENCHMARK(BM_DnsSteerUdpNotDnsPass)->UseManualTime()->Arg(1)->Arg(10000);
 BENCHMARK(BM_DnsSteerTcpPass)->UseManualTime()->Arg(10000);
 
