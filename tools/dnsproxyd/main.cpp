@@ -205,7 +205,8 @@ void report(const std::vector<std::unique_ptr<WorkerSlot>>& workers, const datap
     std::string places;
     for (size_t p = 0; p < xsk::kFramePlaceCount; ++p)
       places += fmt::format(" {}={}", xsk::frame_place_name(static_cast<xsk::FramePlace>(p)), frames.in_place[p]);
-    spdlog::info("worker {}: frames total={}{} violations={}", w, frames.total, places, frames.violations);
+    spdlog::info("worker {}: frames total={}{} violations={} check={}", w, frames.total, places, frames.violations,
+                 frames.consistent() ? "ok" : "FAILED");
     for (size_t port = 0; port < slot.io->port_count(); ++port) {
       const xsk::Socket& socket = slot.io->socket(port);
       const xsk::Socket::KernelStats stats = socket.kernel_stats();
