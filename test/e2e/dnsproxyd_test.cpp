@@ -82,6 +82,8 @@ TEST_F(DnsproxydTest, KdigOverV4AndV6IsForwardedByTheWorkers) {
   expect_attached();
   EXPECT_EQ(kdig(Topology::kUpstreamV4, "host3.example.test", "A"), "203.0.113.4\n");
   EXPECT_EQ(kdig(Topology::kUpstreamV6, "host3.example.test", "AAAA"), "2001:db8:e::4\n");
+  EXPECT_TRUE(daemon->report_counters()) << "SIGUSR1 logs the counters while running:\n" << daemon->log();
+  EXPECT_GE(daemon->transmitted(), 4u) << daemon->log();
   EXPECT_EQ(daemon->stop(), 0) << daemon->log();
   // Two queries and two responses, each one descriptor move through a worker.
   EXPECT_GE(daemon->transmitted(), 4u) << daemon->log();

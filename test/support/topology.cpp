@@ -197,6 +197,17 @@ void Dnsproxyd::kill_hard() {
   process_.stop();  // reaps it
 }
 
+bool Dnsproxyd::report_counters(int timeout_ms) {
+  const size_t before = log().size();
+  ::kill(process_.pid(), SIGUSR1);
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (log().find(": rx=", before) != std::string::npos) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return false;
+}
+
 std::string Dnsproxyd::log() const { return read_file(log_path_); }
 
 std::map<unsigned, uint64_t> Dnsproxyd::transmitted_by_worker() const {

@@ -88,6 +88,8 @@ class Dnsproxyd {
 
   int stop();
   void kill_hard();  // SIGKILL, as a crash would: leaves the program attached and pinned
+  // SIGUSR1, then waits up to timeout_ms for the counter report in the log; false if none came.
+  bool report_counters(int timeout_ms = 5000);
   std::string log() const;
   const std::string& pin_dir() const { return pin_dir_; }
   // The workers' "tx=" counters in the log's last report (after stop(), the final one), by
