@@ -65,6 +65,7 @@ ParseError read_opt(const NameScan& owner, const RecordFields& record, Section s
 // Checks the record at `at` and moves `at` past it.
 ParseError read_record(std::span<const uint8_t> wire, size_t& at, Section section,
                        Edns& edns) noexcept {
+  if (at == wire.size()) return ParseError::kRecordTruncated;  // the counts announce more
   const NameScan owner = scan_name(wire, at);
   if (!owner.ok()) return owner.error;
   if (owner.end + kRecordFixedSize > wire.size()) return ParseError::kRecordTruncated;

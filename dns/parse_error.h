@@ -27,7 +27,7 @@ enum class ParseError : uint8_t {
   kTooManyPointers,       // more than kMaxCompressionHops pointers in one name
   // Question and records.
   kQuestionTruncated,     // QTYPE/QCLASS missing
-  kRecordTruncated,       // TYPE/CLASS/TTL/RDLENGTH or RDATA past the end (or counts too high)
+  kRecordTruncated,       // a record the counts announce is missing, or ends past the end
   kBadAddressLength,      // A RDLENGTH != 4 or AAAA RDLENGTH != 16 (class IN)
   kBadCnameRdata,         // CNAME RDATA is not exactly one valid name
   // EDNS0 (RFC 6891 6.1.1).
