@@ -38,9 +38,13 @@ RecordFields read_fields(const uint8_t* wire, size_t at) noexcept {
 // Checks the RDATA of the types the codec exposes; the rest stays opaque.
 ParseError check_rdata(std::span<const uint8_t> wire, const RecordFields& record) noexcept {
   if (record.type == static_cast<uint16_t>(RecordType::kCname)) {
-    const NameScan target = scan_name(wire, record.rdata_offset);
+    // The target name must fill the RDATA exactly; running past it is a bad CNAME, not a
+    // truncated packet.
+    const size_t rdata_end = record.rdata_offset + record.rdata_length;
+    const NameScan target = scan_name(wire.first(rdata_end), record.rdata_offset);
+    if (target.error == ParseError::kNameTruncated) return ParseError::kBadCnameRdata;
     if (!target.ok()) return target.error;
-    if (target.end != record.rdata_offset + record.rdata_length) return ParseError::kBadCnameRdata;
+    if (target.end != rdata_end) return ParseError::kBadCnameRdata;
   } else if (is_address(record.type, record.rclass)) {
     const size_t expected = record.type == static_cast<uint16_t>(RecordType::kA) ? 4 : 16;
     if (record.rdata_length != expected) return ParseError::kBadAddressLength;

@@ -29,7 +29,7 @@ enum class ParseError : uint8_t {
   kQuestionTruncated,     // QTYPE/QCLASS missing
   kRecordTruncated,       // a record the counts announce is missing, or ends past the end
   kBadAddressLength,      // A RDLENGTH != 4 or AAAA RDLENGTH != 16 (class IN)
-  kBadCnameRdata,         // CNAME RDATA is not exactly one valid name
+  kBadCnameRdata,         // CNAME RDATA is not exactly one name (empty, cut short, bytes after)
   // EDNS0 (RFC 6891 6.1.1).
   kOptNotInAdditional,    // OPT in the answer or authority section
   kOptOwnerNotRoot,       // OPT owner name other than "."

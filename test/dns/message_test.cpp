@@ -283,7 +283,8 @@ TEST(MessageTest, RejectsBadRdata) {
   EXPECT_EQ(response_with(1, "\1\2\3\4\5"), ParseError::kBadAddressLength);
   EXPECT_EQ(response_with(28, "\1\2\3\4"), ParseError::kBadAddressLength);
   EXPECT_EQ(response_with(5, "\1b\0\0"s), ParseError::kBadCnameRdata);  // a byte left over
-  EXPECT_EQ(response_with(5, "\1b"), ParseError::kNameTruncated);      // name runs out
+  EXPECT_EQ(response_with(5, "\1b"), ParseError::kBadCnameRdata);      // name runs out
+  EXPECT_EQ(response_with(5, ""), ParseError::kBadCnameRdata);
   EXPECT_EQ(response_with(5, "\1b\0"s), ParseError::kCount);
   EXPECT_EQ(response_with(16, "anything"), ParseError::kCount);  // opaque types stay opaque
 }
