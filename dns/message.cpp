@@ -36,12 +36,13 @@ RecordFields read_fields(const uint8_t* wire, size_t at) noexcept {
 }
 
 // Checks the RDATA of the types the codec exposes; the rest stays opaque.
-ParseError check_rdata(std::span<const uint8_t> wire, const RecordFields& record) noexcept {
+ParseError check_rdata(std::span<const uint8_t> wire, const RecordFields& record,
+                       KnownNames& known) noexcept {
   if (record.type == static_cast<uint16_t>(RecordType::kCname)) {
     // The target name must fill the RDATA exactly; running past it is a bad CNAME, not a
     // truncated packet.
     const size_t rdata_end = record.rdata_offset + record.rdata_length;
-    const NameScan target = scan_name(wire.first(rdata_end), record.rdata_offset);
+    const NameScan target = scan_name(wire.first(rdata_end), record.rdata_offset, &known);
     if (target.error == ParseError::kNameTruncated) return ParseError::kBadCnameRdata;
     if (!target.ok()) return target.error;
     if (target.end != rdata_end) return ParseError::kBadCnameRdata;
@@ -67,10 +68,12 @@ ParseError read_opt(const NameScan& owner, const RecordFields& record, Section s
 }
 
 // Checks the record at `at` and moves `at` past it.
-ParseError read_record(std::span<const uint8_t> wire, size_t& at, Section section,
-                       Edns& edns) noexcept {
+ParseError read_record(std::span<const uint8_t> wire, size_t& at, Section section, Edns& edns,
+                       KnownNames& known) noexcept {
   if (at == wire.size()) return ParseError::kRecordTruncated;  // the counts announce more
-  const NameScan owner = scan_name(wire, at);
+  // The root owner (every OPT record) needs no walk.
+  const NameScan owner = wire[at] == 0 ? NameScan{static_cast<uint16_t>(at + 1), 1}
+                                       : scan_name(wire, at, &known);
   if (!owner.ok()) return owner.error;
   if (owner.end + kRecordFixedSize > wire.size()) return ParseError::kRecordTruncated;
   const RecordFields record = read_fields(wire.data(), owner.end);
@@ -79,33 +82,35 @@ ParseError read_record(std::span<const uint8_t> wire, size_t& at, Section sectio
   at = record.rdata_offset + record.rdata_length;
   if (record.type == static_cast<uint16_t>(RecordType::kOpt))
     return read_opt(owner, record, section, edns);
-  return check_rdata(wire, record);
-}
-
-tl::expected<Message, ParseError> parse_with_qr(std::span<const uint8_t> wire,
-                                                bool want_response) noexcept {
-  auto message = parse_message(wire);
-  if (message && message->is_response() != want_response)
-    return tl::unexpected(want_response ? ParseError::kNotAResponse : ParseError::kNotAQuery);
-  return message;
+  return check_rdata(wire, record, known);
 }
 
 }  // namespace
 
-tl::expected<Message, ParseError> parse_message(std::span<const uint8_t> wire) noexcept {
+namespace {
+
+enum class Direction : uint8_t { kEither, kQuery, kResponse };
+
+// The one parser behind the three entry points; each returns its result directly (no copy).
+tl::expected<Message, ParseError> parse(std::span<const uint8_t> wire,
+                                        Direction direction) noexcept {
   if (wire.size() < kHeaderSize) return tl::unexpected(ParseError::kShorterThanHeader);
   if (wire.size() > kMaxMessageSize) return tl::unexpected(ParseError::kLongerThanMaximum);
   const ConstHeaderBytes h = header_of(wire);
+  if (direction == Direction::kQuery && qr(h)) return tl::unexpected(ParseError::kNotAQuery);
+  if (direction == Direction::kResponse && !qr(h))
+    return tl::unexpected(ParseError::kNotAResponse);
   if (opcode(h) != static_cast<uint8_t>(Opcode::kQuery))
     return tl::unexpected(ParseError::kOpcodeNotQuery);
   if (qdcount(h) != 1) return tl::unexpected(ParseError::kQdcountNotOne);
 
-  Message message;
-  message.wire = wire;
-  const NameScan qname = scan_name(wire, kHeaderSize);
+  KnownNames known;
+  const NameScan qname = scan_name(wire, kHeaderSize, &known);
   if (!qname.ok()) return tl::unexpected(qname.error);
   if (qname.end + kQuestionFixedSize > wire.size())
     return tl::unexpected(ParseError::kQuestionTruncated);
+  Message message;
+  message.wire = wire;
   message.question.name_wire_length = qname.wire_length;
   message.question.qtype = load_u16(&wire[qname.end]);
   message.question.qclass = load_u16(&wire[qname.end + 2]);
@@ -116,7 +121,8 @@ tl::expected<Message, ParseError> parse_message(std::span<const uint8_t> wire) n
   const uint16_t counts[] = {ancount(h), nscount(h), arcount(h)};
   for (uint8_t section = 0; section < 3; ++section) {
     for (uint16_t i = 0; i < counts[section]; ++i) {
-      const ParseError error = read_record(wire, at, static_cast<Section>(section), message.edns);
+      const ParseError error =
+          read_record(wire, at, static_cast<Section>(section), message.edns, known);
       if (error != ParseError::kCount) return tl::unexpected(error);
     }
   }
@@ -124,17 +130,27 @@ tl::expected<Message, ParseError> parse_message(std::span<const uint8_t> wire) n
   return message;
 }
 
+}  // namespace
+
+tl::expected<Message, ParseError> parse_message(std::span<const uint8_t> wire) noexcept {
+  return parse(wire, Direction::kEither);
+}
+
 tl::expected<Message, ParseError> parse_query(std::span<const uint8_t> wire) noexcept {
-  return parse_with_qr(wire, false);
+  return parse(wire, Direction::kQuery);
 }
 
 tl::expected<Message, ParseError> parse_response(std::span<const uint8_t> wire) noexcept {
-  return parse_with_qr(wire, true);
+  return parse(wire, Direction::kResponse);
 }
 
 size_t copy_question_name(const Message& message,
                           std::span<uint8_t, kMaxNameWireLength> out) noexcept {
-  return copy_name_lowercase(message.wire, message.question.name_offset, out);
+  // The question name is never compressed: it is the first name, and a pointer may only point
+  // before the name it is in, which for the question is the header (scan_name rejects both).
+  const size_t length = message.question.name_wire_length;
+  copy_lowercase_ascii(message.wire.subspan(message.question.name_offset, length), out);
+  return length;
 }
 
 AnswerWalk::AnswerWalk(const Message& message) noexcept
