@@ -15,6 +15,7 @@
 // The worker drops and counts every rejected packet (it never forwards what it cannot judge).
 #pragma once
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <span>
@@ -24,6 +25,7 @@
 #include "dns/header.h"
 #include "dns/name_text.h"
 #include "dns/parse_error.h"
+#include "dns/wire_name.h"
 
 namespace dnsproxy::dns {
 
@@ -111,10 +113,10 @@ struct AnswerRecord {
 // mappings, never a wrong one. Other record types are skipped.
 class AnswerWalk {
  public:
-  explicit AnswerWalk(const Message& message) noexcept;
+  inline explicit AnswerWalk(const Message& message) noexcept;
 
   // Fills `record` with the next A/AAAA/CNAME record; false after the last one.
-  [[nodiscard]] bool next(AnswerRecord& record) noexcept;
+  [[nodiscard]] inline bool next(AnswerRecord& record) noexcept;
 
  private:
   std::span<const uint8_t> wire_;
@@ -123,5 +125,71 @@ class AnswerWalk {
   uint16_t chain_name_;   // the name the chain has reached so far
   uint32_t chain_ttl_;    // min TTL of the CNAMEs followed so far
 };
+
+// ---- Definitions: the walk is inline, the worker calls next() once per answer record ---------
+
+namespace message_detail {
+
+// TYPE, CLASS, TTL, RDLENGTH after a record's owner name.
+inline constexpr size_t kRecordFixedSize = 10;
+inline constexpr uint32_t kMaxTtl = 0x7fffffff;
+
+struct RecordFields {
+  uint16_t type;
+  uint16_t rclass;
+  uint32_t ttl;
+  size_t rdata_offset;
+  uint16_t rdata_length;
+};
+
+// Reads TYPE..RDLENGTH at `at` (bounds already checked).
+[[nodiscard]] inline RecordFields read_fields(const uint8_t* wire, size_t at) noexcept {
+  return RecordFields{load_u16(&wire[at]), load_u16(&wire[at + 2]), load_u32(&wire[at + 4]),
+                      at + kRecordFixedSize, load_u16(&wire[at + 8])};
+}
+
+[[nodiscard]] constexpr bool is_address(uint16_t type, uint16_t rclass) noexcept {
+  return rclass == kClassIn && (type == static_cast<uint16_t>(RecordType::kA) ||
+                                type == static_cast<uint16_t>(RecordType::kAaaa));
+}
+
+}  // namespace message_detail
+
+inline AnswerWalk::AnswerWalk(const Message& message) noexcept
+    : wire_(message.wire),
+      at_(message.question_end),
+      remaining_(message.answer_count),
+      chain_name_(message.question.name_offset),
+      chain_ttl_(message_detail::kMaxTtl) {}
+
+inline bool AnswerWalk::next(AnswerRecord& record) noexcept {
+  while (remaining_ > 0) {
+    --remaining_;
+    const size_t owner = at_;
+    const message_detail::RecordFields fields =
+        message_detail::read_fields(wire_.data(), skip_name(wire_, owner));
+    at_ = fields.rdata_offset + fields.rdata_length;
+    const bool is_cname = fields.type == static_cast<uint16_t>(RecordType::kCname);
+    if (!is_cname && !message_detail::is_address(fields.type, fields.rclass)) continue;
+
+    record.type = static_cast<RecordType>(fields.type);
+    record.owner_offset = static_cast<uint16_t>(owner);
+    record.ttl = fields.ttl;
+    record.rdata_offset = static_cast<uint16_t>(fields.rdata_offset);
+    record.rdata = wire_.subspan(fields.rdata_offset, fields.rdata_length);
+    record.on_chain = names_equal(wire_, owner, chain_name_);
+    record.chain_ttl = 0;
+    if (record.on_chain) {
+      const uint32_t ttl = fields.ttl > message_detail::kMaxTtl ? 0 : fields.ttl;
+      record.chain_ttl = std::min(chain_ttl_, ttl);
+      if (is_cname) {
+        chain_ttl_ = record.chain_ttl;
+        chain_name_ = record.rdata_offset;
+      }
+    }
+    return true;
+  }
+  return false;
+}
 
 }  // namespace dnsproxy::dns

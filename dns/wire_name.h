@@ -115,63 +115,63 @@ constexpr uint8_t kPointerTag = 0xc0;
 
 inline NameScan scan_name(std::span<const uint8_t> message, size_t offset,
                           KnownNames* known) noexcept {
-  // Where each part of the name starts (the name itself, then each pointer target), with the
-  // length and pointer count before it: once the walk succeeds, each part is a valid name too.
+  using wire_detail::rejected;
+  // Where each part of the name starts (the name itself, then each pointer target) and the
+  // length before it; part i is reached after i pointers. Once the walk succeeds, each part is
+  // a valid name too.
   struct Part {
-    size_t start;
-    size_t length_before;
-    unsigned hops_before;
+    uint16_t start;
+    uint8_t length_before;
   };
   Part parts[kMaxCompressionHops + 1];
   unsigned hops = 0;
-  parts[0] = Part{offset, 0, 0};
+  parts[0] = Part{static_cast<uint16_t>(offset), 0};
 
   const size_t size = message.size();
   size_t at = offset;
   size_t end = 0;          // set at the first pointer, or at the root byte if none
   size_t wire_length = 0;  // labels so far, length bytes included, root byte excluded
-  unsigned total_hops = 0;
+  unsigned total_hops;
   for (;;) {
-    if (at >= size) return wire_detail::rejected(ParseError::kNameTruncated);
+    if (at >= size) return rejected(ParseError::kNameTruncated);
     const uint8_t length_byte = message[at];
+    if (length_byte - 1u < kMaxLabelLength) {  // a label of 1..63 bytes: the common case
+      wire_length += 1 + length_byte;
+      // The root byte must still fit.
+      if (wire_length + 1 > kMaxNameWireLength) return rejected(ParseError::kNameTooLong);
+      at += 1 + length_byte;
+      continue;
+    }
     if (length_byte == 0) {
       if (end == 0) end = at + 1;
       wire_length += 1;
       total_hops = hops;
       break;
     }
-    if (wire_detail::is_pointer(length_byte)) {
-      if (at + 1 >= size) return wire_detail::rejected(ParseError::kNameTruncated);
-      const size_t target = wire_detail::pointer_target(&message[at]);
-      if (target < kHeaderSize) return wire_detail::rejected(ParseError::kPointerIntoHeader);
-      if (target >= at) return wire_detail::rejected(ParseError::kForwardPointer);
-      if (target >= parts[hops].start) return wire_detail::rejected(ParseError::kPointerLoop);
-      if (hops == kMaxCompressionHops) return wire_detail::rejected(ParseError::kTooManyPointers);
-      if (end == 0) end = at + 2;
-      if (const KnownNames::Entry* suffix = known ? known->find(target) : nullptr) {
-        wire_length += suffix->wire_length;
-        total_hops = hops + 1 + suffix->hops;
-        if (wire_length > kMaxNameWireLength) return wire_detail::rejected(ParseError::kNameTooLong);
-        if (total_hops > kMaxCompressionHops) return wire_detail::rejected(ParseError::kTooManyPointers);
-        break;
-      }
-      ++hops;
-      parts[hops] = Part{target, wire_length, hops};
-      at = target;
-      continue;
+    if (!wire_detail::is_pointer(length_byte)) return rejected(ParseError::kBadLabelLength);
+    if (at + 1 >= size) return rejected(ParseError::kNameTruncated);
+    const size_t target = wire_detail::pointer_target(&message[at]);
+    if (target < kHeaderSize) return rejected(ParseError::kPointerIntoHeader);
+    if (target >= at) return rejected(ParseError::kForwardPointer);
+    if (target >= parts[hops].start) return rejected(ParseError::kPointerLoop);
+    if (hops == kMaxCompressionHops) return rejected(ParseError::kTooManyPointers);
+    if (end == 0) end = at + 2;
+    if (const KnownNames::Entry* suffix = known ? known->find(target) : nullptr) {
+      wire_length += suffix->wire_length;
+      total_hops = hops + 1 + suffix->hops;
+      if (wire_length > kMaxNameWireLength) return rejected(ParseError::kNameTooLong);
+      if (total_hops > kMaxCompressionHops) return rejected(ParseError::kTooManyPointers);
+      break;
     }
-    if (length_byte > kMaxLabelLength) return wire_detail::rejected(ParseError::kBadLabelLength);
-    wire_length += 1 + length_byte;
-    // The root byte must still fit.
-    if (wire_length + 1 > kMaxNameWireLength) return wire_detail::rejected(ParseError::kNameTooLong);
-    at += 1 + length_byte;
+    ++hops;
+    parts[hops] = Part{static_cast<uint16_t>(target), static_cast<uint8_t>(wire_length)};
+    at = target;
   }
   if (known != nullptr) {
     for (unsigned i = 0; i <= hops; ++i) {
       // A bare pointer (an owner that is only a pointer) is never pointed at; skip it.
       if (wire_detail::is_pointer(message[parts[i].start])) continue;
-      known->add(parts[i].start, wire_length - parts[i].length_before,
-                 total_hops - parts[i].hops_before);
+      known->add(parts[i].start, wire_length - parts[i].length_before, total_hops - i);
     }
   }
   return NameScan{static_cast<uint16_t>(end), static_cast<uint8_t>(wire_length),
