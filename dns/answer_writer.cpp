@@ -5,7 +5,7 @@
 namespace dnsproxy::dns {
 namespace {
 
-constexpr size_t kOptRecordSize = 11;  // root owner, TYPE, CLASS, TTL, RDLENGTH
+constexpr size_t kOptRecordSize = 11;      // root owner, TYPE, CLASS, TTL, RDLENGTH
 constexpr uint8_t kOptDnssecOkBit = 0x80;  // high bit of the TTL's third byte
 
 // Writes our OPT record at `out`: OWNER "." TYPE OPT CLASS <payload size> TTL <ext-rcode 0,
@@ -33,9 +33,9 @@ size_t write_error_answer(std::span<uint8_t> payload, const Message& query, Erro
   const HeaderBytes h = header_of(payload);
   using namespace header;
   h[kFlags1Offset] = static_cast<uint8_t>(kQrMask | (h[kFlags1Offset] & (kOpcodeMask | kRdMask)));
-  h[kFlags2Offset] = static_cast<uint8_t>((config.recursion_available ? kRaMask : 0) |
-                                          (h[kFlags2Offset] & kCdMask) |
-                                          static_cast<uint8_t>(rcode));
+  h[kFlags2Offset] =
+      static_cast<uint8_t>((config.recursion_available ? kRaMask : 0) |
+                           (h[kFlags2Offset] & kCdMask) | static_cast<uint8_t>(rcode));
   set_counts(h, 1, 0, 0, has_opt ? 1 : 0);
 
   size_t length = query.question_end;

@@ -22,7 +22,7 @@ enum class ErrorAnswer : uint8_t {
 };
 
 struct AnswerConfig {
-  bool recursion_available = true;       // RA: the proxy stands in for a recursive resolver
+  bool recursion_available = true;        // RA: the proxy stands in for a recursive resolver
   uint16_t edns_udp_payload_size = 1232;  // advertised in our OPT (DNS flag day 2020 default)
 };
 

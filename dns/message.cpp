@@ -1,6 +1,5 @@
 #include "dns/message.h"
 
-
 namespace dnsproxy::dns {
 namespace {
 
@@ -27,8 +26,8 @@ ParseError check_rdata(std::span<const uint8_t> wire, const message_detail::Reco
   return ParseError::kCount;
 }
 
-ParseError read_opt(const NameScan& owner, const message_detail::RecordFields& record, Section section,
-                    Edns& edns) noexcept {
+ParseError read_opt(const NameScan& owner, const message_detail::RecordFields& record,
+                    Section section, Edns& edns) noexcept {
   if (section != Section::kAdditional) return ParseError::kOptNotInAdditional;
   if (owner.wire_length != 1) return ParseError::kOptOwnerNotRoot;
   if (edns.present) return ParseError::kDuplicateOpt;
@@ -46,13 +45,13 @@ ParseError read_record(std::span<const uint8_t> wire, size_t& at, Section sectio
                        KnownNames& known) noexcept {
   if (at == wire.size()) return ParseError::kRecordTruncated;  // the counts announce more
   // The root owner (every OPT record) needs no walk.
-  const NameScan owner = wire[at] == 0 ? NameScan{static_cast<uint16_t>(at + 1), 1}
-                                       : scan_name(wire, at, &known);
+  const NameScan owner =
+      wire[at] == 0 ? NameScan{static_cast<uint16_t>(at + 1), 1} : scan_name(wire, at, &known);
   if (!owner.ok()) return owner.error;
-  if (owner.end + message_detail::kRecordFixedSize > wire.size()) return ParseError::kRecordTruncated;
-  const message_detail::RecordFields record = message_detail::read_fields(wire.data(), owner.end);
-  if (record.rdata_offset + record.rdata_length > wire.size())
+  if (owner.end + message_detail::kRecordFixedSize > wire.size())
     return ParseError::kRecordTruncated;
+  const message_detail::RecordFields record = message_detail::read_fields(wire.data(), owner.end);
+  if (record.rdata_offset + record.rdata_length > wire.size()) return ParseError::kRecordTruncated;
   at = record.rdata_offset + record.rdata_length;
   if (record.type == static_cast<uint16_t>(RecordType::kOpt))
     return read_opt(owner, record, section, edns);

@@ -56,16 +56,16 @@ struct Question {
 // The EDNS0 OPT record (RFC 6891 6.1), if the message carries one.
 struct Edns {
   bool present = false;
-  bool dnssec_ok = false;              // the DO bit (RFC 3225)
+  bool dnssec_ok = false;  // the DO bit (RFC 3225)
   uint8_t version = 0;
-  uint8_t extended_rcode_high = 0;     // bits 4..11 of the rcode
-  uint16_t udp_payload_size = 0;       // as sent (RFC 6891 says a receiver treats < 512 as 512)
+  uint8_t extended_rcode_high = 0;  // bits 4..11 of the rcode
+  uint16_t udp_payload_size = 0;    // as sent (RFC 6891 says a receiver treats < 512 as 512)
 };
 
 struct Message {
   std::span<const uint8_t> wire;  // exactly the parsed bytes, owned by the caller
   Question question;
-  uint16_t question_end = 0;      // offset of the first answer record
+  uint16_t question_end = 0;  // offset of the first answer record
   uint16_t answer_count = 0;
   Edns edns;
 
@@ -94,10 +94,10 @@ struct Message {
 // One A, AAAA or CNAME record of the answer section.
 struct AnswerRecord {
   RecordType type = RecordType::kA;
-  uint16_t owner_offset = 0;        // a scanned name in message.wire
-  uint32_t ttl = 0;                 // as on the wire
-  std::span<const uint8_t> rdata;   // A: 4 bytes, AAAA: 16, CNAME: a (compressed) name
-  uint16_t rdata_offset = 0;        // for CNAME, where the target name starts
+  uint16_t owner_offset = 0;       // a scanned name in message.wire
+  uint32_t ttl = 0;                // as on the wire
+  std::span<const uint8_t> rdata;  // A: 4 bytes, AAAA: 16, CNAME: a (compressed) name
+  uint16_t rdata_offset = 0;       // for CNAME, where the target name starts
   // The owner is the question name or a name the CNAME chain from it reached (in answer order).
   bool on_chain = false;
   // When on_chain: the minimum TTL of this record and every CNAME leading to it from the
@@ -122,8 +122,8 @@ class AnswerWalk {
   std::span<const uint8_t> wire_;
   size_t at_;
   uint16_t remaining_;
-  uint16_t chain_name_;   // the name the chain has reached so far
-  uint32_t chain_ttl_;    // min TTL of the CNAMEs followed so far
+  uint16_t chain_name_;  // the name the chain has reached so far
+  uint32_t chain_ttl_;   // min TTL of the CNAMEs followed so far
 };
 
 // ---- Definitions: the walk is inline, the worker calls next() once per answer record ---------

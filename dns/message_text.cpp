@@ -48,41 +48,64 @@ std::string rdata_text(const Message& message, const AnswerRecord& record) {
 
 std::string type_to_text(uint16_t type) {
   switch (static_cast<RecordType>(type)) {
-    case RecordType::kA: return "A";
-    case RecordType::kNs: return "NS";
-    case RecordType::kCname: return "CNAME";
-    case RecordType::kSoa: return "SOA";
-    case RecordType::kPtr: return "PTR";
-    case RecordType::kMx: return "MX";
-    case RecordType::kTxt: return "TXT";
-    case RecordType::kAaaa: return "AAAA";
-    case RecordType::kSrv: return "SRV";
-    case RecordType::kOpt: return "OPT";
-    case RecordType::kHttps: return "HTTPS";
+    case RecordType::kA:
+      return "A";
+    case RecordType::kNs:
+      return "NS";
+    case RecordType::kCname:
+      return "CNAME";
+    case RecordType::kSoa:
+      return "SOA";
+    case RecordType::kPtr:
+      return "PTR";
+    case RecordType::kMx:
+      return "MX";
+    case RecordType::kTxt:
+      return "TXT";
+    case RecordType::kAaaa:
+      return "AAAA";
+    case RecordType::kSrv:
+      return "SRV";
+    case RecordType::kOpt:
+      return "OPT";
+    case RecordType::kHttps:
+      return "HTTPS";
   }
   return "TYPE" + std::to_string(type);
 }
 
 std::string rcode_to_text(uint16_t rcode) {
   switch (static_cast<Rcode>(rcode)) {
-    case Rcode::kNoError: return "NOERROR";
-    case Rcode::kFormErr: return "FORMERR";
-    case Rcode::kServFail: return "SERVFAIL";
-    case Rcode::kNxDomain: return "NXDOMAIN";
-    case Rcode::kNotImp: return "NOTIMP";
-    case Rcode::kRefused: return "REFUSED";
-    case Rcode::kBadVers: return "BADVERS";
+    case Rcode::kNoError:
+      return "NOERROR";
+    case Rcode::kFormErr:
+      return "FORMERR";
+    case Rcode::kServFail:
+      return "SERVFAIL";
+    case Rcode::kNxDomain:
+      return "NXDOMAIN";
+    case Rcode::kNotImp:
+      return "NOTIMP";
+    case Rcode::kRefused:
+      return "REFUSED";
+    case Rcode::kBadVers:
+      return "BADVERS";
   }
   return "RCODE" + std::to_string(rcode);
 }
 
 std::string opcode_to_text(uint8_t opcode) {
   switch (static_cast<Opcode>(opcode)) {
-    case Opcode::kQuery: return "QUERY";
-    case Opcode::kIQuery: return "IQUERY";
-    case Opcode::kStatus: return "STATUS";
-    case Opcode::kNotify: return "NOTIFY";
-    case Opcode::kUpdate: return "UPDATE";
+    case Opcode::kQuery:
+      return "QUERY";
+    case Opcode::kIQuery:
+      return "IQUERY";
+    case Opcode::kStatus:
+      return "STATUS";
+    case Opcode::kNotify:
+      return "NOTIFY";
+    case Opcode::kUpdate:
+      return "UPDATE";
   }
   return "OPCODE" + std::to_string(opcode);
 }
@@ -127,10 +150,14 @@ Result<std::vector<uint8_t>> bytes_from_hex(std::string_view hex) {
   for (const char c : hex) {
     if (c == ' ' || c == '\n' || c == '\t' || c == '\r') continue;
     int digit;
-    if (c >= '0' && c <= '9') digit = c - '0';
-    else if (c >= 'a' && c <= 'f') digit = c - 'a' + 10;
-    else if (c >= 'A' && c <= 'F') digit = c - 'A' + 10;
-    else return fail("not a hex digit: '", std::string(1, c), "'");
+    if (c >= '0' && c <= '9')
+      digit = c - '0';
+    else if (c >= 'a' && c <= 'f')
+      digit = c - 'a' + 10;
+    else if (c >= 'A' && c <= 'F')
+      digit = c - 'A' + 10;
+    else
+      return fail("not a hex digit: '", std::string(1, c), "'");
     if (high < 0) {
       high = digit;
     } else {

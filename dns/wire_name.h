@@ -26,8 +26,8 @@ namespace dnsproxy::dns {
 inline constexpr unsigned kMaxCompressionHops = 16;
 
 struct NameScan {
-  uint16_t end = 0;          // offset just past the name where it was found (past its pointer)
-  uint8_t wire_length = 0;   // uncompressed length, root byte included (1..255)
+  uint16_t end = 0;         // offset just past the name where it was found (past its pointer)
+  uint8_t wire_length = 0;  // uncompressed length, root byte included (1..255)
   ParseError error = ParseError::kCount;  // kCount: the name is valid
   [[nodiscard]] bool ok() const noexcept { return error == ParseError::kCount; }
 };
@@ -45,8 +45,9 @@ class KnownNames {
     uint8_t hops;
   };
 
+  // Newest first: owners mostly point at the name just before them (the chain's tail).
   [[nodiscard]] const Entry* find(size_t offset) const noexcept {
-    for (uint8_t i = 0; i < count_; ++i)
+    for (uint8_t i = count_; i-- > 0;)
       if (entries_[i].offset == offset) return &entries_[i];
     return nullptr;
   }
@@ -77,7 +78,8 @@ class KnownNames {
                                std::span<uint8_t, kMaxNameWireLength> out) noexcept;
 
 // Whether two scanned names of the same message are equal, ASCII case-insensitively.
-[[nodiscard]] inline bool names_equal(std::span<const uint8_t> message, size_t a, size_t b) noexcept;
+[[nodiscard]] inline bool names_equal(std::span<const uint8_t> message, size_t a,
+                                      size_t b) noexcept;
 
 // ---- Definitions: inline, because the parser calls them once per name per packet ------------
 
@@ -109,7 +111,9 @@ constexpr uint8_t kPointerTag = 0xc0;
   return true;
 }
 
-[[nodiscard]] constexpr NameScan rejected(ParseError error) noexcept { return NameScan{0, 0, error}; }
+[[nodiscard]] constexpr NameScan rejected(ParseError error) noexcept {
+  return NameScan{0, 0, error};
+}
 
 }  // namespace wire_detail
 

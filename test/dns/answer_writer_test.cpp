@@ -47,8 +47,8 @@ TEST(AnswerWriterTest, NoOptInTheQueryMeansNoneInTheAnswer) {
 }
 
 TEST(AnswerWriterTest, AnswersParseBackAsResponsesWithTheirRcode) {
-  for (const ErrorAnswer rcode : {ErrorAnswer::kServFail, ErrorAnswer::kNxDomain,
-                                  ErrorAnswer::kRefused}) {
+  for (const ErrorAnswer rcode :
+       {ErrorAnswer::kServFail, ErrorAnswer::kNxDomain, ErrorAnswer::kRefused}) {
     const auto answer = answer_to(testing::typical_query(), rcode);
     const auto response = parse_response(answer);
     ASSERT_TRUE(response) << to_string(response.error());

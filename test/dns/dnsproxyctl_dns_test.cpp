@@ -41,19 +41,22 @@ std::string hex_of(const std::vector<uint8_t>& bytes) {
 const std::string kDecode = std::string(DNSPROXYCTL) + " dns decode";
 
 TEST(DnsproxyctlDnsTest, DecodesHexFromStdin) {
-  const CommandResult r = run("echo " + hex_of(dnsproxy::dns::testing::typical_query()) + " | " + kDecode);
+  const CommandResult r =
+      run("echo " + hex_of(dnsproxy::dns::testing::typical_query()) + " | " + kDecode);
   EXPECT_EQ(r.exit_code, 0);
-  EXPECT_EQ(r.output,
-            R"({"id":4660,"qr":false,"opcode":"QUERY","rcode":"NOERROR","qname":"www.Example.com.",)"
-            R"("qtype":"A","answers":[],"min_ttl":null})"
-            "\n");
+  EXPECT_EQ(
+      r.output,
+      R"({"id":4660,"qr":false,"opcode":"QUERY","rcode":"NOERROR","qname":"www.Example.com.",)"
+      R"("qtype":"A","answers":[],"min_ttl":null})"
+      "\n");
 }
 
 TEST(DnsproxyctlDnsTest, DecodesRawBytesFromAFile) {
   const std::string path = ::testing::TempDir() + "dnsproxyctl_dns_test.bin";
   const auto packet = dnsproxy::dns::testing::chain_response();
   std::ofstream(path, std::ios::binary)
-      .write(reinterpret_cast<const char*>(packet.data()), static_cast<std::streamsize>(packet.size()));
+      .write(reinterpret_cast<const char*>(packet.data()),
+             static_cast<std::streamsize>(packet.size()));
   const CommandResult r = run(kDecode + " --file " + path);
   EXPECT_EQ(r.exit_code, 0);
   EXPECT_NE(r.output.find(R"("min_ttl":30})"), std::string::npos) << r.output;

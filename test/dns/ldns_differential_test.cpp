@@ -75,7 +75,8 @@ bool has_opaque_record(std::span<const uint8_t> wire, const Message& message) {
     const size_t fixed = skip_name(wire, at);
     const uint16_t type = load_u16(&wire[fixed]);
     const uint16_t rclass = load_u16(&wire[fixed + 2]);
-    const bool exposed = type == 5 || type == 41 || (rclass == kClassIn && (type == 1 || type == 28));
+    const bool exposed =
+        type == 5 || type == 41 || (rclass == kClassIn && (type == 1 || type == 28));
     if (!exposed) return true;
     at = fixed + 10 + load_u16(&wire[fixed + 8]);
   }
@@ -141,10 +142,12 @@ class Generator {
               static_cast<uint8_t>(uniform(0, 255));
         break;
       case 3:
-        if (packet.size() >= kHeaderSize) packet[uniform(4, 11)] ^= static_cast<uint8_t>(uniform(1, 3));
+        if (packet.size() >= kHeaderSize)
+          packet[uniform(4, 11)] ^= static_cast<uint8_t>(uniform(1, 3));
         break;
       default:
-        for (unsigned n = uniform(1, 8); n > 0; --n) packet.push_back(static_cast<uint8_t>(uniform(0, 255)));
+        for (unsigned n = uniform(1, 8); n > 0; --n)
+          packet.push_back(static_cast<uint8_t>(uniform(0, 255)));
     }
     return packet;
   }
@@ -165,7 +168,8 @@ class Generator {
   uint16_t random_qtype() { return pick<uint16_t>({1, 28, 5, 15, 16, 65, 255, 1, 28}); }
 
   std::string random_label() {
-    static constexpr std::string_view kCommon = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_";
+    static constexpr std::string_view kCommon =
+        "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_";
     const unsigned length = chance(0.05) ? uniform(40, 63) : uniform(1, 12);
     std::string label;
     for (unsigned i = 0; i < length; ++i) {
@@ -274,8 +278,7 @@ void expect_same_fields(const std::vector<uint8_t>& wire, const Message& message
   EXPECT_EQ(ra(h), ldns_pkt_ra(ldns));
   EXPECT_EQ(ad(h), ldns_pkt_ad(ldns));
   EXPECT_EQ(cd(h), ldns_pkt_cd(ldns));
-  EXPECT_EQ(message.rcode(),
-            ldns_pkt_edns_extended_rcode(ldns) << 4 | ldns_pkt_get_rcode(ldns));
+  EXPECT_EQ(message.rcode(), ldns_pkt_edns_extended_rcode(ldns) << 4 | ldns_pkt_get_rcode(ldns));
 
   const ldns_rr* question = ldns_rr_list_rr(ldns_pkt_question(ldns), 0);
   EXPECT_EQ(name_at(wire, message.question.name_offset), bytes_of(ldns_rr_owner(question)));
@@ -296,9 +299,9 @@ void expect_same_fields(const std::vector<uint8_t>& wire, const Message& message
   for (size_t i = 0; i < ldns_rr_list_rr_count(answers); ++i) {
     const ldns_rr* rr = ldns_rr_list_rr(answers, i);
     const auto type = ldns_rr_get_type(rr);
-    const bool yielded = type == LDNS_RR_TYPE_CNAME ||
-                         (ldns_rr_get_class(rr) == LDNS_RR_CLASS_IN &&
-                          (type == LDNS_RR_TYPE_A || type == LDNS_RR_TYPE_AAAA));
+    const bool yielded =
+        type == LDNS_RR_TYPE_CNAME || (ldns_rr_get_class(rr) == LDNS_RR_CLASS_IN &&
+                                       (type == LDNS_RR_TYPE_A || type == LDNS_RR_TYPE_AAAA));
     if (!yielded) continue;
     ASSERT_TRUE(walk.next(record)) << "answer " << i;
     EXPECT_EQ(static_cast<uint16_t>(record.type), type);
@@ -343,8 +346,8 @@ bool compare(const std::vector<uint8_t>& wire, Tally& tally) {
     ++tally.stricter;
     ++tally.stricter_by_reason[message.error()];
     EXPECT_TRUE(kStricterThanLdns.count(message.error()) || has_oversized_address(wire))
-        << "codec rejects (" << to_string(message.error()) << "), ldns accepts, not listed: "
-        << hex_of(wire);
+        << "codec rejects (" << to_string(message.error())
+        << "), ldns accepts, not listed: " << hex_of(wire);
   } else {
     ++tally.lenient;
     EXPECT_TRUE(has_opaque_record(wire, *message) || has_oversized_address(wire))
@@ -400,18 +403,15 @@ TEST(LdnsDifferentialTest, EachDeliberatelyStricterCase) {
     write(p);
     return p.bytes();
   };
-  cases[ParseError::kPointerIntoHeader] = answer_with([](PacketBuilder& p) {
-    p.pointer(4).fixed(1, 1, 1, 4).u32(1);
-  });
+  cases[ParseError::kPointerIntoHeader] =
+      answer_with([](PacketBuilder& p) { p.pointer(4).fixed(1, 1, 1, 4).u32(1); });
   cases[ParseError::kForwardPointer] = answer_with([](PacketBuilder& p) {
     p.pointer(static_cast<uint16_t>(p.here() + 16)).fixed(1, 1, 1, 4).u32(1).name("b");
   });
-  cases[ParseError::kBadAddressLength] = answer_with([](PacketBuilder& p) {
-    p.pointer(12).fixed(1, 1, 1, 5).u32(1).u8(0);
-  });
-  cases[ParseError::kBadCnameRdata] = answer_with([](PacketBuilder& p) {
-    p.pointer(12).fixed(5, 1, 1, 4).raw("\1b\0\0"s);
-  });
+  cases[ParseError::kBadAddressLength] =
+      answer_with([](PacketBuilder& p) { p.pointer(12).fixed(1, 1, 1, 5).u32(1).u8(0); });
+  cases[ParseError::kBadCnameRdata] =
+      answer_with([](PacketBuilder& p) { p.pointer(12).fixed(5, 1, 1, 4).raw("\1b\0\0"s); });
   cases[ParseError::kOptNotInAdditional] = answer_with([](PacketBuilder& p) { p.opt(); });
   {
     PacketBuilder p;

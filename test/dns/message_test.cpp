@@ -103,9 +103,8 @@ TEST(MessageTest, WalksACnameChainWithTheMinimumTtlPerAddress) {
     uint32_t chain_ttl;
   };
   const Expected expected[] = {
-      {RecordType::kCname, 300, 300}, {RecordType::kCname, 120, 120},
-      {RecordType::kA, 60, 60},       {RecordType::kA, 600, 120},
-      {RecordType::kAaaa, 30, 30},    {RecordType::kAaaa, 600, 120},
+      {RecordType::kCname, 300, 300}, {RecordType::kCname, 120, 120}, {RecordType::kA, 60, 60},
+      {RecordType::kA, 600, 120},     {RecordType::kAaaa, 30, 30},    {RecordType::kAaaa, 600, 120},
   };
   for (const Expected& e : expected) {
     ASSERT_TRUE(walk.next(record));
@@ -126,11 +125,11 @@ TEST(MessageTest, AddressesOffTheChainAreMarkedAndOtherTypesSkipped) {
   using namespace std::string_literals;
   PacketBuilder p;
   p.header(7, kFlagsResponse, 0x80, 1, 4, 0, 0).name("WWW.example.com").question(1);
-  p.name("www.EXAMPLE.com").fixed(1, 1, 50, 4).u32(0xcb007101);     // on chain, other case
-  p.name("evil.example").fixed(1, 1, 10, 4).u32(0xcb007163);        // not for the question
-  p.name("www.example.com").fixed(16, 1, 10, 2).u16(0x0161);        // TXT: skipped
+  p.name("www.EXAMPLE.com").fixed(1, 1, 50, 4).u32(0xcb007101);      // on chain, other case
+  p.name("evil.example").fixed(1, 1, 10, 4).u32(0xcb007163);         // not for the question
+  p.name("www.example.com").fixed(16, 1, 10, 2).u16(0x0161);         // TXT: skipped
   p.name("www.example.com").fixed(1, 3, 10, 6).raw("\1a\0\0\0\0"s);  // class CH A: skipped
-  const auto message = parse_response(p.bytes());  // p outlives message
+  const auto message = parse_response(p.bytes());                    // p outlives message
   ASSERT_TRUE(message) << to_string(message.error());
   AnswerWalk walk(*message);
   AnswerRecord record;
@@ -166,8 +165,8 @@ TEST(MessageTest, ExtendedRcodeCombinesHeaderAndOpt) {
 // Every prefix of a valid message is rejected, with a truncation reason, and never read past.
 TEST(MessageTest, RejectsTruncationAtEveryOffset) {
   const std::set<ParseError> truncations = {
-      ParseError::kShorterThanHeader, ParseError::kNameTruncated,
-      ParseError::kQuestionTruncated, ParseError::kRecordTruncated};
+      ParseError::kShorterThanHeader, ParseError::kNameTruncated, ParseError::kQuestionTruncated,
+      ParseError::kRecordTruncated};
   for (const auto& packet : {typical_query(), chain_response()}) {
     ASSERT_EQ(error_of(packet), ParseError::kCount);
     for (size_t length = 0; length < packet.size(); ++length) {
@@ -214,9 +213,9 @@ TEST(MessageTest, RejectsBadNames) {
   const std::string label = "\x3f" + std::string(63, 'x');
   EXPECT_EQ(error_of(query_with_raw_name(label + label + label + label + "\0"s)),
             ParseError::kNameTooLong);
-  EXPECT_EQ(error_of(query_with_raw_name(label + label + label + "\x3d" + std::string(61, 'y') +
-                                         "\0"s)),
-            ParseError::kCount);  // exactly 255
+  EXPECT_EQ(
+      error_of(query_with_raw_name(label + label + label + "\x3d" + std::string(61, 'y') + "\0"s)),
+      ParseError::kCount);  // exactly 255
   // The question name cannot point anywhere: before it is only the header, at or after it is
   // itself.
   EXPECT_EQ(error_of(query_with_raw_name("\xc0\x0c"s)), ParseError::kForwardPointer);
@@ -283,7 +282,7 @@ TEST(MessageTest, RejectsBadRdata) {
   EXPECT_EQ(response_with(1, "\1\2\3\4\5"), ParseError::kBadAddressLength);
   EXPECT_EQ(response_with(28, "\1\2\3\4"), ParseError::kBadAddressLength);
   EXPECT_EQ(response_with(5, "\1b\0\0"s), ParseError::kBadCnameRdata);  // a byte left over
-  EXPECT_EQ(response_with(5, "\1b"), ParseError::kBadCnameRdata);      // name runs out
+  EXPECT_EQ(response_with(5, "\1b"), ParseError::kBadCnameRdata);       // name runs out
   EXPECT_EQ(response_with(5, ""), ParseError::kBadCnameRdata);
   EXPECT_EQ(response_with(5, "\1b\0"s), ParseError::kCount);
   EXPECT_EQ(response_with(16, "anything"), ParseError::kCount);  // opaque types stay opaque

@@ -22,8 +22,12 @@ class PacketBuilder {
     bytes_.push_back(v);
     return *this;
   }
-  PacketBuilder& u16(uint16_t v) { return u8(static_cast<uint8_t>(v >> 8)).u8(static_cast<uint8_t>(v)); }
-  PacketBuilder& u32(uint32_t v) { return u16(static_cast<uint16_t>(v >> 16)).u16(static_cast<uint16_t>(v)); }
+  PacketBuilder& u16(uint16_t v) {
+    return u8(static_cast<uint8_t>(v >> 8)).u8(static_cast<uint8_t>(v));
+  }
+  PacketBuilder& u32(uint32_t v) {
+    return u16(static_cast<uint16_t>(v >> 16)).u16(static_cast<uint16_t>(v));
+  }
   PacketBuilder& raw(std::span<const uint8_t> data) {
     bytes_.insert(bytes_.end(), data.begin(), data.end());
     return *this;
@@ -59,10 +63,9 @@ class PacketBuilder {
   // A complete OPT record: root owner, payload size, ext rcode, version, DO, no options.
   PacketBuilder& opt(uint16_t payload_size = 1232, bool dnssec_ok = false,
                      uint8_t extended_rcode = 0, uint8_t version = 0) {
-    return u8(0).fixed(41, payload_size,
-                       uint32_t{extended_rcode} << 24 | uint32_t{version} << 16 |
-                           (dnssec_ok ? 0x8000u : 0u),
-                       0);
+    return u8(0).fixed(
+        41, payload_size,
+        uint32_t{extended_rcode} << 24 | uint32_t{version} << 16 | (dnssec_ok ? 0x8000u : 0u), 0);
   }
 
   [[nodiscard]] uint16_t here() const { return static_cast<uint16_t>(bytes_.size()); }
@@ -96,9 +99,9 @@ inline std::vector<uint8_t> chain_response() {
   p.bytes()[first_rdlength + 1] = static_cast<uint8_t>(p.here() - first_target);
   p.pointer(first_target).fixed(5, 1, 120, 4);
   const uint16_t second_target = p.here();
-  p.labels("b").pointer(first_target + 2);  // b + cdn.example.net
-  p.pointer(second_target).fixed(1, 1, 60, 4).u32(0xcb007101);       // 203.0.113.1
-  p.pointer(second_target).fixed(1, 1, 600, 4).u32(0xcb007102);      // 203.0.113.2
+  p.labels("b").pointer(first_target + 2);                       // b + cdn.example.net
+  p.pointer(second_target).fixed(1, 1, 60, 4).u32(0xcb007101);   // 203.0.113.1
+  p.pointer(second_target).fixed(1, 1, 600, 4).u32(0xcb007102);  // 203.0.113.2
   p.pointer(second_target).fixed(28, 1, 30, 16).u32(0x20010db8).u32(0x000e0000).u32(0).u32(1);
   p.pointer(second_target).fixed(28, 1, 600, 16).u32(0x20010db8).u32(0x000e0000).u32(0).u32(2);
   p.opt(1232);

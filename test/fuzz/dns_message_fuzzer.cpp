@@ -1,8 +1,8 @@
 // libFuzzer target for the DNS codec: any bytes in, never a crash, an out-of-bounds read or
 // undefined behaviour, and the codec's promises hold on whatever it accepts.
+#include <array>
 #include <cstddef>
 #include <cstdint>
-#include <array>
 #include <cstdlib>
 #include <span>
 #include <vector>

@@ -26,8 +26,7 @@ std::vector<uint8_t> read_packet(const std::string& file) {
     if (!in) fail_with(kExitBadInput, "cannot open " + file);
     return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
   }
-  const std::string hex{std::istreambuf_iterator<char>(std::cin),
-                        std::istreambuf_iterator<char>()};
+  const std::string hex{std::istreambuf_iterator<char>(std::cin), std::istreambuf_iterator<char>()};
   auto bytes = dnsproxy::dns::bytes_from_hex(hex);
   if (!bytes) fail_with(kExitBadInput, "bad hex on stdin: " + bytes.error().message);
   return std::move(*bytes);
