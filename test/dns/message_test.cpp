@@ -141,6 +141,31 @@ TEST(MessageTest, AddressesOffTheChainAreMarkedAndOtherTypesSkipped) {
   EXPECT_FALSE(walk.next(record));
 }
 
+// The chain is followed in answer order; names compare case-insensitively even when written
+// out in full rather than compressed.
+TEST(MessageTest, ChainFollowsAnswerOrderWithUncompressedNamesInAnyCase) {
+  PacketBuilder p;
+  p.header(7, kFlagsResponse, 0x80, 1, 4, 0, 0).name("a.example").question(1);
+  p.name("target.EXAMPLE").fixed(1, 1, 5, 4).u32(0xcb007109);  // before its CNAME: off chain
+  p.name("A.Example").fixed(5, 1, 100, 16).name("TARGET.example");
+  p.name("target.example").fixed(1, 1, 200, 4).u32(0xcb007101);  // on chain, TTL 100
+  p.name("a.example").fixed(1, 1, 50, 4).u32(0xcb007102);  // the chain moved on: off chain
+  const auto message = parse_response(p.bytes());
+  ASSERT_TRUE(message) << to_string(message.error());
+  AnswerWalk walk(*message);
+  AnswerRecord record;
+  const bool expected_on_chain[] = {false, true, true, false};
+  for (const bool on_chain : expected_on_chain) {
+    ASSERT_TRUE(walk.next(record));
+    EXPECT_EQ(record.on_chain, on_chain);
+  }
+  EXPECT_EQ(record.chain_ttl, 0u);
+  AnswerWalk again(*message);
+  for (int i = 0; i < 3; ++i) ASSERT_TRUE(again.next(record));
+  EXPECT_EQ(record.chain_ttl, 100u);
+  EXPECT_FALSE(walk.next(record));
+}
+
 TEST(MessageTest, TtlsAboveTwoToThe31CountAsZeroOnTheChain) {
   PacketBuilder p;
   p.header(7, kFlagsResponse, 0x80, 1, 1, 0, 0).name("a.example").question(1);
