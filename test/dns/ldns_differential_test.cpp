@@ -31,14 +31,14 @@ const std::map<ParseError, std::string_view> kStricterThanLdns = {
     {ParseError::kForwardPointer,
      "RFC 1035 pointers refer to a prior occurrence; ldns follows forward pointers"},
     {ParseError::kPointerLoop,
-     "a pointer back into the part it came from is a loop; ldns stops only at its hop limit"},
+     "a pointer back into the part of the name it came from either loops (ldns rejects those "
+     "too) or lands inside a label (ldns follows it); one rule for both keeps loops impossible"},
     {ParseError::kTooManyPointers, "16 hops bound the work; ldns allows far more"},
     {ParseError::kBadAddressLength, "an A/AAAA of the wrong size is not an address"},
     {ParseError::kBadCnameRdata, "a CNAME with bytes after its name; ldns ignores them"},
     {ParseError::kOptNotInAdditional, "RFC 6891 6.1.1: OPT only in the additional section"},
     {ParseError::kOptOwnerNotRoot, "RFC 6891 6.1.2: the OPT owner is the root"},
     {ParseError::kDuplicateOpt, "RFC 6891 6.1.1: at most one OPT; ldns keeps the last"},
-    {ParseError::kNameTooLong, "names over 255 bytes are invalid (RFC 1035 2.3.4)"},
 };
 
 // ldns reads only the fixed size of an A/AAAA RDATA and takes any extra RDLENGTH bytes as the
@@ -418,7 +418,35 @@ TEST(LdnsDifferentialTest, EachDeliberatelyStricterCase) {
     p.header(1, 0x01, 0, 1, 0, 0, 2).name("a.example").question(1).opt(512).opt(4096);
     cases[ParseError::kDuplicateOpt] = p.bytes();
   }
+  // A pointer back into the name's own label "x\0y", at the 0 byte: not an endless loop (the
+  // name is "x\000y."), but the codec's rule rejects every pointer into the current part.
+  cases[ParseError::kPointerLoop] = answer_with([](PacketBuilder& p) {
+    const uint16_t start = p.here();
+    p.raw("\3x\0y"s).pointer(static_cast<uint16_t>(start + 2)).fixed(1, 1, 1, 4).u32(1);
+  });
+  {
+    // Owners pointing at the previous owner, 17 deep.
+    PacketBuilder p;
+    const unsigned depth = kMaxCompressionHops + 1;
+    p.header(1, 0x81, 0, 1, static_cast<uint16_t>(depth), 0, 0);
+    uint16_t previous = p.here();
+    p.name("a.example").question(1);
+    for (unsigned i = 0; i < depth; ++i) {
+      const uint16_t owner = p.here();
+      p.labels("x").pointer(previous).fixed(16, 1, 60, 0);
+      previous = owner;
+    }
+    cases[ParseError::kTooManyPointers] = p.bytes();
+  }
+  {
+    PacketBuilder p;
+    p.header(1, 0x01, 0, 1, 0, 0, 1).name("a.example").question(1);
+    p.pointer(12).fixed(41, 512, 0, 0);
+    cases[ParseError::kOptOwnerNotRoot] = p.bytes();
+  }
+  ASSERT_EQ(cases.size(), kStricterThanLdns.size()) << "one crafted packet per listed case";
   for (const auto& [reason, packet] : cases) {
+    EXPECT_TRUE(kStricterThanLdns.count(reason)) << to_string(reason);
     const auto message = parse_message(packet);
     ASSERT_FALSE(message) << to_string(reason);
     EXPECT_EQ(message.error(), reason);

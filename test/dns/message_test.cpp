@@ -149,7 +149,7 @@ TEST(MessageTest, ChainFollowsAnswerOrderWithUncompressedNamesInAnyCase) {
   p.name("target.EXAMPLE").fixed(1, 1, 5, 4).u32(0xcb007109);  // before its CNAME: off chain
   p.name("A.Example").fixed(5, 1, 100, 16).name("TARGET.example");
   p.name("target.example").fixed(1, 1, 200, 4).u32(0xcb007101);  // on chain, TTL 100
-  p.name("a.example").fixed(1, 1, 50, 4).u32(0xcb007102);  // the chain moved on: off chain
+  p.name("a.example").fixed(1, 1, 50, 4).u32(0xcb007102);        // the chain moved on: off chain
   const auto message = parse_response(p.bytes());
   ASSERT_TRUE(message) << to_string(message.error());
   AnswerWalk walk(*message);
