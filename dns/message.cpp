@@ -58,10 +58,6 @@ ParseError read_record(std::span<const uint8_t> wire, size_t& at, Section sectio
   return check_rdata(wire, record, known);
 }
 
-}  // namespace
-
-namespace {
-
 enum class Direction : uint8_t { kEither, kQuery, kResponse };
 
 // The one parser behind the three entry points. It fills `message` in place: the entry points
