@@ -171,7 +171,9 @@ inline NameScan scan_name(std::span<const uint8_t> message, size_t offset,
     parts[hops] = Part{static_cast<uint16_t>(target), static_cast<uint8_t>(wire_length)};
     at = target;
   }
-  if (known != nullptr) {
+  // A bare pointer to a known name (most owners) taught nothing new.
+  const bool bare_known_pointer = hops == 0 && end == offset + 2;
+  if (known != nullptr && !bare_known_pointer) {
     for (unsigned i = 0; i <= hops; ++i) {
       // A bare pointer (an owner that is only a pointer) is never pointed at; skip it.
       if (wire_detail::is_pointer(message[parts[i].start])) continue;
