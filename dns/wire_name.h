@@ -120,6 +120,17 @@ constexpr uint8_t kPointerTag = 0xc0;
 inline NameScan scan_name(std::span<const uint8_t> message, size_t offset,
                           KnownNames* known) noexcept {
   using wire_detail::rejected;
+  const size_t size = message.size();
+  // Most owners are one pointer to a name already checked (the question name, a CNAME target).
+  // Same rules as the walk below (backwards, outside the header, hop limit), without its setup.
+  if (known != nullptr && offset + 1 < size && wire_detail::is_pointer(message[offset])) {
+    const size_t target = wire_detail::pointer_target(&message[offset]);
+    if (target >= kHeaderSize && target < offset) {
+      const KnownNames::Entry* suffix = known->find(target);
+      if (suffix != nullptr && suffix->hops < kMaxCompressionHops)
+        return NameScan{static_cast<uint16_t>(offset + 2), suffix->wire_length, ParseError::kCount};
+    }
+  }
   // Where each part of the name starts (the name itself, then each pointer target) and the
   // length before it; part i is reached after i pointers. Once the walk succeeds, each part is
   // a valid name too.
@@ -131,7 +142,6 @@ inline NameScan scan_name(std::span<const uint8_t> message, size_t offset,
   unsigned hops = 0;
   parts[0] = Part{static_cast<uint16_t>(offset), 0};
 
-  const size_t size = message.size();
   size_t at = offset;
   size_t end = 0;          // set at the first pointer, or at the root byte if none
   size_t wire_length = 0;  // labels so far, length bytes included, root byte excluded
@@ -171,9 +181,7 @@ inline NameScan scan_name(std::span<const uint8_t> message, size_t offset,
     parts[hops] = Part{static_cast<uint16_t>(target), static_cast<uint8_t>(wire_length)};
     at = target;
   }
-  // A bare pointer to a known name (most owners) taught nothing new.
-  const bool bare_known_pointer = hops == 0 && end == offset + 2;
-  if (known != nullptr && !bare_known_pointer) {
+  if (known != nullptr) {
     for (unsigned i = 0; i <= hops; ++i) {
       // A bare pointer (an owner that is only a pointer) is never pointed at; skip it.
       if (wire_detail::is_pointer(message[parts[i].start])) continue;
