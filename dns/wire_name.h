@@ -182,7 +182,8 @@ inline NameScan scan_name(std::span<const uint8_t> message, size_t offset,
     at = target;
   }
   if (known != nullptr) {
-    for (unsigned i = 0; i <= hops; ++i) {
+    // The name itself last, so find() (newest first) meets it first: later owners point at it.
+    for (unsigned i = hops + 1; i-- > 0;) {
       // A bare pointer (an owner that is only a pointer) is never pointed at; skip it.
       if (wire_detail::is_pointer(message[parts[i].start])) continue;
       known->add(parts[i].start, wire_length - parts[i].length_before, total_hops - i);
