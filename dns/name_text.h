@@ -40,10 +40,19 @@ enum class NameTextError : uint8_t {
 void append_name_text(std::span<const uint8_t> wire, std::string& out);
 
 // DNS names compare case-insensitively in ASCII only (RFC 4343): 'A'-'Z' become 'a'-'z', every
-// other byte (length bytes included, since they are < 64) is left alone.
+// other byte (length bytes included, since they are < 64) is left alone. Copies `from` into
+// `to` (to.size() >= from.size(); the two may be the same bytes). Branch-free (0x20 is the case
+// bit) so the compiler vectorises it, and reading the source directly avoids the store-forwarding
+// stall of copying first and lowercasing the copy.
+constexpr void copy_lowercase_ascii(std::span<const uint8_t> from, std::span<uint8_t> to) noexcept {
+  for (size_t i = 0; i < from.size(); ++i) {
+    const uint8_t b = from[i];
+    to[i] = static_cast<uint8_t>(b | (static_cast<uint8_t>(b - 'A') < 26 ? 0x20 : 0));
+  }
+}
+
 constexpr void lowercase_ascii(std::span<uint8_t> bytes) noexcept {
-  for (uint8_t& b : bytes)
-    if (b >= 'A' && b <= 'Z') b = static_cast<uint8_t>(b + ('a' - 'A'));
+  copy_lowercase_ascii(bytes, bytes);
 }
 
 }  // namespace dnsproxy::dns
