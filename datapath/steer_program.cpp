@@ -7,6 +7,7 @@
 #include <linux/magic.h>
 #include <net/if.h>
 #include <sys/file.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/vfs.h>
 #include <unistd.h>
@@ -73,6 +74,17 @@ Result<void> validate(std::span<const std::string> interfaces, const SteerSettin
 bool on_bpffs(const std::string& path) {
   struct statfs fs {};
   return statfs(path.c_str(), &fs) == 0 && fs.f_type == BPF_FS_MAGIC;
+}
+
+// SteerSettings::mount_bpffs: returns whether a bpf filesystem was mounted on kBpffsMountPoint.
+Result<bool> mount_bpffs_for(const SteerSettings& settings) {
+  const std::string parent = settings.pin_dir.substr(0, settings.pin_dir.find_last_of('/'));
+  if (!settings.mount_bpffs || parent != kBpffsMountPoint || on_bpffs(kBpffsMountPoint)) return false;
+  if (mount("bpf", kBpffsMountPoint, "bpf", 0, "mode=0700") != 0) {
+    return fail("mounting a bpf filesystem on ", kBpffsMountPoint, " for pin_dir ",
+                settings.pin_dir, ": ", errno_text(errno));
+  }
+  return true;
 }
 
 // The maps pinned under pin_dir, by their names.
@@ -192,6 +204,9 @@ Result<void> SteerProgram::load_and_attach(std::span<const std::string> interfac
 
   // pin_dir: on a bpf filesystem, locked for our lifetime, emptied of a dead run's pins.
   pin_dir_ = settings.pin_dir;
+  auto mounted = mount_bpffs_for(settings);
+  if (!mounted) return tl::unexpected(mounted.error());
+  mounted_bpffs_ = *mounted;
   const bool created = mkdir(pin_dir_.c_str(), 0700) == 0;
   if (!created && errno != EEXIST) {
     return fail("creating pin_dir ", pin_dir_, ": ", errno_text(errno),
@@ -345,6 +360,7 @@ XdpMode SteerProgram::attached_mode(uint32_t ifindex) const {
 
 std::string SteerProgram::describe() const {
   std::string text;
+  if (mounted_bpffs_) text += std::string("mounted a bpf filesystem on ") + kBpffsMountPoint + "\n";
   for (const Attachment& attachment : attachments_) {
     text += "dns_steer on " + interface_label(attachment) + ": " +
             std::string(to_string(attachment.mode)) + ", " +

@@ -58,7 +58,14 @@ struct SteerSettings {
   bool fail_open = true;  // DNS on a queue without socket: pass to the kernel (else drop)
   XdpMode mode = XdpMode::kAuto;
   std::string pin_dir = "/sys/fs/bpf/dnsproxy";
+  // When pin_dir sits directly under /sys/fs/bpf and no bpf filesystem is mounted there, mount
+  // one first (as cilium-agent does), so the default works on a node that has not mounted it.
+  // It stays mounted after exit: other programs' pins may live there by then. Nothing is ever
+  // mounted anywhere else; any other pin_dir must already be on a bpf filesystem.
+  bool mount_bpffs = true;
 };
+
+inline constexpr const char* kBpffsMountPoint = "/sys/fs/bpf";
 
 struct Attachment {
   std::string interface;
@@ -103,6 +110,8 @@ class SteerProgram {
   const Attachment* attachment(uint32_t ifindex) const;  // nullptr if not attached there
   XdpMode attached_mode(uint32_t ifindex) const;         // kAuto if not attached there
   int stale_pins_removed() const { return stale_pins_removed_; }
+  // Whether attach() mounted a bpf filesystem on kBpffsMountPoint (SteerSettings::mount_bpffs).
+  bool mounted_bpffs() const { return mounted_bpffs_; }
   // One line per interface, e.g. "dns_steer on eth0 (ifindex 3): native, single program".
   std::string describe() const;
 
@@ -125,6 +134,7 @@ class SteerProgram {
   int pin_dir_lock_fd_ = -1;
   std::vector<std::string> pinned_;  // paths we pinned, unpinned by detach()
   int stale_pins_removed_ = 0;
+  bool mounted_bpffs_ = false;
 };
 
 }  // namespace dnsproxy::datapath

@@ -9,6 +9,8 @@
 #include <linux/bpf.h>
 #include <linux/if_link.h>
 #include <linux/magic.h>
+#include <sched.h>
+#include <sys/mount.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/vfs.h>
@@ -284,6 +286,46 @@ TEST_F(SteerProgramTest, ReplacesTheProgramAndPinsOfACrashedRun) {
   EXPECT_EQ(attached_id(n0_, 0), 0u);
   EXPECT_EQ(attached_id(n1_, 0), 0u);
   EXPECT_FALSE(exists(settings_.pin_dir));
+}
+
+// What the child of MountsBpffsOnSysFsBpfWhenNothingIsMounted found; 0 is success.
+enum MountCheck : int {
+  kMountCheckOk = 0,
+  kPrivateMountsFailed,
+  kWithoutMountNotRefused,
+  kAttachFailed,
+  kNotReportedMounted,
+  kNotOnBpffs,
+};
+
+// In a private mount namespace with a tmpfs over /sys/fs/bpf (so the host's mounts never change),
+// attach with the conventional pin_dir: refused with mount_bpffs off, mounted with it on.
+MountCheck attach_without_bpffs_mounted(const std::vector<std::string>& interfaces) {
+  if (unshare(CLONE_NEWNS) != 0 || mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0 ||
+      mount("tmpfs", kBpffsMountPoint, "tmpfs", 0, nullptr) != 0) {
+    return kPrivateMountsFailed;
+  }
+  SteerSettings settings;
+  settings.pin_dir = std::string(kBpffsMountPoint) + "/dnsproxy-mount-test";
+  settings.mount_bpffs = false;
+  if (SteerProgram::attach(interfaces, settings)) return kWithoutMountNotRefused;
+  settings.mount_bpffs = true;
+  auto steer = SteerProgram::attach(interfaces, settings);
+  if (!steer) return kAttachFailed;
+  if (!(*steer)->mounted_bpffs()) return kNotReportedMounted;
+  if (!on_bpffs(kBpffsMountPoint)) return kNotOnBpffs;
+  return kMountCheckOk;
+}
+
+TEST_F(SteerProgramTest, MountsBpffsOnSysFsBpfWhenNothingIsMounted) {
+  const pid_t child = fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) _exit(attach_without_bpffs_mounted(both_));
+  int status = 0;
+  ASSERT_EQ(waitpid(child, &status, 0), child);
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), kMountCheckOk);
+  EXPECT_EQ(attached_id(n0_, 0), 0u);  // the child detached on its way out
 }
 
 TEST_F(SteerProgramTest, BindSocketRejectsWhatItCannotSteer) {

@@ -64,6 +64,7 @@ struct Options {
   bool busy_poll = false;
   bool fail_closed = false;
   std::string pin_dir = "/sys/fs/bpf/dnsproxy";
+  bool mount_bpffs = true;
   bool verbose = false;
 };
 
@@ -256,6 +257,7 @@ int run(Options& options) {
   settings.fail_open = !options.fail_closed;
   settings.mode = *xdp_mode;
   settings.pin_dir = options.pin_dir;
+  settings.mount_bpffs = options.mount_bpffs;
   auto steer = datapath::SteerProgram::attach(options.interfaces, settings);
   if (!steer) {
     spdlog::error("{}", steer.error().message);
@@ -348,6 +350,9 @@ int main(int argc, char** argv) {
   app.add_flag("--busy-poll", options.busy_poll, "busy-poll the sockets instead of sleeping in poll()");
   app.add_flag("--fail-closed", options.fail_closed, "drop DNS on queues without a socket (default: pass)");
   app.add_option("--pin-dir", options.pin_dir, "bpffs directory for the program's maps")->capture_default_str();
+  app.add_flag("!--no-mount-bpffs", options.mount_bpffs,
+               "never mount a bpf filesystem on /sys/fs/bpf (by default one is mounted there when "
+               "--pin-dir is under it and nothing is mounted)");
   app.add_flag("-v,--verbose", options.verbose, "debug log, including libbpf's and libxdp's messages");
   spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ dnsproxyd: %v");
   try {
