@@ -54,33 +54,14 @@ SnapshotStore::SnapshotStore(QsbrDomain& domain) : publisher_(domain) {
   publisher_.publish(std::make_unique<Snapshot>());
 }
 
-void SnapshotStore::publish(std::unique_ptr<Snapshot> next) {
+void SnapshotStore::replace(Parts parts) {
+  auto next = std::make_unique<Snapshot>(current());
   next->version = current().version + 1;
+  if (parts.rules) next->rules = std::move(parts.rules);
+  if (parts.endpoints) next->endpoints = std::move(parts.endpoints);
+  if (parts.ipcache) next->ipcache = std::move(parts.ipcache);
+  if (parts.plumbed) next->plumbed = std::move(parts.plumbed);
   publisher_.publish(std::move(next));
-}
-
-void SnapshotStore::replace_rules(std::shared_ptr<const RuleSet> rules) {
-  auto next = std::make_unique<Snapshot>(current());
-  next->rules = std::move(rules);
-  publish(std::move(next));
-}
-
-void SnapshotStore::replace_endpoints(std::shared_ptr<const EndpointTable> endpoints) {
-  auto next = std::make_unique<Snapshot>(current());
-  next->endpoints = std::move(endpoints);
-  publish(std::move(next));
-}
-
-void SnapshotStore::replace_ipcache(std::shared_ptr<const IpCache> ipcache) {
-  auto next = std::make_unique<Snapshot>(current());
-  next->ipcache = std::move(ipcache);
-  publish(std::move(next));
-}
-
-void SnapshotStore::replace_plumbed(std::shared_ptr<const PlumbedSet> plumbed) {
-  auto next = std::make_unique<Snapshot>(current());
-  next->plumbed = std::move(plumbed);
-  publish(std::move(next));
 }
 
 }  // namespace dnsproxy::policy

@@ -64,17 +64,20 @@ class SnapshotStore {
   // Workers: once per batch, then QsbrDomain::Reader::quiescent() when done with it.
   [[nodiscard]] const Snapshot* acquire() const noexcept { return publisher_.acquire(); }
 
-  // Control thread only. Each publishes a new root at once.
-  void replace_rules(std::shared_ptr<const RuleSet> rules);
-  void replace_endpoints(std::shared_ptr<const EndpointTable> endpoints);
-  void replace_ipcache(std::shared_ptr<const IpCache> ipcache);
-  void replace_plumbed(std::shared_ptr<const PlumbedSet> plumbed);
+  // Control thread only: publishes one new root in which the non-null parts replace the
+  // current ones (so a policy reload swaps rules and tables together, in one store).
+  struct Parts {
+    std::shared_ptr<const RuleSet> rules;
+    std::shared_ptr<const EndpointTable> endpoints;
+    std::shared_ptr<const IpCache> ipcache;
+    std::shared_ptr<const PlumbedSet> plumbed;
+  };
+  void replace(Parts parts);
   // Frees the roots (and parts) every reader has moved past; returns how many still wait.
   size_t reclaim() { return publisher_.reclaim(); }
   [[nodiscard]] const Snapshot& current() const noexcept { return *publisher_.current_for_control(); }
 
  private:
-  void publish(std::unique_ptr<Snapshot> next);
   Publisher<Snapshot> publisher_;
 };
 

@@ -53,7 +53,7 @@ TEST(QsbrStressTest, ReadersNeverSeeAFreedSnapshot) {
     const uint64_t next_version = store.current().version + 1;
     const std::vector<EndpointEntry> endpoints = {
         {client, {static_cast<uint32_t>(next_version % 7 + 1), 10000}}};
-    store.replace_endpoints(std::make_shared<EndpointTable>(endpoints));
+    store.replace({.endpoints = std::make_shared<EndpointTable>(endpoints)});
   }
   while (decisions.load() < 1000) std::this_thread::yield();
   stop = true;

@@ -23,15 +23,15 @@ struct Fixture {
   explicit Fixture(PolicySpec spec) {
     auto rules = RuleSet::compile(spec);
     EXPECT_TRUE(rules) << rules.error().message;
-    store.replace_rules(std::make_shared<RuleSet>(std::move(*rules)));
+    store.replace({.rules = std::make_shared<RuleSet>(std::move(*rules))});
     const std::vector<EndpointEntry> endpoints = {{ip("192.0.2.10"), {101, 10001}},
                                                   {ip("2001:db8:c::10"), {101, 10001}},
                                                   {ip("192.0.2.11"), {102, 10002}}};
-    store.replace_endpoints(std::make_shared<EndpointTable>(endpoints));
+    store.replace({.endpoints = std::make_shared<EndpointTable>(endpoints)});
     const std::vector<IpCacheEntry> ipcache = {
         {*IpPrefix::parse("198.51.100.53/32"), kDnsIdentity},
         {*IpPrefix::parse("2001:db8:5::53/128"), kDnsIdentity}};
-    store.replace_ipcache(std::make_shared<IpCache>(ipcache));
+    store.replace({.ipcache = std::make_shared<IpCache>(ipcache)});
   }
 
   Decision decide(std::string_view client, std::string_view server, std::string_view name,
@@ -113,7 +113,7 @@ TEST(SnapshotStoreTest, ReplacingOnePartKeepsTheOthers) {
   const Snapshot* before = f.store.acquire();
   const uint64_t version = before->version;
   auto ipcache = before->ipcache;
-  f.store.replace_plumbed(std::make_shared<PlumbedSet>());
+  f.store.replace({.plumbed = std::make_shared<PlumbedSet>()});
   const Snapshot* after = f.store.acquire();
   EXPECT_EQ(after->version, version + 1);
   EXPECT_EQ(after->ipcache, ipcache);
@@ -125,11 +125,11 @@ TEST(SnapshotStoreTest, RetiredRootsWaitForEveryOnlineReader) {
   Fixture f(frontend_policy());
   auto reader = f.domain.register_reader();
   ASSERT_TRUE(reader);
-  f.store.replace_plumbed(std::make_shared<PlumbedSet>());
+  f.store.replace({.plumbed = std::make_shared<PlumbedSet>()});
   EXPECT_EQ(f.store.reclaim(), 1u);  // the reader may still use the previous root
   reader->quiescent();
   EXPECT_EQ(f.store.reclaim(), 0u);
-  f.store.replace_plumbed(std::make_shared<PlumbedSet>());
+  f.store.replace({.plumbed = std::make_shared<PlumbedSet>()});
   reader->offline();  // an offline reader holds nothing back
   EXPECT_EQ(f.store.reclaim(), 0u);
   reader->online();
