@@ -4,12 +4,17 @@
 // 2 bad input (malformed packet, invalid pattern or file), 64 bad usage.
 #include <CLI/CLI.hpp>
 
+#include "tools/dnsproxyctl/commands.h"
+
 int main(int argc, char** argv) {
   CLI::App app{"dnsproxyctl: inspect DNS packets and FQDN policies"};
   app.set_version_flag("--version", "dnsproxyctl 0.1.0");
   app.require_subcommand(1);
+  add_policy_commands(app);
   try {
     app.parse(argc, argv);
+  } catch (const CLI::RuntimeError& e) {  // a command's own exit code (1 no, 2 bad input)
+    return e.get_exit_code();
   } catch (const CLI::ParseError& e) {
     const int code = app.exit(e);
     return code == 0 ? 0 : 64;
