@@ -5,6 +5,7 @@
 #include <bit>
 #include <cstring>
 #include <map>
+#include <string>
 
 #include "dns/name_text.h"
 
@@ -13,15 +14,24 @@ namespace {
 
 constexpr size_t kMaxLabels = dns::kMaxNameWireLength / 2;  // 1-byte labels + root
 
-// FNV-1a over the labels of a wire name, right to left, so the running value after label i is
-// the hash of the suffix starting at label i. The build side and the hot path both use it.
+// A hash over the labels of a wire name, right to left, so the running value after label i is
+// the hash of the suffix starting at label i. Words of 8 bytes, the tail masked, so `label` must
+// point into a buffer padded by 8 bytes (Labels::bytes). The build side and the hot path both use
+// it.
 constexpr uint64_t kHashSeed = 0xcbf29ce484222325ull;
-constexpr uint64_t kHashPrime = 0x100000001b3ull;
+constexpr uint64_t kHashMultiplier = 0x9e3779b97f4a7c15ull;
 
 inline uint64_t hash_label(uint64_t h, const uint8_t* label) noexcept {
-  const size_t length = size_t{label[0]} + 1;  // the length byte is hashed too
-  for (size_t k = 0; k < length; ++k) h = (h ^ label[k]) * kHashPrime;
-  return h;
+  size_t remaining = size_t{label[0]} + 1;  // the length byte is hashed too
+  for (;; label += 8, remaining -= 8) {
+    uint64_t word;
+    std::memcpy(&word, label, 8);
+    if (remaining <= 8) {
+      word &= ~uint64_t{0} >> (64 - 8 * remaining);
+      return (std::rotl(h, 29) ^ word) * kHashMultiplier;
+    }
+    h = (std::rotl(h, 29) ^ word) * kHashMultiplier;
+  }
 }
 
 inline size_t slot_of(uint64_t hash, size_t mask) noexcept {
@@ -35,9 +45,12 @@ constexpr std::array<bool, 256> make_label_char_table() {
 }
 constexpr std::array<bool, 256> kLabelChar = make_label_char_table();
 
+}  // namespace
+
 // The labels of a wire name: where each starts, and how many leading labels consist only of
 // pattern characters (what "**." and "*" may cover).
-struct Labels {
+struct NameMatcher::Labels {
+  uint8_t bytes[dns::kMaxNameWireLength + 8];  // the name, then zero padding for word loads
   uint8_t offsets[kMaxLabels];
   size_t count = 0;
   size_t leading_plain = 0;  // labels 0..leading_plain-1 are all [-a-zA-Z0-9_]
@@ -46,6 +59,10 @@ struct Labels {
 
 // False for anything that is not a well-formed uncompressed name (the codec guarantees one; a
 // bad input simply matches nothing).
+namespace {
+
+using Labels = NameMatcher::Labels;
+
 bool split_labels(std::span<const uint8_t> wire, Labels& out) noexcept {
   if (wire.empty() || wire.size() > dns::kMaxNameWireLength + 1) return false;
   size_t at = 0;
@@ -64,7 +81,10 @@ bool split_labels(std::span<const uint8_t> wire, Labels& out) noexcept {
     at += 1 + length;
   }
   out.name_length = at + 1;
-  return out.name_length <= dns::kMaxNameWireLength;
+  if (out.name_length > dns::kMaxNameWireLength) return false;
+  std::memcpy(out.bytes, wire.data(), out.name_length);
+  std::memset(out.bytes + out.name_length, 0, 8);
+  return true;
 }
 
 // ---- Wildcard NFA, one token per position, determinized at build time. ----
@@ -96,71 +116,99 @@ NameMatcher NameMatcher::match_everything() {
   return matcher;
 }
 
+namespace {
+
+bool has_star(const uint8_t* label) { return std::memchr(label + 1, '*', label[0]) != nullptr; }
+
+bool has_bit(const std::array<uint64_t, 2>& counts, size_t n) {
+  return counts[n / 64] >> (n % 64) & 1;
+}
+
+}  // namespace
+
 Result<NameMatcher> NameMatcher::build(std::span<const NamePattern> patterns) {
-  NameMatcher matcher;
   if (patterns.empty()) return match_everything();
+  NameMatcher matcher;
+  // Wildcard buckets: literal right-hand suffix -> (pattern, labels left of that suffix).
+  std::map<std::string, std::vector<std::pair<const NamePattern*, size_t>>> buckets;
   std::vector<const NamePattern*> wildcards;
   size_t literals = 0;
   for (const NamePattern& p : patterns) {
-    if (p.match_all) matcher.match_all_ = true;
-    else if (p.has_wildcard()) wildcards.push_back(&p);
-    else ++literals;
-  }
-  if (literals > 0) {
-    matcher.literal_slots_.resize(std::bit_ceil(literals * 2));
-    for (const NamePattern& p : patterns) {
-      if (!p.match_all && !p.has_wildcard())
-        matcher.add_literal(p.wire, p.any_subdomain ? kSubdomainSuffix : kExactName);
+    if (p.match_all) {
+      matcher.match_all_ = true;
+    } else if (p.has_wildcard()) {
+      Labels labels;
+      [[maybe_unused]] const bool ok = split_labels(p.wire, labels);  // validated by the parser
+      size_t left = labels.count;
+      while (!has_star(labels.bytes + labels.offsets[left - 1])) --left;
+      const size_t suffix_at = left < labels.count ? labels.offsets[left] : labels.name_length - 1;
+      buckets[std::string(p.wire.begin() + suffix_at, p.wire.end())].push_back({&p, left});
+      wildcards.push_back(&p);
+    } else {
+      ++literals;
     }
   }
-  if (!wildcards.empty()) {
-    auto built = matcher.build_wildcards(wildcards);
-    if (!built) return tl::unexpected(built.error());
+  matcher.suffix_slots_.resize(std::bit_ceil(std::max<size_t>(8, (literals + buckets.size()) * 2)));
+  for (const NamePattern& p : patterns) {
+    if (!p.match_all && !p.has_wildcard())
+      matcher.add_suffix(p.wire, p.any_subdomain ? kSubdomainSuffix : kExactName, 0);
+  }
+  if (!buckets.empty()) {
+    matcher.assign_byte_classes(wildcards);
+    for (const auto& [suffix, bucket] : buckets) {
+      auto start = matcher.determinize(bucket);
+      if (!start) return tl::unexpected(start.error());
+      const std::span<const uint8_t> suffix_wire(reinterpret_cast<const uint8_t*>(suffix.data()),
+                                                 suffix.size());
+      matcher.add_suffix(suffix_wire, kWildcardSuffix, *start);
+    }
   }
   return matcher;
 }
 
-void NameMatcher::add_literal(std::span<const uint8_t> wire, uint8_t kind) {
+void NameMatcher::add_suffix(std::span<const uint8_t> wire, uint8_t kind, uint32_t wildcard_start) {
   Labels labels;
-  [[maybe_unused]] const bool ok = split_labels(wire, labels);  // validated by the parser
+  [[maybe_unused]] const bool ok = split_labels(wire, labels);
   uint64_t hash = kHashSeed;
-  for (size_t i = labels.count; i-- > 0;) hash = hash_label(hash, wire.data() + labels.offsets[i]);
-  const size_t mask = literal_slots_.size() - 1;
+  for (size_t i = labels.count; i-- > 0;) hash = hash_label(hash, labels.bytes + labels.offsets[i]);
+  LabelCounts& counts = kind == kExactName       ? exact_label_counts_
+                        : kind == kSubdomainSuffix ? subdomain_label_counts_
+                                                   : wildcard_label_counts_;
+  counts[labels.count / 64] |= uint64_t{1} << (labels.count % 64);
+  const size_t mask = suffix_slots_.size() - 1;
   for (size_t slot = slot_of(hash, mask);; slot = (slot + 1) & mask) {
-    LiteralSlot& s = literal_slots_[slot];
+    SuffixSlot& s = suffix_slots_[slot];
     if (s.kinds == 0) {
-      s = {hash, static_cast<uint32_t>(literal_bytes_.size()), static_cast<uint8_t>(wire.size()),
-           kind};
-      literal_bytes_.insert(literal_bytes_.end(), wire.begin(), wire.end());
-      ++literal_count_;
-      return;
+      s = {hash, static_cast<uint32_t>(suffix_bytes_.size()), 0, static_cast<uint8_t>(wire.size()), 0};
+      suffix_bytes_.insert(suffix_bytes_.end(), wire.begin(), wire.end());
+    } else if (s.hash != hash || s.length != wire.size() ||
+               std::memcmp(suffix_bytes_.data() + s.offset, wire.data(), wire.size()) != 0) {
+      continue;
     }
-    if (s.hash == hash && s.length == wire.size() &&
-        std::memcmp(literal_bytes_.data() + s.offset, wire.data(), wire.size()) == 0) {
-      s.kinds |= kind;
-      return;
-    }
+    s.kinds |= kind;
+    if (kind == kWildcardSuffix) s.wildcard_start = wildcard_start;
+    return;
   }
 }
 
-uint8_t NameMatcher::find_literal(uint64_t hash, const uint8_t* wire, size_t length) const noexcept {
-  const size_t mask = literal_slots_.size() - 1;
+const NameMatcher::SuffixSlot* NameMatcher::find_suffix(uint64_t hash, const uint8_t* wire,
+                                                        size_t length) const noexcept {
+  const size_t mask = suffix_slots_.size() - 1;
   for (size_t slot = slot_of(hash, mask);; slot = (slot + 1) & mask) {
-    const LiteralSlot& s = literal_slots_[slot];
-    if (s.kinds == 0) return 0;
+    const SuffixSlot& s = suffix_slots_[slot];
+    if (s.kinds == 0) return nullptr;
     if (s.hash == hash && s.length == length &&
-        std::memcmp(literal_bytes_.data() + s.offset, wire, length) == 0)
-      return s.kinds;
+        std::memcmp(suffix_bytes_.data() + s.offset, wire, length) == 0)
+      return &s;
   }
 }
 
-Result<void> NameMatcher::build_wildcards(std::span<const NamePattern* const> patterns) {
-  // Byte classes: every byte a pattern names literally gets its own class; other pattern
-  // characters share one; everything else is dead. Uppercase maps like lowercase.
+// Byte classes: every byte a wildcard pattern names literally gets its own class; other pattern
+// characters share one; everything else is dead. Uppercase maps like lowercase.
+void NameMatcher::assign_byte_classes(std::span<const NamePattern* const> wildcards) {
   uint8_t next_class = kOtherPlainClass + 1;
-  for (int c = 0; c < 256; ++c)
-    byte_class_[c] = kLabelChar[c] ? kOtherPlainClass : kDeadClass;
-  for (const NamePattern* p : patterns) {
+  for (int c = 0; c < 256; ++c) byte_class_[c] = kLabelChar[c] ? kOtherPlainClass : kDeadClass;
+  for (const NamePattern* p : wildcards) {
     for (uint8_t c : p->wire) {
       if (c == '*' || !kLabelChar[c] || byte_class_[c] != kOtherPlainClass) continue;
       byte_class_[c] = next_class;
@@ -169,15 +217,21 @@ Result<void> NameMatcher::build_wildcards(std::span<const NamePattern* const> pa
     }
   }
   class_count_ = next_class;
+  transitions_.assign(class_count_, 0);  // state 0: dead
+  accepting_.assign(1, 0);
+}
 
-  // The NFA: each pattern's labels right to left, then its acceptance.
+// Subset construction for one bucket: the labels left of the bucket's suffix, right to left,
+// then acceptance. Appends the bucket's states to the shared table; returns its start state.
+Result<uint32_t> NameMatcher::determinize(
+    std::span<const std::pair<const NamePattern*, size_t>> bucket) {
   std::vector<NfaPosition> nfa;
   std::vector<uint32_t> starts;
-  for (const NamePattern* p : patterns) {
+  for (const auto& [p, left_labels] : bucket) {
     starts.push_back(static_cast<uint32_t>(nfa.size()));
     Labels labels;
     [[maybe_unused]] const bool ok = split_labels(p->wire, labels);
-    for (size_t i = labels.count; i-- > 0;) {
+    for (size_t i = left_labels; i-- > 0;) {
       const uint8_t* label = p->wire.data() + labels.offsets[i];
       for (size_t k = 1; k <= label[0]; ++k) {
         if (label[k] == '*') nfa.push_back({Token::kStar, 0});
@@ -228,41 +282,44 @@ Result<void> NameMatcher::build_wildcards(std::span<const NamePattern* const> pa
   };
 
   std::map<PositionSet, uint32_t> ids;
-  std::vector<PositionSet> sets;
+  std::vector<std::pair<PositionSet, uint32_t>> pending;
   auto intern = [&](PositionSet set) -> Result<uint32_t> {
-    auto [it, inserted] = ids.try_emplace(set, static_cast<uint32_t>(sets.size()));
+    if (set.empty()) return 0;
+    auto [it, inserted] = ids.try_emplace(set, 0);
     if (inserted) {
-      if (sets.size() >= kMaxWildcardStates) {
-        return fail("the wildcard patterns of one rule need more than ",
-                    std::to_string(kMaxWildcardStates),
-                    " automaton states; split them over several rules or use fewer '*'");
+      if (ids.size() > kMaxStatesPerSuffix) {
+        return fail("the wildcard patterns sharing one literal suffix need more than ",
+                    std::to_string(kMaxStatesPerSuffix),
+                    " automaton states; use fewer '*' per name or more specific suffixes");
       }
-      sets.push_back(std::move(set));
+      it->second = static_cast<uint32_t>(accepting_.size());
+      accepting_.push_back(accepts(set) ? 1 : 0);
+      transitions_.resize(transitions_.size() + class_count_, 0);
+      pending.emplace_back(std::move(set), it->second);
     }
     return it->second;
   };
-  (void)*intern({});  // state 0: dead
-  PositionSet start = starts;
-  close(start);
-  (void)*intern(std::move(start));  // state 1: start
-  for (uint32_t state = 0; state < sets.size(); ++state) {
-    transitions_.resize(size_t{sets.size()} * class_count_);
+  PositionSet start_set = starts;
+  close(start_set);
+  auto start = intern(std::move(start_set));
+  if (!start) return start;
+  while (!pending.empty()) {
+    auto [set, state] = std::move(pending.back());
+    pending.pop_back();
     for (uint8_t cls = 0; cls < class_count_; ++cls) {
-      auto next = intern(step(sets[state], cls));
-      if (!next) return tl::unexpected(next.error());
-      transitions_.resize(size_t{sets.size()} * class_count_);
+      auto next = intern(step(set, cls));
+      if (!next) return next;
       transitions_[size_t{state} * class_count_ + cls] = *next;
     }
-    accepting_.push_back(accepts(sets[state]) ? 1 : 0);
   }
-  return {};
+  return start;
 }
 
-bool NameMatcher::wildcards_match(const uint8_t* wire, const uint8_t* label_offsets,
-                                  size_t labels) const noexcept {
-  uint32_t state = 1;
-  for (size_t i = labels; i-- > 0;) {
-    const uint8_t* label = wire + label_offsets[i];
+bool NameMatcher::wildcard_bucket_matches(uint32_t start, const Labels& labels,
+                                          size_t left_labels) const noexcept {
+  uint32_t state = start;
+  for (size_t i = left_labels; i-- > 0;) {
+    const uint8_t* label = labels.bytes + labels.offsets[i];
     for (size_t k = 1; k <= label[0]; ++k) {
       state = transitions_[size_t{state} * class_count_ + byte_class_[label[k]]];
       if (state == 0) return false;
@@ -278,24 +335,35 @@ bool NameMatcher::matches(std::span<const uint8_t> wire) const noexcept {
   if (!split_labels(wire, labels)) return false;
   if (match_every_name_) return true;
   if (match_all_ && labels.leading_plain == labels.count) return true;
-  if (literal_count_ > 0) {
-    uint64_t hash = kHashSeed;
-    for (size_t i = labels.count; i-- > 0;) {
-      const uint8_t* suffix = wire.data() + labels.offsets[i];
-      hash = hash_label(hash, suffix);
-      // A "**." suffix needs at least one label in front, all of pattern characters.
-      const uint8_t wanted = i == 0 ? kExactName : (labels.leading_plain >= i ? kSubdomainSuffix : 0);
-      if (wanted == 0) continue;
-      if (find_literal(hash, suffix, labels.name_length - labels.offsets[i]) & wanted) return true;
-    }
+  if (suffix_slots_.empty()) return false;
+  uint64_t hash = kHashSeed;
+  // Suffixes from the root (i == count) to the whole name (i == 0).
+  for (size_t i = labels.count + 1; i-- > 0;) {
+    const size_t at = i < labels.count ? labels.offsets[i] : labels.name_length - 1;
+    if (i < labels.count) hash = hash_label(hash, labels.bytes + at);
+    // Probe only where an entry with this many labels exists. A "**." suffix also needs at
+    // least one label in front of it, all of pattern characters; a wildcard bucket needs the
+    // labels its DFA consumes.
+    const size_t n = labels.count - i;
+    uint8_t wanted = 0;
+    if (i == 0 && has_bit(exact_label_counts_, n)) wanted |= kExactName;
+    if (i > 0 && labels.leading_plain >= i && has_bit(subdomain_label_counts_, n))
+      wanted |= kSubdomainSuffix;
+    if (i > 0 && has_bit(wildcard_label_counts_, n)) wanted |= kWildcardSuffix;
+    if (wanted == 0) continue;
+    const SuffixSlot* slot = find_suffix(hash, labels.bytes + at, labels.name_length - at);
+    if (slot == nullptr) continue;
+    if (slot->kinds & wanted & (kExactName | kSubdomainSuffix)) return true;
+    if ((slot->kinds & wanted & kWildcardSuffix) &&
+        wildcard_bucket_matches(slot->wildcard_start, labels, i))
+      return true;
   }
-  return class_count_ > 0 && wildcards_match(wire.data(), labels.offsets, labels.count);
+  return false;
 }
 
 size_t NameMatcher::memory_bytes() const noexcept {
-  return sizeof(*this) + literal_slots_.capacity() * sizeof(LiteralSlot) +
-         literal_bytes_.capacity() + transitions_.capacity() * sizeof(uint32_t) +
-         accepting_.capacity();
+  return sizeof(*this) + suffix_slots_.capacity() * sizeof(SuffixSlot) + suffix_bytes_.capacity() +
+         transitions_.capacity() * sizeof(uint32_t) + accepting_.capacity();
 }
 
 }  // namespace dnsproxy::policy

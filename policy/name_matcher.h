@@ -2,17 +2,24 @@
 // number of patterns (hot path).
 //
 // Layout, chosen for what policies actually contain:
-//  - literal patterns ("api.example.com", "**.example.com") live in one open-addressing hash set
-//    of wire names. One backward pass over the query's labels hashes every suffix of it; the
-//    full name is looked up as an exact name, each proper suffix as a "**." suffix. Cost: one
-//    probe per label.
-//  - patterns with an in-label `*` are compiled into one DFA over byte classes, fed the labels
-//    right to left (so literal right-hand labels prune early) with a separator symbol between
-//    labels. Cost: one table load per byte. Subset construction is capped (kMaxWildcardStates);
-//    a pattern set that needs more is rejected at build time rather than slowed down.
+//  - one open-addressing hash table of wire-name suffixes. One backward pass over the query's
+//    labels hashes every suffix of it (root included) and probes the table where a pattern with
+//    that many labels exists: the full name as an exact name (matchName, a literal
+//    matchPattern), each proper suffix as a "**." suffix, and each suffix as the literal
+//    right-hand part of wildcard patterns.
+//  - patterns with an in-label `*` are split at their rightmost wildcard label: the literal labels
+//    right of it are the hash key of a bucket, and the labels left of it (where the stars are)
+//    are compiled, per bucket, into a small DFA over byte classes, fed right to left with a
+//    separator symbol between labels. "api-*.region1.example.org" costs one probe for
+//    "region1.example.org" and a 5-byte DFA walk. Subset construction is capped per bucket
+//    (kMaxStatesPerSuffix): only patterns sharing a suffix can blow up together, and a set that
+//    needs more is rejected at build time rather than slowing the control thread or the match.
 //  - an all-star pattern, or an empty pattern list, is a flag.
+// So a decision costs one probe per label plus one short DFA walk per wildcard bucket that
+// matched, whatever the number of patterns.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <span>
 #include <vector>
@@ -24,7 +31,7 @@ namespace dnsproxy::policy {
 
 class NameMatcher {
  public:
-  static constexpr uint32_t kMaxWildcardStates = 1u << 16;
+  static constexpr uint32_t kMaxStatesPerSuffix = 4096;
 
   // An empty pattern list allows every name (Cilium: a DNS rule without patterns).
   [[nodiscard]] static Result<NameMatcher> build(std::span<const NamePattern> patterns);
@@ -36,29 +43,41 @@ class NameMatcher {
 
   [[nodiscard]] size_t memory_bytes() const noexcept;
 
+  // A wire name split into labels (defined in name_matcher.cpp; public only so the file's
+  // helpers can name it).
+  struct Labels;
+
  private:
-  struct LiteralSlot {
+  struct SuffixSlot {
     uint64_t hash = 0;
-    uint32_t offset = 0;  // into literal_bytes_
-    uint8_t length = 0;   // wire bytes, root included
-    uint8_t kinds = 0;    // kExactName | kSubdomainSuffix; 0 marks an empty slot
+    uint32_t offset = 0;          // into suffix_bytes_
+    uint32_t wildcard_start = 0;  // DFA start state of the bucket (kWildcardSuffix)
+    uint8_t length = 0;           // wire bytes, root included
+    uint8_t kinds = 0;            // kExactName | kSubdomainSuffix | kWildcardSuffix; 0: empty
   };
   static constexpr uint8_t kExactName = 1;
   static constexpr uint8_t kSubdomainSuffix = 2;
+  static constexpr uint8_t kWildcardSuffix = 4;
+  using LabelCounts = std::array<uint64_t, 2>;  // bit n: some entry of this kind has n labels
 
-  void add_literal(std::span<const uint8_t> wire, uint8_t kind);
-  [[nodiscard]] uint8_t find_literal(uint64_t hash, const uint8_t* wire, size_t length) const noexcept;
-  Result<void> build_wildcards(std::span<const NamePattern* const> patterns);
-  [[nodiscard]] bool wildcards_match(const uint8_t* wire, const uint8_t* label_offsets,
-                                     size_t labels) const noexcept;
+  void add_suffix(std::span<const uint8_t> wire, uint8_t kind, uint32_t wildcard_start);
+  [[nodiscard]] const SuffixSlot* find_suffix(uint64_t hash, const uint8_t* wire,
+                                              size_t length) const noexcept;
+  void assign_byte_classes(std::span<const NamePattern* const> wildcards);
+  Result<uint32_t> determinize(std::span<const std::pair<const NamePattern*, size_t>> bucket);
+  [[nodiscard]] bool wildcard_bucket_matches(uint32_t start, const Labels& labels,
+                                             size_t left_labels) const noexcept;
 
   bool match_every_name_ = false;  // no patterns at all: even names with odd bytes pass
   bool match_all_ = false;         // an all-star pattern: names of pattern characters pass
-  std::vector<LiteralSlot> literal_slots_;  // power-of-two size, load <= 1/2
-  std::vector<uint8_t> literal_bytes_;
-  size_t literal_count_ = 0;
+  std::vector<SuffixSlot> suffix_slots_;  // power-of-two size, load <= 1/2
+  std::vector<uint8_t> suffix_bytes_;
+  LabelCounts exact_label_counts_{};
+  LabelCounts subdomain_label_counts_{};
+  LabelCounts wildcard_label_counts_{};
 
-  // Wildcard DFA: state 0 is dead, state 1 the start. transitions_[state * class_count_ + cls].
+  // Wildcard DFAs, all buckets in one table: state 0 is dead;
+  // transitions_[state * class_count_ + class].
   std::vector<uint32_t> transitions_;
   std::vector<uint8_t> accepting_;
   uint8_t byte_class_[256] = {};

@@ -88,6 +88,17 @@ TEST(NameMatcherTest, StarsInsideLabels) {
   EXPECT_FALSE(matches(m, "yx.test"));
 }
 
+TEST(NameMatcherTest, WildcardsWithoutALiteralSuffix) {
+  const NameMatcher m = build({pattern("a*"), pattern("*.*"), pattern("*.example")});
+  EXPECT_TRUE(matches(m, "ab"));
+  EXPECT_TRUE(matches(m, "a"));
+  EXPECT_FALSE(matches(m, "ba"));
+  EXPECT_TRUE(matches(m, "x.y"));
+  EXPECT_FALSE(matches(m, "x.y.z"));
+  EXPECT_TRUE(matches(m, "www.example"));
+  EXPECT_FALSE(matches(m, "."));
+}
+
 TEST(NameMatcherTest, WildcardSubdomainPattern) {
   const NameMatcher m = build({pattern("**.*-cdn.example")});
   EXPECT_TRUE(matches(m, "a.eu-cdn.example"));
@@ -107,17 +118,22 @@ TEST(NameMatcherTest, MalformedWireNeverMatches) {
 }
 
 TEST(NameMatcherTest, RejectsPatternSetsBeyondTheStateCap) {
-  // Each "*a*b*c..." pattern multiplies the subsets; enough of them exceed the cap.
+  // Each "*a*b*..." pattern tracks its own progress through the label, so the DFA's states are
+  // the product of every pattern's progress: enough of them exceed the cap.
   std::vector<NamePattern> patterns;
-  const std::string letters = "abcdefghijklmnopqrstuvwxyz0123456789";
-  for (size_t i = 0; i < 24; ++i) {
+  std::mt19937 rng(3);
+  for (size_t i = 0; i < 12; ++i) {
     std::string p = "*";
-    for (size_t k = 0; k < 8; ++k) p += std::string(1, letters[(i * 7 + k * 5) % letters.size()]) + "*";
-    patterns.push_back(pattern(p));
+    for (size_t k = 0; k < 6; ++k) p += std::string(1, "abc"[rng() % 3]) + "*";
+    patterns.push_back(pattern(p + ".example"));
   }
   auto m = NameMatcher::build(patterns);
   ASSERT_FALSE(m);
   EXPECT_NE(m.error().message.find("automaton states"), std::string::npos);
+  // The same patterns on different suffixes are separate automata, each small.
+  for (size_t i = 0; i < patterns.size(); ++i)
+    patterns[i] = pattern(patterns[i].text + "s" + std::to_string(i));
+  EXPECT_TRUE(NameMatcher::build(patterns));
 }
 
 // Differential test: random patterns and names, compared with Cilium's regex translation.
