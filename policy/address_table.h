@@ -98,8 +98,12 @@ class AddressTable {
     return x;
   }
   static size_t hash(const AddressKey& k) noexcept {
+    // One finalizer over a multiply-combined key: keys are addresses, not attacker-chosen
+    // collisions (the table is built from policy, and a probe's length is bounded by its
+    // clusters, which the attacker cannot grow).
     const uint64_t meta = (uint64_t{k.tag} << 16) | (uint64_t{k.family} << 8) | k.length;
-    return static_cast<size_t>(mix(k.high ^ mix(k.low ^ mix(meta))));
+    return static_cast<size_t>(mix(k.high * 0x9e3779b97f4a7c15ull ^ std::rotl(k.low, 31) ^
+                                   meta * 0xc2b2ae3d27d4eb4full));
   }
 
   std::vector<Slot> slots_;  // power-of-two size, load <= 1/2
