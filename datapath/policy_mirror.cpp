@@ -97,19 +97,26 @@ Fd::~Fd() {
   if (fd_ >= 0) close(fd_);
 }
 
-Result<PolicyMaps> PolicyMaps::open_pinned(const std::string& endpoint_map_path,
-                                           const std::string& ipcache_map_path) {
-  Fd endpoints(bpf_obj_get(endpoint_map_path.c_str()));
-  if (endpoints.get() < 0) return fail_errno("opening pinned map " + endpoint_map_path);
-  Fd ipcache(bpf_obj_get(ipcache_map_path.c_str()));
-  if (ipcache.get() < 0) return fail_errno("opening pinned map " + ipcache_map_path);
+Result<PolicyMaps> PolicyMaps::open_pinned(const PinnedPolicyMaps& paths) {
+  Fd endpoints(bpf_obj_get(paths.endpoints.c_str()));
+  if (endpoints.get() < 0) return fail_errno("opening pinned map " + paths.endpoints);
+  Fd ipcache(bpf_obj_get(paths.ipcache.c_str()));
+  if (ipcache.get() < 0) return fail_errno("opening pinned map " + paths.ipcache);
   if (auto ok = check_map(endpoints.get(), BPF_MAP_TYPE_HASH, sizeof(endpoint_key),
-                          sizeof(endpoint_value), endpoint_map_path); !ok)
+                          sizeof(endpoint_value), paths.endpoints); !ok)
     return tl::unexpected(ok.error());
   if (auto ok = check_map(ipcache.get(), BPF_MAP_TYPE_LPM_TRIE, sizeof(ipcache_key),
-                          sizeof(ipcache_value), ipcache_map_path); !ok)
+                          sizeof(ipcache_value), paths.ipcache); !ok)
     return tl::unexpected(ok.error());
-  return PolicyMaps(std::move(endpoints), std::move(ipcache));
+  Fd generations;
+  if (!paths.generations.empty()) {
+    generations = Fd(bpf_obj_get(paths.generations.c_str()));
+    if (generations.get() < 0) return fail_errno("opening pinned map " + paths.generations);
+    if (auto ok = check_map(generations.get(), BPF_MAP_TYPE_ARRAY, sizeof(__u32), sizeof(__u64),
+                            paths.generations); !ok)
+      return tl::unexpected(ok.error());
+  }
+  return PolicyMaps(std::move(endpoints), std::move(ipcache), std::move(generations));
 }
 
 Result<PolicyMaps> PolicyMaps::create(uint32_t max_endpoints, uint32_t max_prefixes) {
@@ -120,19 +127,45 @@ Result<PolicyMaps> PolicyMaps::create(uint32_t max_endpoints, uint32_t max_prefi
   Fd ipcache(bpf_map_create(BPF_MAP_TYPE_LPM_TRIE, "dnsproxy_ipcache", sizeof(ipcache_key),
                             sizeof(ipcache_value), max_prefixes, &trie_opts));
   if (ipcache.get() < 0) return fail_errno("creating the ipcache map");
-  return PolicyMaps(std::move(endpoints), std::move(ipcache));
+  Fd generations(bpf_map_create(BPF_MAP_TYPE_ARRAY, "dnsproxy_polgen", sizeof(__u32),
+                                sizeof(__u64), DNSPROXY_GENERATION__COUNT, nullptr));
+  if (generations.get() < 0) return fail_errno("creating the policy generation map");
+  return PolicyMaps(std::move(endpoints), std::move(ipcache), std::move(generations));
 }
 
-Result<void> PolicyMaps::pin(const std::string& endpoint_map_path,
-                             const std::string& ipcache_map_path) const {
-  if (bpf_obj_pin(endpoints_.get(), endpoint_map_path.c_str()) != 0)
-    return fail_errno("pinning " + endpoint_map_path);
-  if (bpf_obj_pin(ipcache_.get(), ipcache_map_path.c_str()) != 0) {
-    const int saved = errno;
-    unlink(endpoint_map_path.c_str());
-    errno = saved;
-    return fail_errno("pinning " + ipcache_map_path);
+Result<void> PolicyMaps::pin(const PinnedPolicyMaps& paths) const {
+  const std::pair<int, const std::string*> maps[] = {
+      {endpoints_.get(), &paths.endpoints},
+      {ipcache_.get(), &paths.ipcache},
+      {generations_.get(), &paths.generations}};
+  for (size_t i = 0; i < std::size(maps); ++i) {
+    if (maps[i].first < 0 || maps[i].second->empty()) continue;
+    if (bpf_obj_pin(maps[i].first, maps[i].second->c_str()) != 0) {
+      auto error = fail_errno("pinning " + *maps[i].second);
+      for (size_t k = 0; k < i; ++k) unlink(maps[k].second->c_str());
+      return error;
+    }
   }
+  return {};
+}
+
+Result<std::optional<std::array<uint64_t, 2>>> PolicyMaps::read_generations() const {
+  if (generations_.get() < 0) return std::optional<std::array<uint64_t, 2>>{};
+  std::array<uint64_t, 2> counters{};
+  for (__u32 slot = 0; slot < counters.size(); ++slot) {
+    if (bpf_map_lookup_elem(generations_.get(), &slot, &counters[slot]) != 0)
+      return fail_errno("reading the policy generation map");
+  }
+  return counters;
+}
+
+// The agent is the maps' only writer, so read-increment-write needs no atomics.
+Result<void> PolicyMaps::bump_generation(uint32_t slot) const {
+  if (generations_.get() < 0) return {};
+  __u64 counter = 0;
+  if (bpf_map_lookup_elem(generations_.get(), &slot, &counter) != 0 ||
+      (++counter, bpf_map_update_elem(generations_.get(), &slot, &counter, BPF_ANY)) != 0)
+    return fail_errno("bumping the policy generation");
   return {};
 }
 
@@ -197,14 +230,14 @@ Result<void> PolicyMaps::update_endpoint(const EndpointEntry& entry) const {
   const endpoint_value value{entry.info.endpoint_id, entry.info.identity};
   if (bpf_map_update_elem(endpoints_.get(), &key, &value, BPF_ANY) != 0)
     return fail_errno("updating endpoint " + entry.address.to_string());
-  return {};
+  return bump_generation(DNSPROXY_GENERATION_ENDPOINTS);
 }
 
 Result<void> PolicyMaps::delete_endpoint(const IpAddress& address) const {
   const endpoint_key key = to_endpoint_key(address);
   if (bpf_map_delete_elem(endpoints_.get(), &key) != 0)
     return fail_errno("deleting endpoint " + address.to_string());
-  return {};
+  return bump_generation(DNSPROXY_GENERATION_ENDPOINTS);
 }
 
 Result<void> PolicyMaps::update_prefix(const IpCacheEntry& entry) const {
@@ -212,38 +245,55 @@ Result<void> PolicyMaps::update_prefix(const IpCacheEntry& entry) const {
   const ipcache_value value{entry.identity, 0};
   if (bpf_map_update_elem(ipcache_.get(), &key, &value, BPF_ANY) != 0)
     return fail_errno("updating ipcache prefix " + entry.prefix.to_string());
-  return {};
+  return bump_generation(DNSPROXY_GENERATION_IPCACHE);
 }
 
 Result<void> PolicyMaps::delete_prefix(const IpPrefix& prefix) const {
   const ipcache_key key = to_ipcache_key(prefix);
   if (bpf_map_delete_elem(ipcache_.get(), &key) != 0)
     return fail_errno("deleting ipcache prefix " + prefix.to_string());
-  return {};
+  return bump_generation(DNSPROXY_GENERATION_IPCACHE);
 }
 
 Result<bool> PolicyMirror::poll() {
-  auto endpoints = maps_.read_endpoints(stats_);
-  if (!endpoints) return tl::unexpected(endpoints.error());
-  auto ipcache = maps_.read_ipcache(stats_);
-  if (!ipcache) return tl::unexpected(ipcache.error());
-
-  Digest endpoints_digest{endpoints->size(), 0};
-  for (const EndpointEntry& e : *endpoints)
-    endpoints_digest.sum += entry_hash(e.address, (uint64_t{e.info.endpoint_id} << 32) | e.info.identity);
-  Digest ipcache_digest{ipcache->size(), 0};
-  for (const IpCacheEntry& e : *ipcache)
-    ipcache_digest.sum += entry_hash(e.prefix.address, (uint64_t{e.prefix.length} << 32) | e.identity);
-
+  // Counters first, maps second: a change that lands in between is read now and read once
+  // more at the next poll, never missed.
+  auto generations = maps_.read_generations();
+  if (!generations) return tl::unexpected(generations.error());
+  auto moved = [&](size_t slot) {
+    return !generations->has_value() || !generations_seen_ ||
+           (**generations)[slot] != (*generations_seen_)[slot];
+  };
   policy::SnapshotStore::Parts parts;
-  if (endpoints_digest != endpoints_digest_)
-    parts.endpoints = std::make_shared<const policy::EndpointTable>(*endpoints);
-  if (ipcache_digest != ipcache_digest_)
-    parts.ipcache = std::make_shared<const policy::IpCache>(*ipcache);
-  if (!parts.endpoints && !parts.ipcache) return false;
-  store_.replace(std::move(parts));
+  Digest endpoints_digest = endpoints_digest_;
+  Digest ipcache_digest = ipcache_digest_;
+  if (moved(DNSPROXY_GENERATION_ENDPOINTS)) {
+    auto endpoints = maps_.read_endpoints(stats_);
+    if (!endpoints) return tl::unexpected(endpoints.error());
+    ++stats_.endpoint_map_reads;
+    endpoints_digest = {endpoints->size(), 0};
+    for (const EndpointEntry& e : *endpoints) {
+      endpoints_digest.sum +=
+          entry_hash(e.address, (uint64_t{e.info.endpoint_id} << 32) | e.info.identity);
+    }
+    if (endpoints_digest != endpoints_digest_)
+      parts.endpoints = std::make_shared<const policy::EndpointTable>(*endpoints);
+  }
+  if (moved(DNSPROXY_GENERATION_IPCACHE)) {
+    auto ipcache = maps_.read_ipcache(stats_);
+    if (!ipcache) return tl::unexpected(ipcache.error());
+    ++stats_.ipcache_map_reads;
+    ipcache_digest = {ipcache->size(), 0};
+    for (const IpCacheEntry& e : *ipcache)
+      ipcache_digest.sum += entry_hash(e.prefix.address, (uint64_t{e.prefix.length} << 32) | e.identity);
+    if (ipcache_digest != ipcache_digest_)
+      parts.ipcache = std::make_shared<const policy::IpCache>(*ipcache);
+  }
+  if (generations->has_value()) generations_seen_ = **generations;
   endpoints_digest_ = endpoints_digest;
   ipcache_digest_ = ipcache_digest;
+  if (!parts.endpoints && !parts.ipcache) return false;
+  store_.replace(std::move(parts));
   return true;
 }
 

@@ -1,20 +1,25 @@
 // The agent's endpoint and ipcache BPF maps, read into policy/'s plain tables (issue 5).
 //
-// The agent (cilium-agent's role; the embedded agent in dnsproxyd) owns two pinned maps whose
-// layouts are in datapath/bpf/dnsproxy_abi.h: a hash map endpoint_key -> endpoint_value and an
-// LPM trie ipcache_key -> ipcache_value. PolicyMaps is the typed accessor over them (open
-// pinned, or create + pin for the embedded agent and tests; read all; update/delete one entry).
-// PolicyMirror is the control-thread side: poll() re-reads both maps and publishes a new
-// endpoint table / ipcache into the SnapshotStore when, and only when, their content changed.
+// The agent (cilium-agent's role; the embedded agent in dnsproxyd) owns pinned maps whose
+// layouts are in datapath/bpf/dnsproxy_abi.h: a hash map endpoint_key -> endpoint_value, an
+// LPM trie ipcache_key -> ipcache_value, and an array of change counters, one per map. PolicyMaps
+// is the typed accessor over them (open pinned, or create + pin for the embedded agent and
+// tests; read all; update/delete one entry, which bumps the map's counter). PolicyMirror is the
+// control-thread side: poll() re-reads a map when its counter moved (every map, every poll, if
+// the agent pinned no counters) and publishes a new endpoint table / ipcache into the
+// SnapshotStore when, and only when, the content changed.
 //
 // Threading: poll() publishes, so it runs on the control thread that owns the SnapshotStore,
 // every kPollInterval. A map change is therefore in the workers' snapshot within one interval
 // plus one read of the maps (measured in bench/RESULTS.md).
 #pragma once
 
+#include <array>
 #include <chrono>
+#include <optional>
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "common/result.h"
@@ -44,17 +49,27 @@ class Fd {
 struct MapReadStats {
   size_t invalid_endpoints = 0;
   size_t invalid_prefixes = 0;
+  size_t endpoint_map_reads = 0;  // full reads; a poll with an unchanged counter does none
+  size_t ipcache_map_reads = 0;
+};
+
+struct PinnedPolicyMaps {
+  std::string endpoints;
+  std::string ipcache;
+  std::string generations;  // empty: the agent keeps no counters; every poll reads everything
 };
 
 class PolicyMaps {
  public:
   // Opens maps the agent pinned, checking type and key/value sizes against the ABI header.
-  [[nodiscard]] static Result<PolicyMaps> open_pinned(const std::string& endpoint_map_path,
-                                                      const std::string& ipcache_map_path);
-  // Creates empty maps (the embedded agent's job; also what tests do).
+  [[nodiscard]] static Result<PolicyMaps> open_pinned(const PinnedPolicyMaps& paths);
+  // Creates empty maps and counters (the embedded agent's job; also what tests do).
   [[nodiscard]] static Result<PolicyMaps> create(uint32_t max_endpoints, uint32_t max_prefixes);
-  [[nodiscard]] Result<void> pin(const std::string& endpoint_map_path,
-                                 const std::string& ipcache_map_path) const;
+  // Pins all three; on failure unpins what it pinned.
+  [[nodiscard]] Result<void> pin(const PinnedPolicyMaps& paths) const;
+
+  // The change counters (endpoints, ipcache), or nothing when the agent keeps none.
+  [[nodiscard]] Result<std::optional<std::array<uint64_t, 2>>> read_generations() const;
 
   [[nodiscard]] Result<std::vector<policy::EndpointEntry>> read_endpoints(MapReadStats& stats) const;
   [[nodiscard]] Result<std::vector<policy::IpCacheEntry>> read_ipcache(MapReadStats& stats) const;
@@ -65,9 +80,13 @@ class PolicyMaps {
   [[nodiscard]] Result<void> delete_prefix(const policy::IpPrefix& prefix) const;
 
  private:
-  PolicyMaps(Fd endpoints, Fd ipcache) : endpoints_(std::move(endpoints)), ipcache_(std::move(ipcache)) {}
+  PolicyMaps(Fd endpoints, Fd ipcache, Fd generations)
+      : endpoints_(std::move(endpoints)), ipcache_(std::move(ipcache)),
+        generations_(std::move(generations)) {}
+  [[nodiscard]] Result<void> bump_generation(uint32_t slot) const;
   Fd endpoints_;
   Fd ipcache_;
+  Fd generations_;  // -1 when absent
 };
 
 class PolicyMirror {
@@ -97,6 +116,7 @@ class PolicyMirror {
   };
   Digest endpoints_digest_;
   Digest ipcache_digest_;
+  std::optional<std::array<uint64_t, 2>> generations_seen_;  // empty until the first read
 };
 
 }  // namespace dnsproxy::datapath

@@ -63,9 +63,13 @@ struct PinnedPaths {
   BpfFs fs;
   std::string endpoints = fs.dir() + "/dnsproxy-test-" + std::to_string(getpid()) + "-endpoints";
   std::string ipcache = fs.dir() + "/dnsproxy-test-" + std::to_string(getpid()) + "-ipcache";
+  std::string generations = fs.dir() + "/dnsproxy-test-" + std::to_string(getpid()) + "-generations";
+  PinnedPolicyMaps all() const { return {endpoints, ipcache, generations}; }
+  PinnedPolicyMaps without_counters() const { return {endpoints, ipcache, ""}; }
   ~PinnedPaths() {
     unlink(endpoints.c_str());
     unlink(ipcache.c_str());
+    unlink(generations.c_str());
   }
 };
 
@@ -113,11 +117,11 @@ TEST(PolicyMirrorTest, MapChangesReachTheSnapshotWithin100ms) {
   {
     auto created = PolicyMaps::create(1024, 1024);
     ASSERT_TRUE(created) << created.error().message;
-    ASSERT_TRUE(created->pin(paths.endpoints, paths.ipcache));
+    ASSERT_TRUE(created->pin(paths.all()));
   }  // the agent's fds are gone; the pins keep the maps alive
-  auto agent = PolicyMaps::open_pinned(paths.endpoints, paths.ipcache);
+  auto agent = PolicyMaps::open_pinned(paths.all());
   ASSERT_TRUE(agent) << agent.error().message;
-  auto mirrored = PolicyMaps::open_pinned(paths.endpoints, paths.ipcache);
+  auto mirrored = PolicyMaps::open_pinned(paths.all());
   ASSERT_TRUE(mirrored) << mirrored.error().message;
 
   policy::QsbrDomain domain;
@@ -163,24 +167,39 @@ TEST(PolicyMirrorTest, MapChangesReachTheSnapshotWithin100ms) {
   EXPECT_EQ(store.reclaim(), 0u);
 }
 
-TEST(PolicyMirrorTest, UnchangedMapsAreNotRepublished) {
+TEST(PolicyMirrorTest, UnchangedMapsAreNeitherReadNorRepublished) {
   DNSPROXY_REQUIRE_PRIVILEGES();
-  auto maps = PolicyMaps::create(16, 16);
-  ASSERT_TRUE(maps) << maps.error().message;
-  ASSERT_TRUE(maps->update_endpoint({ip("192.0.2.10"), {101, 10001}}));
-  policy::QsbrDomain domain;
-  policy::SnapshotStore store(domain);
-  // A second accessor on the same maps for the mirror (the first one stays the "agent").
   PinnedPaths paths;
   ASSERT_FALSE(paths.fs.dir().empty()) << "no bpf filesystem at /sys/fs/bpf and cannot mount one";
-  ASSERT_TRUE(maps->pin(paths.endpoints, paths.ipcache));
-  auto mirrored = PolicyMaps::open_pinned(paths.endpoints, paths.ipcache);
+  auto agent = PolicyMaps::create(16, 16);
+  ASSERT_TRUE(agent) << agent.error().message;
+  ASSERT_TRUE(agent->pin(paths.all()));
+  ASSERT_TRUE(agent->update_endpoint({ip("192.0.2.10"), {101, 10001}}));
+  policy::QsbrDomain domain;
+  policy::SnapshotStore store(domain);
+  auto mirrored = PolicyMaps::open_pinned(paths.all());
   ASSERT_TRUE(mirrored);
   PolicyMirror mirror(std::move(*mirrored), store);
   EXPECT_EQ(mirror.poll().value_or(false), true);
   const uint64_t version = store.current().version;
   EXPECT_EQ(mirror.poll().value_or(true), false);
   EXPECT_EQ(store.current().version, version);
+  EXPECT_EQ(mirror.stats().endpoint_map_reads, 1u);  // the counters did not move: no read
+  EXPECT_EQ(mirror.stats().ipcache_map_reads, 1u);
+  const auto endpoint_table = store.current().endpoints;
+  ASSERT_TRUE(agent->update_prefix({*IpPrefix::parse("198.51.100.0/24"), 20001}));
+  EXPECT_EQ(mirror.poll().value_or(false), true);
+  EXPECT_EQ(mirror.stats().endpoint_map_reads, 1u);
+  EXPECT_EQ(mirror.stats().ipcache_map_reads, 2u);
+  EXPECT_EQ(store.current().endpoints, endpoint_table);  // shared, not rebuilt
+
+  // An agent that keeps no counters: every poll reads, only changes are published.
+  auto uncounted = PolicyMaps::open_pinned(paths.without_counters());
+  ASSERT_TRUE(uncounted);
+  PolicyMirror plain(std::move(*uncounted), store);
+  EXPECT_EQ(plain.poll().value_or(false), true);
+  EXPECT_EQ(plain.poll().value_or(true), false);
+  EXPECT_EQ(plain.stats().endpoint_map_reads, 2u);
 }
 
 TEST(PolicyMirrorTest, BadEntriesAreSkippedAndCounted) {
@@ -189,7 +208,7 @@ TEST(PolicyMirrorTest, BadEntriesAreSkippedAndCounted) {
   ASSERT_FALSE(paths.fs.dir().empty()) << "no bpf filesystem at /sys/fs/bpf and cannot mount one";
   auto maps = PolicyMaps::create(16, 16);
   ASSERT_TRUE(maps);
-  ASSERT_TRUE(maps->pin(paths.endpoints, paths.ipcache));
+  ASSERT_TRUE(maps->pin(paths.all()));
   ASSERT_TRUE(maps->update_endpoint({ip("192.0.2.10"), {101, 10001}}));
   // What a buggy agent might write: a family the ABI does not know, a prefix longer than IPv4.
   const int endpoint_fd = bpf_obj_get(paths.endpoints.c_str());
@@ -210,7 +229,7 @@ TEST(PolicyMirrorTest, BadEntriesAreSkippedAndCounted) {
 
   policy::QsbrDomain domain;
   policy::SnapshotStore store(domain);
-  auto mirrored = PolicyMaps::open_pinned(paths.endpoints, paths.ipcache);
+  auto mirrored = PolicyMaps::open_pinned(paths.all());
   ASSERT_TRUE(mirrored);
   PolicyMirror mirror(std::move(*mirrored), store);
   ASSERT_TRUE(mirror.poll());
@@ -229,10 +248,10 @@ TEST(PolicyMirrorTest, OpenPinnedChecksTheLayout) {
   ASSERT_EQ(bpf_obj_pin(wrong, paths.endpoints.c_str()), 0);
   ASSERT_EQ(bpf_obj_pin(wrong, paths.ipcache.c_str()), 0);
   close(wrong);
-  auto maps = PolicyMaps::open_pinned(paths.endpoints, paths.ipcache);
+  auto maps = PolicyMaps::open_pinned(paths.all());
   ASSERT_FALSE(maps);
   EXPECT_NE(maps.error().message.find("dnsproxy_abi.h"), std::string::npos) << maps.error().message;
-  auto missing = PolicyMaps::open_pinned(paths.endpoints + "-missing", paths.ipcache);
+  auto missing = PolicyMaps::open_pinned({paths.endpoints + "-missing", paths.ipcache, ""});
   ASSERT_FALSE(missing);
   EXPECT_NE(missing.error().message.find("No such file"), std::string::npos);
 }
