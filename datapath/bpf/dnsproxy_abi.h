@@ -130,4 +130,14 @@ struct ipcache_value {
   __u32 flags;    /* reserved, zero */
 };
 
+/* Change counters for the two maps above: a BPF_MAP_TYPE_ARRAY, __u32 index -> __u64 counter,
+ * one slot per map. The agent bumps a map's counter after each batch of changes to it; the proxy
+ * re-reads a map only when its counter moved, so an idle million-prefix ipcache costs one lookup
+ * per poll instead of a full walk. */
+enum dnsproxy_policy_generation {
+  DNSPROXY_GENERATION_ENDPOINTS = 0,
+  DNSPROXY_GENERATION_IPCACHE,
+  DNSPROXY_GENERATION__COUNT,
+};
+
 #endif /* DNSPROXY_DATAPATH_BPF_ABI_H */

@@ -7,3 +7,4 @@
 #include <CLI/CLI.hpp>
 
 void add_dns_commands(CLI::App& app);
+void add_policy_commands(CLI::App& app);

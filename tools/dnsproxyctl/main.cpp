@@ -11,6 +11,7 @@ int main(int argc, char** argv) {
   app.set_version_flag("--version", "dnsproxyctl 0.1.0");
   app.require_subcommand(1);
   add_dns_commands(app);
+  add_policy_commands(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::RuntimeError& e) {

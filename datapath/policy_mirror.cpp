@@ -1,0 +1,300 @@
+#include "datapath/policy_mirror.h"
+
+#include <bpf/bpf.h>
+#include <linux/bpf.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "datapath/bpf/dnsproxy_abi.h"
+
+namespace dnsproxy::datapath {
+
+static_assert(sizeof(endpoint_key) == 20);
+static_assert(sizeof(endpoint_value) == 8);
+static_assert(sizeof(ipcache_key) == 24);
+static_assert(sizeof(ipcache_value) == 8);
+static_assert(DNSPROXY_FAMILY_V4 == static_cast<int>(policy::Family::kV4));
+static_assert(DNSPROXY_FAMILY_V6 == static_cast<int>(policy::Family::kV6));
+
+namespace {
+
+using policy::EndpointEntry;
+using policy::Family;
+using policy::IpAddress;
+using policy::IpCacheEntry;
+using policy::IpPrefix;
+
+tl::unexpected<Error> fail_errno(const std::string& what) {
+  return fail(what, ": ", std::strerror(errno));
+}
+
+endpoint_key to_endpoint_key(const IpAddress& address) {
+  endpoint_key key{};
+  std::memcpy(key.addr, address.bytes.data(), sizeof key.addr);
+  key.family = static_cast<__u8>(address.family);
+  return key;
+}
+
+ipcache_key to_ipcache_key(const IpPrefix& prefix) {
+  ipcache_key key{};
+  key.prefixlen = DNSPROXY_IPCACHE_PREFIX_BASE + prefix.length;
+  key.family = static_cast<__u8>(prefix.address.family);
+  std::memcpy(key.addr, prefix.address.bytes.data(), sizeof key.addr);
+  return key;
+}
+
+bool valid_family(__u8 family) { return family == DNSPROXY_FAMILY_V4 || family == DNSPROXY_FAMILY_V6; }
+
+// The address part of a key, with bits beyond `bits` cleared (the trie ignores them; so do we).
+IpAddress address_from(const __u8 (&addr)[16], __u8 family, unsigned bits) {
+  IpAddress a;
+  a.family = static_cast<Family>(family);
+  std::memcpy(a.bytes.data(), addr, 16);
+  for (unsigned bit = bits; bit < 128; ++bit) a.bytes[bit / 8] &= static_cast<uint8_t>(~(0x80 >> (bit % 8)));
+  return a;
+}
+
+uint64_t mix(uint64_t x) {
+  x ^= x >> 33;
+  x *= 0xff51afd7ed558ccdull;
+  x ^= x >> 33;
+  x *= 0xc4ceb9fe1a85ec53ull;
+  return x ^ (x >> 33);
+}
+
+uint64_t entry_hash(const IpAddress& a, uint64_t extra) {
+  uint64_t words[2];
+  std::memcpy(words, a.bytes.data(), 16);
+  return mix(words[0] ^ mix(words[1] ^ mix(extra ^ (uint64_t{static_cast<uint8_t>(a.family)} << 56))));
+}
+
+Result<void> check_map(int fd, __u32 type, __u32 key_size, __u32 value_size, const std::string& path) {
+  bpf_map_info info{};
+  __u32 length = sizeof info;
+  if (bpf_obj_get_info_by_fd(fd, &info, &length) != 0) return fail_errno(path + ": map info");
+  if (info.type != type || info.key_size != key_size || info.value_size != value_size) {
+    return fail(path, ": map has type ", std::to_string(info.type), " key ",
+                std::to_string(info.key_size), " value ", std::to_string(info.value_size),
+                " bytes; expected type ", std::to_string(type), " key ", std::to_string(key_size),
+                " value ", std::to_string(value_size), " (datapath/bpf/dnsproxy_abi.h)");
+  }
+  return {};
+}
+
+}  // namespace
+
+Fd& Fd::operator=(Fd&& other) noexcept {
+  if (this != &other) {
+    if (fd_ >= 0) close(fd_);
+    fd_ = std::exchange(other.fd_, -1);
+  }
+  return *this;
+}
+
+Fd::~Fd() {
+  if (fd_ >= 0) close(fd_);
+}
+
+Result<PolicyMaps> PolicyMaps::open_pinned(const PinnedPolicyMaps& paths) {
+  Fd endpoints(bpf_obj_get(paths.endpoints.c_str()));
+  if (endpoints.get() < 0) return fail_errno("opening pinned map " + paths.endpoints);
+  Fd ipcache(bpf_obj_get(paths.ipcache.c_str()));
+  if (ipcache.get() < 0) return fail_errno("opening pinned map " + paths.ipcache);
+  if (auto ok = check_map(endpoints.get(), BPF_MAP_TYPE_HASH, sizeof(endpoint_key),
+                          sizeof(endpoint_value), paths.endpoints); !ok)
+    return tl::unexpected(ok.error());
+  if (auto ok = check_map(ipcache.get(), BPF_MAP_TYPE_LPM_TRIE, sizeof(ipcache_key),
+                          sizeof(ipcache_value), paths.ipcache); !ok)
+    return tl::unexpected(ok.error());
+  Fd generations;
+  if (!paths.generations.empty()) {
+    generations = Fd(bpf_obj_get(paths.generations.c_str()));
+    if (generations.get() < 0) return fail_errno("opening pinned map " + paths.generations);
+    if (auto ok = check_map(generations.get(), BPF_MAP_TYPE_ARRAY, sizeof(__u32), sizeof(__u64),
+                            paths.generations); !ok)
+      return tl::unexpected(ok.error());
+  }
+  return PolicyMaps(std::move(endpoints), std::move(ipcache), std::move(generations));
+}
+
+Result<PolicyMaps> PolicyMaps::create(uint32_t max_endpoints, uint32_t max_prefixes) {
+  Fd endpoints(bpf_map_create(BPF_MAP_TYPE_HASH, "dnsproxy_endpts", sizeof(endpoint_key),
+                              sizeof(endpoint_value), max_endpoints, nullptr));
+  if (endpoints.get() < 0) return fail_errno("creating the endpoint map");
+  LIBBPF_OPTS(bpf_map_create_opts, trie_opts, .map_flags = BPF_F_NO_PREALLOC);
+  Fd ipcache(bpf_map_create(BPF_MAP_TYPE_LPM_TRIE, "dnsproxy_ipcache", sizeof(ipcache_key),
+                            sizeof(ipcache_value), max_prefixes, &trie_opts));
+  if (ipcache.get() < 0) return fail_errno("creating the ipcache map");
+  Fd generations(bpf_map_create(BPF_MAP_TYPE_ARRAY, "dnsproxy_polgen", sizeof(__u32),
+                                sizeof(__u64), DNSPROXY_GENERATION__COUNT, nullptr));
+  if (generations.get() < 0) return fail_errno("creating the policy generation map");
+  return PolicyMaps(std::move(endpoints), std::move(ipcache), std::move(generations));
+}
+
+Result<void> PolicyMaps::pin(const PinnedPolicyMaps& paths) const {
+  const std::pair<int, const std::string*> maps[] = {
+      {endpoints_.get(), &paths.endpoints},
+      {ipcache_.get(), &paths.ipcache},
+      {generations_.get(), &paths.generations}};
+  for (size_t i = 0; i < std::size(maps); ++i) {
+    if (maps[i].first < 0 || maps[i].second->empty()) continue;
+    if (bpf_obj_pin(maps[i].first, maps[i].second->c_str()) != 0) {
+      auto error = fail_errno("pinning " + *maps[i].second);
+      for (size_t k = 0; k < i; ++k) unlink(maps[k].second->c_str());
+      return error;
+    }
+  }
+  return {};
+}
+
+Result<std::optional<std::array<uint64_t, 2>>> PolicyMaps::read_generations() const {
+  if (generations_.get() < 0) return std::optional<std::array<uint64_t, 2>>{};
+  std::array<uint64_t, 2> counters{};
+  for (__u32 slot = 0; slot < counters.size(); ++slot) {
+    if (bpf_map_lookup_elem(generations_.get(), &slot, &counters[slot]) != 0)
+      return fail_errno("reading the policy generation map");
+  }
+  return counters;
+}
+
+// The agent is the maps' only writer, so read-increment-write needs no atomics.
+Result<void> PolicyMaps::bump_generation(uint32_t slot) const {
+  if (generations_.get() < 0) return {};
+  __u64 counter = 0;
+  if (bpf_map_lookup_elem(generations_.get(), &slot, &counter) != 0 ||
+      (++counter, bpf_map_update_elem(generations_.get(), &slot, &counter, BPF_ANY)) != 0)
+    return fail_errno("bumping the policy generation");
+  return {};
+}
+
+Result<std::vector<EndpointEntry>> PolicyMaps::read_endpoints(MapReadStats& stats) const {
+  // Batched: one syscall per kBatch entries (hash maps support it since 5.6).
+  constexpr __u32 kBatch = 4096;
+  std::vector<endpoint_key> keys(kBatch);
+  std::vector<endpoint_value> values(kBatch);
+  std::vector<EndpointEntry> out;
+  __u32 cursor = 0;
+  bool first = true;
+  for (;;) {
+    __u32 count = kBatch;
+    LIBBPF_OPTS(bpf_map_batch_opts, opts);
+    const int rc = bpf_map_lookup_batch(endpoints_.get(), first ? nullptr : &cursor, &cursor,
+                                        keys.data(), values.data(), &count, &opts);
+    if (rc != 0 && errno != ENOENT) return fail_errno("reading the endpoint map");
+    for (__u32 i = 0; i < count; ++i) {
+      if (!valid_family(keys[i].family)) {
+        ++stats.invalid_endpoints;
+        continue;
+      }
+      const IpAddress address = address_from(keys[i].addr, keys[i].family,
+                                             keys[i].family == DNSPROXY_FAMILY_V4 ? 32 : 128);
+      out.push_back({address, {values[i].endpoint_id, values[i].identity}});
+    }
+    if (rc != 0) return out;  // ENOENT: that was the last batch
+    first = false;
+  }
+}
+
+Result<std::vector<IpCacheEntry>> PolicyMaps::read_ipcache(MapReadStats& stats) const {
+  // LPM tries have no batch operations: walk the keys.
+  std::vector<IpCacheEntry> out;
+  ipcache_key key{};
+  ipcache_key next{};
+  const ipcache_key* previous = nullptr;
+  while (bpf_map_get_next_key(ipcache_.get(), previous, &next) == 0) {
+    key = next;
+    previous = &key;
+    ipcache_value value{};
+    if (bpf_map_lookup_elem(ipcache_.get(), &key, &value) != 0) {
+      if (errno == ENOENT) continue;  // deleted between the two calls
+      return fail_errno("reading the ipcache map");
+    }
+    const unsigned max_bits = key.family == DNSPROXY_FAMILY_V4 ? 32 : 128;
+    if (!valid_family(key.family) || key.prefixlen < DNSPROXY_IPCACHE_PREFIX_BASE ||
+        key.prefixlen - DNSPROXY_IPCACHE_PREFIX_BASE > max_bits) {
+      ++stats.invalid_prefixes;
+      continue;
+    }
+    const unsigned bits = key.prefixlen - DNSPROXY_IPCACHE_PREFIX_BASE;
+    out.push_back({IpPrefix{address_from(key.addr, key.family, bits), static_cast<uint8_t>(bits)},
+                   value.identity});
+  }
+  if (errno != ENOENT) return fail_errno("walking the ipcache map");
+  return out;
+}
+
+Result<void> PolicyMaps::update_endpoint(const EndpointEntry& entry) const {
+  const endpoint_key key = to_endpoint_key(entry.address);
+  const endpoint_value value{entry.info.endpoint_id, entry.info.identity};
+  if (bpf_map_update_elem(endpoints_.get(), &key, &value, BPF_ANY) != 0)
+    return fail_errno("updating endpoint " + entry.address.to_string());
+  return bump_generation(DNSPROXY_GENERATION_ENDPOINTS);
+}
+
+Result<void> PolicyMaps::delete_endpoint(const IpAddress& address) const {
+  const endpoint_key key = to_endpoint_key(address);
+  if (bpf_map_delete_elem(endpoints_.get(), &key) != 0)
+    return fail_errno("deleting endpoint " + address.to_string());
+  return bump_generation(DNSPROXY_GENERATION_ENDPOINTS);
+}
+
+Result<void> PolicyMaps::update_prefix(const IpCacheEntry& entry) const {
+  const ipcache_key key = to_ipcache_key(entry.prefix);
+  const ipcache_value value{entry.identity, 0};
+  if (bpf_map_update_elem(ipcache_.get(), &key, &value, BPF_ANY) != 0)
+    return fail_errno("updating ipcache prefix " + entry.prefix.to_string());
+  return bump_generation(DNSPROXY_GENERATION_IPCACHE);
+}
+
+Result<void> PolicyMaps::delete_prefix(const IpPrefix& prefix) const {
+  const ipcache_key key = to_ipcache_key(prefix);
+  if (bpf_map_delete_elem(ipcache_.get(), &key) != 0)
+    return fail_errno("deleting ipcache prefix " + prefix.to_string());
+  return bump_generation(DNSPROXY_GENERATION_IPCACHE);
+}
+
+Result<bool> PolicyMirror::poll() {
+  // Counters first, maps second: a change that lands in between is read now and read once
+  // more at the next poll, never missed.
+  auto generations = maps_.read_generations();
+  if (!generations) return tl::unexpected(generations.error());
+  auto moved = [&](size_t slot) {
+    return !generations->has_value() || !generations_seen_ ||
+           (**generations)[slot] != (*generations_seen_)[slot];
+  };
+  policy::SnapshotStore::Parts parts;
+  Digest endpoints_digest = endpoints_digest_;
+  Digest ipcache_digest = ipcache_digest_;
+  if (moved(DNSPROXY_GENERATION_ENDPOINTS)) {
+    auto endpoints = maps_.read_endpoints(stats_);
+    if (!endpoints) return tl::unexpected(endpoints.error());
+    ++stats_.endpoint_map_reads;
+    endpoints_digest = {endpoints->size(), 0};
+    for (const EndpointEntry& e : *endpoints) {
+      endpoints_digest.sum +=
+          entry_hash(e.address, (uint64_t{e.info.endpoint_id} << 32) | e.info.identity);
+    }
+    if (endpoints_digest != endpoints_digest_)
+      parts.endpoints = std::make_shared<const policy::EndpointTable>(*endpoints);
+  }
+  if (moved(DNSPROXY_GENERATION_IPCACHE)) {
+    auto ipcache = maps_.read_ipcache(stats_);
+    if (!ipcache) return tl::unexpected(ipcache.error());
+    ++stats_.ipcache_map_reads;
+    ipcache_digest = {ipcache->size(), 0};
+    for (const IpCacheEntry& e : *ipcache)
+      ipcache_digest.sum += entry_hash(e.prefix.address, (uint64_t{e.prefix.length} << 32) | e.identity);
+    if (ipcache_digest != ipcache_digest_)
+      parts.ipcache = std::make_shared<const policy::IpCache>(*ipcache);
+  }
+  if (generations->has_value()) generations_seen_ = **generations;
+  endpoints_digest_ = endpoints_digest;
+  ipcache_digest_ = ipcache_digest;
+  if (!parts.endpoints && !parts.ipcache) return false;
+  store_.replace(std::move(parts));
+  return true;
+}
+
+}  // namespace dnsproxy::datapath
