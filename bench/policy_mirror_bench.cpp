@@ -1,12 +1,14 @@
 // The mirror's cost at scale (issue 5): reading 64k endpoints and 1M ipcache prefixes out of real
-// BPF maps and rebuilding the tables, i.e. the floor of how fast a map change can reach the
-// workers. Needs CAP_BPF (run as root); says so and exits otherwise.
+// BPF maps and rebuilding the tables, next to what one ipcache change costs through the agent's
+// change log (read one key back, copy one shard of the ipcache, publish). Needs CAP_BPF (run as
+// root); says so and exits otherwise.
 #include <benchmark/benchmark.h>
 
 #include <array>
 #include <cstdio>
 #include <cstdlib>
 #include <memory>
+#include <vector>
 
 #include "datapath/policy_mirror.h"
 
@@ -127,17 +129,70 @@ void BM_PollAfterEndpointChange(benchmark::State& state) {
 }
 BENCHMARK(BM_PollAfterEndpointChange)->Unit(benchmark::kMillisecond)->Iterations(5);
 
-// One prefix changed: the poll walks the 1M-prefix trie and rebuilds the ipcache.
-void BM_PollAfterIpcacheChange(benchmark::State& state) {
-  maps();
+// The user-space half of an ipcache change, without the maps: rebuilding the 1M-prefix ipcache
+// from its entries, against deriving it from the current one with one prefix changed.
+const std::vector<policy::IpCacheEntry>& ipcache_entries() {
+  static const std::vector<policy::IpCacheEntry> entries = [] {
+    MapReadStats stats;
+    return maps().agent().read_ipcache(stats).value();
+  }();
+  return entries;
+}
+
+void BM_IpCacheBuild1M(benchmark::State& state) {
+  const auto& entries = ipcache_entries();
+  for (auto _ : state) benchmark::DoNotOptimize(policy::IpCache(entries).size());
+}
+BENCHMARK(BM_IpCacheBuild1M)->Unit(benchmark::kMillisecond)->Iterations(5);
+
+void BM_IpCacheOneChange1M(benchmark::State& state) {
+  const policy::IpCache cache(ipcache_entries());
   uint32_t n = 0;
   for (auto _ : state) {
     const std::array<uint8_t, 4> a = {100, 0, 0, 0};
-    (void)maps().agent().update_prefix({policy::IpPrefix{policy::IpAddress::v4(a), 24}, 600000 + n++});
-    benchmark::DoNotOptimize(maps().mirror->poll());
+    const policy::IpCacheChange change{policy::IpPrefix{policy::IpAddress::v4(a), 24}, 600000 + n++};
+    benchmark::DoNotOptimize(cache.with_changes({&change, 1}).size());
   }
 }
-BENCHMARK(BM_PollAfterIpcacheChange)->Unit(benchmark::kMillisecond)->Iterations(3);
+BENCHMARK(BM_IpCacheOneChange1M)->Unit(benchmark::kMicrosecond);
+
+// One prefix changed, through the change log: the agent's write (trie, log, counter) and the
+// poll that reads the key back, applies it to the 1M-prefix ipcache and publishes. This is the
+// change -> snapshot latency on top of the poll interval.
+void BM_IpcacheChangeViaLog(benchmark::State& state) {
+  maps();
+  uint32_t n = 0;
+  size_t published = 0;
+  for (auto _ : state) {
+    const std::array<uint8_t, 4> a = {100, 0, 0, 0};
+    (void)maps().agent().update_prefix({policy::IpPrefix{policy::IpAddress::v4(a), 24}, 600000 + n++});
+    published += maps().mirror->poll().value_or(false);
+  }
+  state.counters["published"] = static_cast<double>(published) / static_cast<double>(state.iterations());
+}
+BENCHMARK(BM_IpcacheChangeViaLog)->Unit(benchmark::kMicrosecond);
+
+// One prefix changed after the log overflowed (filled, untimed, with rewrites of one prefix):
+// the poll drops the logged keys, walks the 1M-prefix trie, rebuilds the ipcache and publishes.
+// The same as a change from an agent that keeps no log.
+void BM_IpcacheChangeViaFullWalk(benchmark::State& state) {
+  maps();
+  uint32_t n = 0;
+  const std::array<uint8_t, 4> a = {100, 0, 0, 0};
+  const policy::IpPrefix prefix{policy::IpAddress::v4(a), 24};
+  const size_t walks_before = maps().mirror->stats().ipcache_map_reads;
+  for (auto _ : state) {
+    state.PauseTiming();
+    for (uint32_t i = 0; i < PolicyMaps::kDefaultIpcacheLogCapacity; ++i)
+      (void)maps().agent().update_prefix({prefix, 700000 + n});
+    state.ResumeTiming();
+    (void)maps().agent().update_prefix({prefix, 700000 + ++n});
+    benchmark::DoNotOptimize(maps().mirror->poll());
+  }
+  state.counters["walks"] = static_cast<double>(maps().mirror->stats().ipcache_map_reads - walks_before) /
+                            static_cast<double>(state.iterations());
+}
+BENCHMARK(BM_IpcacheChangeViaFullWalk)->Unit(benchmark::kMillisecond)->Iterations(3);
 
 }  // namespace
 }  // namespace dnsproxy::datapath

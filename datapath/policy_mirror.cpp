@@ -4,10 +4,9 @@
 #include <linux/bpf.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
-
-#include "datapath/bpf/dnsproxy_abi.h"
 
 namespace dnsproxy::datapath {
 
@@ -15,6 +14,7 @@ static_assert(sizeof(endpoint_key) == 20);
 static_assert(sizeof(endpoint_value) == 8);
 static_assert(sizeof(ipcache_key) == 24);
 static_assert(sizeof(ipcache_value) == 8);
+static_assert(sizeof(ipcache_change) == 40);
 static_assert(DNSPROXY_FAMILY_V4 == static_cast<int>(policy::Family::kV4));
 static_assert(DNSPROXY_FAMILY_V6 == static_cast<int>(policy::Family::kV6));
 
@@ -23,6 +23,7 @@ namespace {
 using policy::EndpointEntry;
 using policy::Family;
 using policy::IpAddress;
+using policy::IpCacheChange;
 using policy::IpCacheEntry;
 using policy::IpPrefix;
 
@@ -56,6 +57,15 @@ IpAddress address_from(const __u8 (&addr)[16], __u8 family, unsigned bits) {
   return a;
 }
 
+// The prefix a trie key stands for, or nothing when policy cannot use it (unknown family, length
+// beyond the family's).
+std::optional<IpPrefix> prefix_from(const ipcache_key& key) {
+  if (!valid_family(key.family) || key.prefixlen < DNSPROXY_IPCACHE_PREFIX_BASE) return {};
+  const unsigned bits = key.prefixlen - DNSPROXY_IPCACHE_PREFIX_BASE;
+  if (bits > (key.family == DNSPROXY_FAMILY_V4 ? 32u : 128u)) return {};
+  return IpPrefix{address_from(key.addr, key.family, bits), static_cast<uint8_t>(bits)};
+}
+
 uint64_t mix(uint64_t x) {
   x ^= x >> 33;
   x *= 0xff51afd7ed558ccdull;
@@ -70,7 +80,8 @@ uint64_t entry_hash(const IpAddress& a, uint64_t extra) {
   return mix(words[0] ^ mix(words[1] ^ mix(extra ^ (uint64_t{static_cast<uint8_t>(a.family)} << 56))));
 }
 
-Result<void> check_map(int fd, __u32 type, __u32 key_size, __u32 value_size, const std::string& path) {
+Result<bpf_map_info> check_map(int fd, __u32 type, __u32 key_size, __u32 value_size,
+                              const std::string& path) {
   bpf_map_info info{};
   __u32 length = sizeof info;
   if (bpf_obj_get_info_by_fd(fd, &info, &length) != 0) return fail_errno(path + ": map info");
@@ -80,7 +91,7 @@ Result<void> check_map(int fd, __u32 type, __u32 key_size, __u32 value_size, con
                 " bytes; expected type ", std::to_string(type), " key ", std::to_string(key_size),
                 " value ", std::to_string(value_size), " (datapath/bpf/dnsproxy_abi.h)");
   }
-  return {};
+  return info;
 }
 
 }  // namespace
@@ -116,10 +127,27 @@ Result<PolicyMaps> PolicyMaps::open_pinned(const PinnedPolicyMaps& paths) {
                             paths.generations); !ok)
       return tl::unexpected(ok.error());
   }
-  return PolicyMaps(std::move(endpoints), std::move(ipcache), std::move(generations));
+  Fd ipcache_log;
+  uint32_t log_capacity = 0;
+  if (!paths.ipcache_log.empty()) {
+    ipcache_log = Fd(bpf_obj_get(paths.ipcache_log.c_str()));
+    if (ipcache_log.get() < 0 && errno != ENOENT)
+      return fail_errno("opening pinned map " + paths.ipcache_log);
+  }
+  if (ipcache_log.get() >= 0) {  // else an agent without the log: every change is a walk
+    if (generations.get() < 0)
+      return fail(paths.ipcache_log, ": the ipcache change log needs the generation counters");
+    auto info = check_map(ipcache_log.get(), BPF_MAP_TYPE_QUEUE, 0, sizeof(ipcache_change),
+                          paths.ipcache_log);
+    if (!info) return tl::unexpected(info.error());
+    log_capacity = info->max_entries;
+  }
+  return PolicyMaps(std::move(endpoints), std::move(ipcache), std::move(generations),
+                    std::move(ipcache_log), log_capacity);
 }
 
-Result<PolicyMaps> PolicyMaps::create(uint32_t max_endpoints, uint32_t max_prefixes) {
+Result<PolicyMaps> PolicyMaps::create(uint32_t max_endpoints, uint32_t max_prefixes,
+                                      uint32_t ipcache_log_capacity) {
   Fd endpoints(bpf_map_create(BPF_MAP_TYPE_HASH, "dnsproxy_endpts", sizeof(endpoint_key),
                               sizeof(endpoint_value), max_endpoints, nullptr));
   if (endpoints.get() < 0) return fail_errno("creating the endpoint map");
@@ -130,14 +158,19 @@ Result<PolicyMaps> PolicyMaps::create(uint32_t max_endpoints, uint32_t max_prefi
   Fd generations(bpf_map_create(BPF_MAP_TYPE_ARRAY, "dnsproxy_polgen", sizeof(__u32),
                                 sizeof(__u64), DNSPROXY_GENERATION__COUNT, nullptr));
   if (generations.get() < 0) return fail_errno("creating the policy generation map");
-  return PolicyMaps(std::move(endpoints), std::move(ipcache), std::move(generations));
+  Fd ipcache_log(bpf_map_create(BPF_MAP_TYPE_QUEUE, "dnsproxy_iplog", 0, sizeof(ipcache_change),
+                                ipcache_log_capacity, nullptr));
+  if (ipcache_log.get() < 0) return fail_errno("creating the ipcache change log");
+  return PolicyMaps(std::move(endpoints), std::move(ipcache), std::move(generations),
+                    std::move(ipcache_log), ipcache_log_capacity);
 }
 
 Result<void> PolicyMaps::pin(const PinnedPolicyMaps& paths) const {
   const std::pair<int, const std::string*> maps[] = {
       {endpoints_.get(), &paths.endpoints},
       {ipcache_.get(), &paths.ipcache},
-      {generations_.get(), &paths.generations}};
+      {generations_.get(), &paths.generations},
+      {ipcache_log_.get(), &paths.ipcache_log}};
   for (size_t i = 0; i < std::size(maps); ++i) {
     if (maps[i].first < 0 || maps[i].second->empty()) continue;
     if (bpf_obj_pin(maps[i].first, maps[i].second->c_str()) != 0) {
@@ -149,9 +182,9 @@ Result<void> PolicyMaps::pin(const PinnedPolicyMaps& paths) const {
   return {};
 }
 
-Result<std::optional<std::array<uint64_t, 2>>> PolicyMaps::read_generations() const {
-  if (generations_.get() < 0) return std::optional<std::array<uint64_t, 2>>{};
-  std::array<uint64_t, 2> counters{};
+Result<std::optional<PolicyMaps::Generations>> PolicyMaps::read_generations() const {
+  if (generations_.get() < 0) return std::optional<Generations>{};
+  Generations counters{};
   for (__u32 slot = 0; slot < counters.size(); ++slot) {
     if (bpf_map_lookup_elem(generations_.get(), &slot, &counters[slot]) != 0)
       return fail_errno("reading the policy generation map");
@@ -211,18 +244,49 @@ Result<std::vector<IpCacheEntry>> PolicyMaps::read_ipcache(MapReadStats& stats) 
       if (errno == ENOENT) continue;  // deleted between the two calls
       return fail_errno("reading the ipcache map");
     }
-    const unsigned max_bits = key.family == DNSPROXY_FAMILY_V4 ? 32 : 128;
-    if (!valid_family(key.family) || key.prefixlen < DNSPROXY_IPCACHE_PREFIX_BASE ||
-        key.prefixlen - DNSPROXY_IPCACHE_PREFIX_BASE > max_bits) {
+    const std::optional<IpPrefix> prefix = prefix_from(key);
+    if (!prefix) {
       ++stats.invalid_prefixes;
       continue;
     }
-    const unsigned bits = key.prefixlen - DNSPROXY_IPCACHE_PREFIX_BASE;
-    out.push_back({IpPrefix{address_from(key.addr, key.family, bits), static_cast<uint8_t>(bits)},
-                   value.identity});
+    out.push_back({*prefix, value.identity});
   }
   if (errno != ENOENT) return fail_errno("walking the ipcache map");
   return out;
+}
+
+template <class Use>
+Result<void> PolicyMaps::pop_ipcache_log(Use&& use) const {
+  for (uint32_t popped = 0; popped < ipcache_log_capacity_; ++popped) {
+    ipcache_change change{};
+    if (bpf_map_lookup_and_delete_elem(ipcache_log_.get(), nullptr, &change) != 0) {
+      if (errno == ENOENT) return {};  // empty
+      return fail_errno("popping the ipcache change log");
+    }
+    use(change);
+  }
+  return {};
+}
+
+Result<std::vector<IpCacheChange>> PolicyMaps::read_ipcache_changes(MapReadStats& stats) const {
+  std::vector<IpCacheChange> out;
+  auto popped = pop_ipcache_log([&](const ipcache_change& change) {
+    const std::optional<IpPrefix> prefix = prefix_from(change.key);
+    if (!prefix || (change.op != IPCACHE_CHANGE_UPSERT && change.op != IPCACHE_CHANGE_DELETE)) {
+      ++stats.invalid_prefixes;
+      return;
+    }
+    ++stats.ipcache_changes;
+    out.push_back({*prefix, change.op == IPCACHE_CHANGE_UPSERT
+                                ? std::optional<uint32_t>(change.value.identity)
+                                : std::nullopt});
+  });
+  if (!popped) return tl::unexpected(popped.error());
+  return out;
+}
+
+Result<void> PolicyMaps::discard_ipcache_changes() const {
+  return pop_ipcache_log([](const ipcache_change&) {});
 }
 
 Result<void> PolicyMaps::update_endpoint(const EndpointEntry& entry) const {
@@ -240,19 +304,31 @@ Result<void> PolicyMaps::delete_endpoint(const IpAddress& address) const {
   return bump_generation(DNSPROXY_GENERATION_ENDPOINTS);
 }
 
+Result<void> PolicyMaps::log_ipcache_change(const ipcache_change& change) const {
+  if (ipcache_log_.get() >= 0) {
+    // Full (E2BIG) or any other failure: the proxy cannot learn this write from the log, so it
+    // must walk the trie; the write itself is in the trie and stands.
+    if (bpf_map_update_elem(ipcache_log_.get(), nullptr, &change, BPF_ANY) != 0) {
+      if (auto counted = bump_generation(DNSPROXY_GENERATION_IPCACHE_LOG_LOST); !counted)
+        return counted;
+    }
+  }
+  return bump_generation(DNSPROXY_GENERATION_IPCACHE);
+}
+
 Result<void> PolicyMaps::update_prefix(const IpCacheEntry& entry) const {
   const ipcache_key key = to_ipcache_key(entry.prefix);
   const ipcache_value value{entry.identity, 0};
   if (bpf_map_update_elem(ipcache_.get(), &key, &value, BPF_ANY) != 0)
     return fail_errno("updating ipcache prefix " + entry.prefix.to_string());
-  return bump_generation(DNSPROXY_GENERATION_IPCACHE);
+  return log_ipcache_change({key, value, IPCACHE_CHANGE_UPSERT, 0});
 }
 
 Result<void> PolicyMaps::delete_prefix(const IpPrefix& prefix) const {
   const ipcache_key key = to_ipcache_key(prefix);
   if (bpf_map_delete_elem(ipcache_.get(), &key) != 0)
     return fail_errno("deleting ipcache prefix " + prefix.to_string());
-  return bump_generation(DNSPROXY_GENERATION_IPCACHE);
+  return log_ipcache_change({key, {}, IPCACHE_CHANGE_DELETE, 0});
 }
 
 Result<bool> PolicyMirror::poll() {
@@ -266,7 +342,6 @@ Result<bool> PolicyMirror::poll() {
   };
   policy::SnapshotStore::Parts parts;
   Digest endpoints_digest = endpoints_digest_;
-  Digest ipcache_digest = ipcache_digest_;
   if (moved(DNSPROXY_GENERATION_ENDPOINTS)) {
     auto endpoints = maps_.read_endpoints(stats_);
     if (!endpoints) return tl::unexpected(endpoints.error());
@@ -279,22 +354,56 @@ Result<bool> PolicyMirror::poll() {
     if (endpoints_digest != endpoints_digest_)
       parts.endpoints = std::make_shared<const policy::EndpointTable>(*endpoints);
   }
-  if (moved(DNSPROXY_GENERATION_IPCACHE)) {
-    auto ipcache = maps_.read_ipcache(stats_);
+  const bool log_lost = moved(DNSPROXY_GENERATION_IPCACHE_LOG_LOST);
+  if (moved(DNSPROXY_GENERATION_IPCACHE) || log_lost) {
+    const bool by_log = ipcache_ && maps_.has_ipcache_log() && !log_lost;
+    auto ipcache = by_log ? apply_ipcache_log() : walk_ipcache();
     if (!ipcache) return tl::unexpected(ipcache.error());
-    ++stats_.ipcache_map_reads;
-    ipcache_digest = {ipcache->size(), 0};
-    for (const IpCacheEntry& e : *ipcache)
-      ipcache_digest.sum += entry_hash(e.prefix.address, (uint64_t{e.prefix.length} << 32) | e.identity);
-    if (ipcache_digest != ipcache_digest_)
-      parts.ipcache = std::make_shared<const policy::IpCache>(*ipcache);
+    parts.ipcache = std::move(*ipcache);
   }
   if (generations->has_value()) generations_seen_ = **generations;
   endpoints_digest_ = endpoints_digest;
-  ipcache_digest_ = ipcache_digest;
   if (!parts.endpoints && !parts.ipcache) return false;
   store_.replace(std::move(parts));
   return true;
+}
+
+Result<std::shared_ptr<const policy::IpCache>> PolicyMirror::walk_ipcache() {
+  // Drop the logged changes first: each one is in the trie before the walk starts.
+  if (maps_.has_ipcache_log()) {
+    if (auto discarded = maps_.discard_ipcache_changes(); !discarded)
+      return tl::unexpected(discarded.error());
+  }
+  auto ipcache = maps_.read_ipcache(stats_);
+  if (!ipcache) return tl::unexpected(ipcache.error());
+  ++stats_.ipcache_map_reads;
+  Digest digest{ipcache->size(), 0};
+  for (const IpCacheEntry& e : *ipcache)
+    digest.sum += entry_hash(e.prefix.address, (uint64_t{e.prefix.length} << 32) | e.identity);
+  if (ipcache_ && digest == ipcache_digest_) return nullptr;
+  ipcache_digest_ = digest;
+  ipcache_ = std::make_shared<const policy::IpCache>(*ipcache);
+  return ipcache_;
+}
+
+Result<std::shared_ptr<const policy::IpCache>> PolicyMirror::apply_ipcache_log() {
+  // Held outside ipcache_ while popped changes are not applied yet: if popping fails midway, the
+  // next poll finds no ipcache_ and walks the trie instead of missing them.
+  std::shared_ptr<const policy::IpCache> base = std::move(ipcache_);
+  auto changes = maps_.read_ipcache_changes(stats_);
+  if (!changes) return tl::unexpected(changes.error());
+  ++stats_.ipcache_log_reads;
+  const bool changed = std::any_of(changes->begin(), changes->end(), [&](const IpCacheChange& c) {
+    const uint32_t* current = base->find(c.prefix);
+    return c.identity ? current == nullptr || *current != *c.identity : current != nullptr;
+  });
+  if (!changed) {
+    ipcache_ = std::move(base);
+    return nullptr;
+  }
+  ipcache_ = std::make_shared<const policy::IpCache>(base->with_changes(*changes));
+  ipcache_digest_ = {};  // no longer the digest of ipcache_: the next walk publishes
+  return ipcache_;
 }
 
 }  // namespace dnsproxy::datapath

@@ -2,12 +2,13 @@
 //
 // The agent (cilium-agent's role; the embedded agent in dnsproxyd) owns pinned maps whose
 // layouts are in datapath/bpf/dnsproxy_abi.h: a hash map endpoint_key -> endpoint_value, an
-// LPM trie ipcache_key -> ipcache_value, and an array of change counters, one per map. PolicyMaps
-// is the typed accessor over them (open pinned, or create + pin for the embedded agent and
-// tests; read all; update/delete one entry, which bumps the map's counter). PolicyMirror is the
-// control-thread side: poll() re-reads a map when its counter moved (every map, every poll, if
-// the agent pinned no counters) and publishes a new endpoint table / ipcache into the
-// SnapshotStore when, and only when, the content changed.
+// LPM trie ipcache_key -> ipcache_value, an array of change counters, and a change log (queue) of
+// the ipcache writes. PolicyMaps is the typed accessor over them (open pinned, or create +
+// pin for the embedded agent and tests; read all; update/delete one entry, which follows the
+// ABI's protocol: trie, log, counter). PolicyMirror is the control-thread side: poll() re-reads
+// the endpoint map when its counter moved, applies the logged ipcache writes as deltas (walking the
+// whole trie only at start, after the log overflowed, or when the agent keeps no log), and
+// publishes a new endpoint table / ipcache into the SnapshotStore when the content changed.
 //
 // Threading: poll() publishes, so it runs on the control thread that owns the SnapshotStore,
 // every kPollInterval. A map change is therefore in the workers' snapshot within one interval
@@ -16,13 +17,15 @@
 
 #include <array>
 #include <chrono>
-#include <optional>
 #include <cstdint>
+#include <memory>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
 
 #include "common/result.h"
+#include "datapath/bpf/dnsproxy_abi.h"
 #include "policy/snapshot.h"
 #include "policy/tables.h"
 
@@ -50,29 +53,46 @@ struct MapReadStats {
   size_t invalid_endpoints = 0;
   size_t invalid_prefixes = 0;
   size_t endpoint_map_reads = 0;  // full reads; a poll with an unchanged counter does none
-  size_t ipcache_map_reads = 0;
+  size_t ipcache_map_reads = 0;   // full trie walks
+  size_t ipcache_log_reads = 0;   // polls that applied logged changes instead of a walk
+  size_t ipcache_changes = 0;     // logged changes applied
 };
 
 struct PinnedPolicyMaps {
   std::string endpoints;
   std::string ipcache;
   std::string generations;  // empty: the agent keeps no counters; every poll reads everything
+  // Empty or not pinned: the agent keeps no ipcache change log; every change walks the trie.
+  // Needs the counters.
+  std::string ipcache_log;
 };
 
 class PolicyMaps {
  public:
   // Opens maps the agent pinned, checking type and key/value sizes against the ABI header.
   [[nodiscard]] static Result<PolicyMaps> open_pinned(const PinnedPolicyMaps& paths);
-  // Creates empty maps and counters (the embedded agent's job; also what tests do).
-  [[nodiscard]] static Result<PolicyMaps> create(uint32_t max_endpoints, uint32_t max_prefixes);
-  // Pins all three; on failure unpins what it pinned.
+  // Room for the ipcache changes the agent makes between two polls (20 ms): 4096 is ~200k/s.
+  static constexpr uint32_t kDefaultIpcacheLogCapacity = 4096;
+  // Creates empty maps, counters and change log (the embedded agent's job; also what tests do).
+  [[nodiscard]] static Result<PolicyMaps> create(
+      uint32_t max_endpoints, uint32_t max_prefixes,
+      uint32_t ipcache_log_capacity = kDefaultIpcacheLogCapacity);
+  // Pins all four (those with a path); on failure unpins what it pinned.
   [[nodiscard]] Result<void> pin(const PinnedPolicyMaps& paths) const;
 
-  // The change counters (endpoints, ipcache), or nothing when the agent keeps none.
-  [[nodiscard]] Result<std::optional<std::array<uint64_t, 2>>> read_generations() const;
+  // Counters indexed by enum dnsproxy_policy_generation.
+  using Generations = std::array<uint64_t, DNSPROXY_GENERATION__COUNT>;
+  // The change counters, or nothing when the agent keeps none.
+  [[nodiscard]] Result<std::optional<Generations>> read_generations() const;
+  [[nodiscard]] bool has_ipcache_log() const noexcept { return ipcache_log_.get() >= 0; }
 
   [[nodiscard]] Result<std::vector<policy::EndpointEntry>> read_endpoints(MapReadStats& stats) const;
   [[nodiscard]] Result<std::vector<policy::IpCacheEntry>> read_ipcache(MapReadStats& stats) const;
+  // Pops the logged changes, in write order (at most the log's capacity, so a busy agent cannot
+  // keep the caller here). Invalid ones (key or op) are counted as invalid prefixes, skipped.
+  [[nodiscard]] Result<std::vector<policy::IpCacheChange>> read_ipcache_changes(MapReadStats& stats) const;
+  // Pops the logged changes and drops them: the caller is about to walk the whole trie.
+  [[nodiscard]] Result<void> discard_ipcache_changes() const;
 
   [[nodiscard]] Result<void> update_endpoint(const policy::EndpointEntry& entry) const;
   [[nodiscard]] Result<void> delete_endpoint(const policy::IpAddress& address) const;
@@ -80,13 +100,21 @@ class PolicyMaps {
   [[nodiscard]] Result<void> delete_prefix(const policy::IpPrefix& prefix) const;
 
  private:
-  PolicyMaps(Fd endpoints, Fd ipcache, Fd generations)
+  PolicyMaps(Fd endpoints, Fd ipcache, Fd generations, Fd ipcache_log, uint32_t log_capacity)
       : endpoints_(std::move(endpoints)), ipcache_(std::move(ipcache)),
-        generations_(std::move(generations)) {}
+        generations_(std::move(generations)), ipcache_log_(std::move(ipcache_log)),
+        ipcache_log_capacity_(log_capacity) {}
   [[nodiscard]] Result<void> bump_generation(uint32_t slot) const;
+  // Steps 2 and 3 of the ABI's protocol, after the trie write.
+  [[nodiscard]] Result<void> log_ipcache_change(const ipcache_change& change) const;
+  // Pops up to the log's capacity of changes, handing each to `use`.
+  template <class Use>
+  [[nodiscard]] Result<void> pop_ipcache_log(Use&& use) const;
   Fd endpoints_;
   Fd ipcache_;
   Fd generations_;  // -1 when absent
+  Fd ipcache_log_;  // -1 when absent
+  uint32_t ipcache_log_capacity_ = 0;
 };
 
 class PolicyMirror {
@@ -96,8 +124,9 @@ class PolicyMirror {
   PolicyMirror(PolicyMaps maps, policy::SnapshotStore& store)
       : maps_(std::move(maps)), store_(store) {}
 
-  // Control thread. Reads both maps; publishes what changed. Returns whether it published.
-  // On a read error nothing is published: the workers keep the last good tables.
+  // Control thread. Reads what changed; publishes it. Returns whether it published.
+  // On a read error nothing is published: the workers keep the last good tables (and the next
+  // poll walks the trie, since popped log entries may be lost).
   [[nodiscard]] Result<bool> poll();
 
   [[nodiscard]] const MapReadStats& stats() const noexcept { return stats_; }
@@ -114,9 +143,17 @@ class PolicyMirror {
     uint64_t sum = 0;
     friend bool operator==(const Digest&, const Digest&) = default;
   };
+  // The ipcache read by a full walk (returned when its digest changed, else null) or by
+  // applying the log to ipcache_ (returned when a change differs from it, else null).
+  [[nodiscard]] Result<std::shared_ptr<const policy::IpCache>> walk_ipcache();
+  [[nodiscard]] Result<std::shared_ptr<const policy::IpCache>> apply_ipcache_log();
+
   Digest endpoints_digest_;
-  Digest ipcache_digest_;
-  std::optional<std::array<uint64_t, 2>> generations_seen_;  // empty until the first read
+  Digest ipcache_digest_;  // of the last walk; reset by a delta (the next walk then publishes)
+  // The last ipcache this mirror published, which the log's deltas apply to; null until the
+  // first walk, and after a failed pop of the log (so the next poll walks).
+  std::shared_ptr<const policy::IpCache> ipcache_;
+  std::optional<PolicyMaps::Generations> generations_seen_;  // empty until the first read
 };
 
 }  // namespace dnsproxy::datapath

@@ -1,6 +1,7 @@
 // A flat open-addressing hash table keyed by (address masked to a prefix length, tag): the one
-// structure behind the endpoint table, the ipcache and the plumbed set. Built on the control
-// thread, then read-only: find() is a hot-path probe with no allocation and no locks.
+// structure behind the endpoint table, the ipcache and the plumbed set. Built (and, for the
+// ipcache's copy-on-write shards, edited) on the control thread before it is published, then
+// read-only: find() is a hot-path probe with no allocation and no locks.
 #pragma once
 
 #include <bit>
@@ -40,34 +41,90 @@ struct AddressKey {
   return {high, low, tag, static_cast<uint8_t>(address.family), static_cast<uint8_t>(length)};
 }
 
+inline uint64_t address_mix(uint64_t x) noexcept {  // murmur3 finalizer
+  x ^= x >> 33;
+  x *= 0xff51afd7ed558ccdull;
+  x ^= x >> 33;
+  x *= 0xc4ceb9fe1a85ec53ull;
+  x ^= x >> 33;
+  return x;
+}
+
+// One finalizer over a multiply-combined key: keys are addresses, not attacker-chosen collisions
+// (the table is built from policy, and a probe's length is bounded by its clusters, which the
+// attacker cannot grow). Tables index slots with the low bits; the ipcache picks its shard with
+// the high bits, so both come from one hash.
+[[nodiscard]] inline uint64_t address_hash(const AddressKey& k) noexcept {
+  const uint64_t meta = (uint64_t{k.tag} << 16) | (uint64_t{k.family} << 8) | k.length;
+  return address_mix(k.high * 0x9e3779b97f4a7c15ull ^ std::rotl(k.low, 31) ^
+                     meta * 0xc2b2ae3d27d4eb4full);
+}
+
 template <class Value>
 class AddressTable {
  public:
   AddressTable() = default;
-  explicit AddressTable(size_t expected_entries)
-      : slots_(std::bit_ceil(expected_entries * 2 < 16 ? size_t{16} : expected_entries * 2)) {}
+  explicit AddressTable(size_t expected_entries) : slots_(slot_count(expected_entries)) {}
 
-  // Cold path. The table never grows: size it for what it will hold.
-  void insert_or_assign(const AddressKey& key, const Value& value) {
+  // Cold path. The table never grows: size it for what it will hold (see with_room_for).
+  // Returns whether the key was new.
+  bool insert_or_assign(const AddressKey& key, const Value& value) {
     const size_t mask = slots_.size() - 1;
-    for (size_t slot = hash(key) & mask;; slot = (slot + 1) & mask) {
+    for (size_t slot = address_hash(key) & mask;; slot = (slot + 1) & mask) {
       Slot& s = slots_[slot];
       if (s.key.family == 0) {
         s = {key, value};
         ++size_;
-        return;
+        return true;
       }
       if (s.key == key) {
         s.value = value;
-        return;
+        return false;
       }
     }
   }
 
+  // Cold path. Returns whether the key was there. Backward-shift deletion: every later entry of
+  // the cluster that may move into the hole does, so probes never stop early and need no
+  // tombstones.
+  bool erase(const AddressKey& key) {
+    if (slots_.empty()) return false;
+    const size_t mask = slots_.size() - 1;
+    size_t hole = address_hash(key) & mask;
+    while (!(slots_[hole].key == key)) {
+      if (slots_[hole].key.family == 0) return false;
+      hole = (hole + 1) & mask;
+    }
+    for (size_t slot = (hole + 1) & mask; slots_[slot].key.family != 0; slot = (slot + 1) & mask) {
+      const size_t home = address_hash(slots_[slot].key) & mask;
+      // The entry may fill the hole when its home is not cyclically within (hole, slot].
+      if (((slot - home) & mask) >= ((slot - hole) & mask)) {
+        slots_[hole] = slots_[slot];
+        hole = slot;
+      }
+    }
+    slots_[hole] = Slot{};
+    --size_;
+    return true;
+  }
+
+  // Cold path. A copy sized for `expected_entries`: a plain copy when the slot count stays,
+  // else every entry re-inserted.
+  [[nodiscard]] AddressTable with_room_for(size_t expected_entries) const {
+    if (slot_count(expected_entries) == slots_.size()) return *this;
+    AddressTable copy(expected_entries);
+    for_each([&](const AddressKey& key, const Value& value) { copy.insert_or_assign(key, value); });
+    return copy;
+  }
+
   [[nodiscard]] const Value* find(const AddressKey& key) const noexcept {
+    return find(key, address_hash(key));
+  }
+  // The same, for a caller that already hashed the key (the ipcache, to pick the shard).
+  [[nodiscard]] const Value* find(const AddressKey& key, uint64_t hash) const noexcept {
     if (slots_.empty()) return nullptr;
     const size_t mask = slots_.size() - 1;
-    for (size_t slot = hash(key) & mask;; slot = (slot + 1) & mask) {
+    for (size_t slot = hash & mask;; slot = (slot + 1) & mask) {
       const Slot& s = slots_[slot];
       if (s.key == key) return &s.value;
       if (s.key.family == 0) return nullptr;
@@ -89,21 +146,8 @@ class AddressTable {
     Value value{};
   };
 
-  static uint64_t mix(uint64_t x) noexcept {  // murmur3 finalizer
-    x ^= x >> 33;
-    x *= 0xff51afd7ed558ccdull;
-    x ^= x >> 33;
-    x *= 0xc4ceb9fe1a85ec53ull;
-    x ^= x >> 33;
-    return x;
-  }
-  static size_t hash(const AddressKey& k) noexcept {
-    // One finalizer over a multiply-combined key: keys are addresses, not attacker-chosen
-    // collisions (the table is built from policy, and a probe's length is bounded by its
-    // clusters, which the attacker cannot grow).
-    const uint64_t meta = (uint64_t{k.tag} << 16) | (uint64_t{k.family} << 8) | k.length;
-    return static_cast<size_t>(mix(k.high * 0x9e3779b97f4a7c15ull ^ std::rotl(k.low, 31) ^
-                                   meta * 0xc2b2ae3d27d4eb4full));
+  static size_t slot_count(size_t expected_entries) noexcept {
+    return std::bit_ceil(expected_entries * 2 < 16 ? size_t{16} : expected_entries * 2);
   }
 
   std::vector<Slot> slots_;  // power-of-two size, load <= 1/2

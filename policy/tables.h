@@ -1,11 +1,14 @@
 // The tables a decision reads besides the rules: which endpoint sent a query (endpoint table)
 // and which identity the DNS server has (ipcache). Both are immutable once built; the control
 // thread builds them from the policy file or from the agent's BPF maps
-// (datapath/policy_mirror.h) and publishes them inside a Snapshot.
+// (datapath/policy_mirror.h) and publishes them inside a Snapshot. The ipcache also derives a new
+// ipcache from an old one plus a few changes without rebuilding it (IpCache::with_changes).
 #pragma once
 
 #include <array>
 #include <cstdint>
+#include <memory>
+#include <optional>
 #include <span>
 #include <vector>
 
@@ -52,33 +55,65 @@ struct IpCacheEntry {
   uint32_t identity = 0;
 };
 
+// One ipcache edit: the prefix now maps to `identity`, or to nothing (removed) when empty.
+struct IpCacheChange {
+  IpPrefix prefix;
+  std::optional<uint32_t> identity;
+};
+
 // Longest-prefix match IP -> identity over IPv4 and IPv6 prefixes; kWorldIdentity when none
 // covers the address. One hash probe per distinct prefix length present in the family, longest
 // first (real ipcaches hold a handful of lengths: /32 and /128 for pods, a few CIDRs).
+//
+// The prefixes are spread over kShards hash tables by the high bits of their hash, each shared
+// (shared_ptr to const) between every IpCache that holds the same content. with_changes() copies
+// only the shards a change touches, so one changed prefix at 1M prefixes costs a ~1k-entry shard
+// and kShards pointer copies, not a rebuild (bench/RESULTS.md). An IpCache is immutable once
+// published; the old one and the shards only it used die when QSBR frees its snapshot.
 class IpCache {
  public:
-  IpCache() = default;
+  static constexpr unsigned kShardBits = 10;
+  static constexpr size_t kShards = size_t{1} << kShardBits;
+
+  IpCache();
+  // Cold path. A later entry for the same prefix replaces an earlier one.
   explicit IpCache(std::span<const IpCacheEntry> entries);
 
+  // Cold path. This ipcache with `changes` applied in order; it shares every untouched shard.
+  [[nodiscard]] IpCache with_changes(std::span<const IpCacheChange> changes) const;
+
   [[nodiscard]] uint32_t lookup(const IpAddress& address) const noexcept {
-    const Lengths& lengths = address.family == Family::kV4 ? v4_lengths_ : v6_lengths_;
+    const Lengths& lengths = address.family == Family::kV4 ? v4_.lengths : v6_.lengths;
     for (uint8_t i = 0; i < lengths.count; ++i) {
-      if (const uint32_t* identity = table_.find(address_key(address, lengths.longest_first[i])))
-        return *identity;
+      const AddressKey key = address_key(address, lengths.longest_first[i]);
+      const uint64_t hash = address_hash(key);
+      if (const uint32_t* identity = shards_[shard_of(hash)]->find(key, hash)) return *identity;
     }
     return kWorldIdentity;
   }
-  [[nodiscard]] size_t size() const noexcept { return table_.size(); }
+  // The identity stored for exactly this prefix, if any (no longest-prefix match).
+  [[nodiscard]] const uint32_t* find(const IpPrefix& prefix) const noexcept;
+  [[nodiscard]] size_t size() const noexcept { return size_; }
   [[nodiscard]] std::vector<IpCacheEntry> entries() const;
 
  private:
+  using Shard = AddressTable<uint32_t>;
   struct Lengths {
     std::array<uint8_t, 129> longest_first{};
     uint8_t count = 0;
   };
-  AddressTable<uint32_t> table_;
-  Lengths v4_lengths_;
-  Lengths v6_lengths_;
+  // Prefixes per length, from which `lengths` is derived after every change.
+  struct FamilyLengths {
+    std::array<uint32_t, 129> prefixes{};
+    Lengths lengths;
+    void count(uint8_t length, bool added);
+  };
+  static size_t shard_of(uint64_t hash) noexcept { return static_cast<size_t>(hash >> (64 - kShardBits)); }
+
+  std::array<std::shared_ptr<const Shard>, kShards> shards_;
+  size_t size_ = 0;
+  FamilyLengths v4_;
+  FamilyLengths v6_;
 };
 
 }  // namespace dnsproxy::policy

@@ -130,14 +130,50 @@ struct ipcache_value {
   __u32 flags;    /* reserved, zero */
 };
 
-/* Change counters for the two maps above: a BPF_MAP_TYPE_ARRAY, __u32 index -> __u64 counter,
- * one slot per map. The agent bumps a map's counter after each batch of changes to it; the proxy
- * re-reads a map only when its counter moved, so an idle million-prefix ipcache costs one lookup
- * per poll instead of a full walk. */
+/* Change counters for the maps above: a BPF_MAP_TYPE_ARRAY, __u32 index -> __u64 counter, one
+ * slot per enum value. The agent bumps a map's counter after each batch of changes to it; the
+ * proxy re-reads a map only when its counter moved, so an idle million-prefix ipcache costs one
+ * lookup per poll instead of a full walk. Append only. */
 enum dnsproxy_policy_generation {
   DNSPROXY_GENERATION_ENDPOINTS = 0,
   DNSPROXY_GENERATION_IPCACHE,
+  DNSPROXY_GENERATION_IPCACHE_LOG_LOST, /* ipcache writes the change log had no room for */
   DNSPROXY_GENERATION__COUNT,
+};
+
+/* ipcache change log: a BPF_MAP_TYPE_QUEUE (no key, value struct ipcache_change) of the ipcache
+ * writes the agent made, so the proxy applies them as deltas instead of walking a million-prefix
+ * trie (LPM tries have no batch reads). Each entry carries the value written: a lookup in an LPM
+ * trie is a longest-prefix match, so the proxy cannot read one exact key back (after a /32 is
+ * deleted, looking it up returns its covering /24).
+ *
+ * Protocol. The agent, the log's only writer, for every ipcache write:
+ *   1. updates or deletes the key in the trie;
+ *   2. pushes the change to the log; if the push fails (log full), adds 1 to
+ *      DNSPROXY_GENERATION_IPCACHE_LOG_LOST;
+ *   3. bumps DNSPROXY_GENERATION_IPCACHE (once per batch is enough, after all its pushes).
+ * The proxy, the log's only reader (popping consumes), on each poll:
+ *   1. reads the counters;
+ *   2. at its first poll, or when LOG_LOST moved: pops every entry and drops it, then walks the
+ *      whole trie;
+ *   3. else, when IPCACHE moved: pops the entries and applies them in order.
+ * Why the proxy ends with the trie's content: the log is FIFO from one writer, so entries come
+ * in write order and the last one for a key is its current state; a write whose IPCACHE bump the
+ * proxy saw was pushed before that bump, so it is popped in that poll, or counted lost, which the
+ * proxy sees now or at the next poll (the loss is counted before IPCACHE moves) and answers with
+ * a walk. Entries dropped in step 2 are in the trie before the walk starts; entries pushed after
+ * the drop are applied after the walk, in order, so they can only bring a key up to date. An agent
+ * without a log pins none, and the proxy walks the trie on every IPCACHE change. */
+enum ipcache_change_op {
+  IPCACHE_CHANGE_UPSERT = 1, /* key now maps to value */
+  IPCACHE_CHANGE_DELETE = 2, /* key removed; value unused (zero) */
+};
+
+struct ipcache_change {
+  struct ipcache_key key;
+  struct ipcache_value value;
+  __u32 op; /* enum ipcache_change_op */
+  __u32 pad;
 };
 
 #endif /* DNSPROXY_DATAPATH_BPF_ABI_H */

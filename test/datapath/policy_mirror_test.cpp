@@ -10,6 +10,7 @@
 #include <sys/vfs.h>
 #include <unistd.h>
 
+#include <array>
 #include <atomic>
 #include <chrono>
 #include <thread>
@@ -64,12 +65,15 @@ struct PinnedPaths {
   std::string endpoints = fs.dir() + "/dnsproxy-test-" + std::to_string(getpid()) + "-endpoints";
   std::string ipcache = fs.dir() + "/dnsproxy-test-" + std::to_string(getpid()) + "-ipcache";
   std::string generations = fs.dir() + "/dnsproxy-test-" + std::to_string(getpid()) + "-generations";
-  PinnedPolicyMaps all() const { return {endpoints, ipcache, generations}; }
-  PinnedPolicyMaps without_counters() const { return {endpoints, ipcache, ""}; }
+  std::string ipcache_log = fs.dir() + "/dnsproxy-test-" + std::to_string(getpid()) + "-ipcache-log";
+  PinnedPolicyMaps all() const { return {endpoints, ipcache, generations, ipcache_log}; }
+  PinnedPolicyMaps without_log() const { return {endpoints, ipcache, generations, ""}; }
+  PinnedPolicyMaps without_counters() const { return {endpoints, ipcache, "", ""}; }
   ~PinnedPaths() {
     unlink(endpoints.c_str());
     unlink(ipcache.c_str());
     unlink(generations.c_str());
+    unlink(ipcache_log.c_str());
   }
 };
 
@@ -163,6 +167,8 @@ TEST(PolicyMirrorTest, MapChangesReachTheSnapshotWithin100ms) {
     EXPECT_LT(waited, 100ms) << "deleted endpoint";
   }
   EXPECT_EQ(mirror.stats().invalid_endpoints, 0u);
+  EXPECT_EQ(mirror.stats().ipcache_map_reads, 1u) << "only the first poll walks the trie";
+  EXPECT_GE(mirror.stats().ipcache_log_reads, 1u);
   reader->offline();
   EXPECT_EQ(store.reclaim(), 0u);
 }
@@ -190,8 +196,15 @@ TEST(PolicyMirrorTest, UnchangedMapsAreNeitherReadNorRepublished) {
   ASSERT_TRUE(agent->update_prefix({*IpPrefix::parse("198.51.100.0/24"), 20001}));
   EXPECT_EQ(mirror.poll().value_or(false), true);
   EXPECT_EQ(mirror.stats().endpoint_map_reads, 1u);
-  EXPECT_EQ(mirror.stats().ipcache_map_reads, 2u);
+  EXPECT_EQ(mirror.stats().ipcache_map_reads, 1u);  // the logged key, not a walk
+  EXPECT_EQ(mirror.stats().ipcache_log_reads, 1u);
   EXPECT_EQ(store.current().endpoints, endpoint_table);  // shared, not rebuilt
+  // Rewriting the same identity moves the counter, reads the logged key, publishes nothing.
+  ASSERT_TRUE(agent->update_prefix({*IpPrefix::parse("198.51.100.0/24"), 20001}));
+  const uint64_t after_change = store.current().version;
+  EXPECT_EQ(mirror.poll().value_or(true), false);
+  EXPECT_EQ(store.current().version, after_change);
+  EXPECT_EQ(mirror.stats().ipcache_log_reads, 2u);
 
   // An agent that keeps no counters: every poll reads, only changes are published.
   auto uncounted = PolicyMaps::open_pinned(paths.without_counters());
@@ -200,6 +213,129 @@ TEST(PolicyMirrorTest, UnchangedMapsAreNeitherReadNorRepublished) {
   EXPECT_EQ(plain.poll().value_or(false), true);
   EXPECT_EQ(plain.poll().value_or(true), false);
   EXPECT_EQ(plain.stats().endpoint_map_reads, 2u);
+}
+
+// Creates the agent's maps (log capacity as given) pinned at `paths.all()`; throws (failing the
+// test) when it cannot.
+PolicyMaps pinned_agent(const PinnedPaths& paths, uint32_t log_capacity) {
+  auto agent = PolicyMaps::create(16, 64, log_capacity);
+  EXPECT_TRUE(agent) << agent.error().message;
+  EXPECT_TRUE(agent.value().pin(paths.all()));
+  return std::move(agent).value();
+}
+
+TEST(PolicyMirrorTest, LoggedChangesAreAppliedAsDeltas) {
+  DNSPROXY_REQUIRE_PRIVILEGES();
+  PinnedPaths paths;
+  ASSERT_FALSE(paths.fs.dir().empty()) << "no bpf filesystem at /sys/fs/bpf and cannot mount one";
+  const PolicyMaps agent = pinned_agent(paths, PolicyMaps::kDefaultIpcacheLogCapacity);
+  ASSERT_TRUE(agent.update_prefix({*IpPrefix::parse("198.51.100.0/24"), 20001}));
+  ASSERT_TRUE(agent.update_prefix({*IpPrefix::parse("198.51.100.53/32"), 20053}));
+  ASSERT_TRUE(agent.update_prefix({*IpPrefix::parse("2001:db8:5::/64"), 20064}));
+  policy::QsbrDomain domain;
+  policy::SnapshotStore store(domain);
+  auto mirrored = PolicyMaps::open_pinned(paths.all());
+  ASSERT_TRUE(mirrored) << mirrored.error().message;
+  ASSERT_TRUE(mirrored->has_ipcache_log());
+  PolicyMirror mirror(std::move(*mirrored), store);
+  ASSERT_EQ(mirror.poll().value_or(false), true);  // the first poll walks (and drops the log)
+  EXPECT_EQ(mirror.stats().ipcache_map_reads, 1u);
+  EXPECT_EQ(mirror.stats().ipcache_changes, 0u);
+  const auto walked = store.current().ipcache;
+
+  ASSERT_TRUE(agent.delete_prefix(*IpPrefix::parse("198.51.100.53/32")));
+  ASSERT_TRUE(agent.update_prefix({*IpPrefix::parse("2001:db8:5::/64"), 20099}));
+  ASSERT_TRUE(agent.update_prefix({*IpPrefix::parse("203.0.113.0/24"), 20003}));
+  ASSERT_EQ(mirror.poll().value_or(false), true);
+  const policy::IpCache& ipcache = *store.current().ipcache;
+  EXPECT_EQ(ipcache.size(), 3u);
+  EXPECT_EQ(ipcache.lookup(ip("198.51.100.53")), 20001u);  // the /32 is gone: the /24 matches
+  EXPECT_EQ(ipcache.lookup(ip("2001:db8:5::1")), 20099u);
+  EXPECT_EQ(ipcache.lookup(ip("203.0.113.1")), 20003u);
+  EXPECT_EQ(walked->lookup(ip("198.51.100.53")), 20053u);  // the previous snapshot's copy stands
+  EXPECT_EQ(mirror.stats().ipcache_map_reads, 1u);
+  EXPECT_EQ(mirror.stats().ipcache_log_reads, 1u);
+  EXPECT_EQ(mirror.stats().ipcache_changes, 3u);
+  EXPECT_EQ(mirror.poll().value_or(true), false);  // nothing moved
+}
+
+TEST(PolicyMirrorTest, LogOverflowFallsBackToAFullWalk) {
+  DNSPROXY_REQUIRE_PRIVILEGES();
+  PinnedPaths paths;
+  ASSERT_FALSE(paths.fs.dir().empty()) << "no bpf filesystem at /sys/fs/bpf and cannot mount one";
+  const PolicyMaps agent = pinned_agent(paths, 4);
+  policy::QsbrDomain domain;
+  policy::SnapshotStore store(domain);
+  auto mirrored = PolicyMaps::open_pinned(paths.all());
+  ASSERT_TRUE(mirrored) << mirrored.error().message;
+  PolicyMirror mirror(std::move(*mirrored), store);
+  ASSERT_TRUE(mirror.poll());
+
+  // Ten writes and two deletes between two polls: the 4-entry log keeps 4, counts 8 lost.
+  for (uint8_t i = 0; i < 10; ++i) {
+    const std::array<uint8_t, 4> a = {203, 0, 113, i};
+    ASSERT_TRUE(agent.update_prefix({IpPrefix{IpAddress::v4(a), 32}, 30000u + i}));
+  }
+  ASSERT_TRUE(agent.delete_prefix(*IpPrefix::parse("203.0.113.0/32")));
+  ASSERT_TRUE(agent.delete_prefix(*IpPrefix::parse("203.0.113.9/32")));
+  ASSERT_EQ(mirror.poll().value_or(false), true);
+  EXPECT_EQ(mirror.stats().ipcache_map_reads, 2u);
+  EXPECT_EQ(mirror.stats().ipcache_log_reads, 0u);
+  const policy::IpCache& walked = *store.current().ipcache;
+  EXPECT_EQ(walked.size(), 8u);
+  EXPECT_EQ(walked.lookup(ip("203.0.113.0")), policy::kWorldIdentity);
+  EXPECT_EQ(walked.lookup(ip("203.0.113.5")), 30005u);
+  EXPECT_EQ(walked.lookup(ip("203.0.113.9")), policy::kWorldIdentity);
+
+  // The walk emptied the log: the next change is a delta again.
+  ASSERT_TRUE(agent.update_prefix({*IpPrefix::parse("203.0.113.5/32"), 30055}));
+  ASSERT_EQ(mirror.poll().value_or(false), true);
+  EXPECT_EQ(store.current().ipcache->lookup(ip("203.0.113.5")), 30055u);
+  EXPECT_EQ(mirror.stats().ipcache_map_reads, 2u);
+  EXPECT_EQ(mirror.stats().ipcache_log_reads, 1u);
+
+  // A log without counters cannot say when it overflowed: refused.
+  auto uncounted = PolicyMaps::open_pinned({paths.endpoints, paths.ipcache, "", paths.ipcache_log});
+  ASSERT_FALSE(uncounted);
+  EXPECT_NE(uncounted.error().message.find("generation counters"), std::string::npos);
+}
+
+TEST(PolicyMirrorTest, AnAgentWithoutTheLogStillWorks) {
+  DNSPROXY_REQUIRE_PRIVILEGES();
+  PinnedPaths paths;
+  ASSERT_FALSE(paths.fs.dir().empty()) << "no bpf filesystem at /sys/fs/bpf and cannot mount one";
+  {
+    auto created = PolicyMaps::create(16, 64);
+    ASSERT_TRUE(created) << created.error().message;
+    ASSERT_TRUE(created->pin(paths.without_log()));  // an older agent: no log pinned
+  }
+  auto agent = PolicyMaps::open_pinned(paths.without_log());
+  ASSERT_TRUE(agent) << agent.error().message;
+  // The proxy is configured with a log path the agent did not pin: it walks instead.
+  auto mirrored = PolicyMaps::open_pinned(paths.all());
+  ASSERT_TRUE(mirrored) << mirrored.error().message;
+  EXPECT_FALSE(mirrored->has_ipcache_log());
+  policy::QsbrDomain domain;
+  policy::SnapshotStore store(domain);
+  PolicyMirror mirror(std::move(*mirrored), store);
+  auto reader = domain.register_reader();
+  ASSERT_TRUE(reader);
+  {
+    ControlThread control(mirror);
+    ASSERT_TRUE(agent->update_prefix({*IpPrefix::parse("198.51.100.0/24"), 20001}));
+    auto waited = time_until(store, *reader, [](const policy::Snapshot& s) {
+      return s.ipcache->lookup(ip("198.51.100.53")) == 20001;
+    });
+    EXPECT_LT(waited, 100ms) << "new prefix";
+    ASSERT_TRUE(agent->delete_prefix(*IpPrefix::parse("198.51.100.0/24")));
+    waited = time_until(store, *reader, [](const policy::Snapshot& s) {
+      return s.ipcache->size() == 0;
+    });
+    EXPECT_LT(waited, 100ms) << "deleted prefix";
+  }
+  EXPECT_GE(mirror.stats().ipcache_map_reads, 2u);  // the first poll, then a walk per change seen
+  EXPECT_EQ(mirror.stats().ipcache_log_reads, 0u);
+  reader->offline();
 }
 
 TEST(PolicyMirrorTest, BadEntriesAreSkippedAndCounted) {

@@ -2,7 +2,11 @@
 
 #include <gtest/gtest.h>
 
+#include <array>
+#include <map>
+#include <optional>
 #include <random>
+#include <string>
 
 namespace dnsproxy::policy {
 namespace {
@@ -64,27 +68,33 @@ TEST(IpCacheTest, LongestPrefixWinsAndWorldIsTheDefault) {
   EXPECT_EQ(IpCache{}.lookup(ip("192.0.2.1")), kWorldIdentity);
 }
 
+// Addresses and prefixes under 10.0/16 and 0a00::/16 with few distinct bits, so prefixes nest
+// and collide often.
+IpAddress random_address(std::mt19937& rng) {
+  IpAddress a;
+  a.family = rng() % 2 ? Family::kV4 : Family::kV6;
+  for (unsigned b = 0; b < (a.family == Family::kV4 ? 4u : 16u); ++b)
+    a.bytes[b] = static_cast<uint8_t>(b < 2 ? 10 : rng() % 4);
+  return a;
+}
+
+IpPrefix random_prefix(std::mt19937& rng) {
+  IpAddress a = random_address(rng);
+  const unsigned length = rng() % (a.max_prefix_length() + 1);
+  for (unsigned bit = length; bit < a.max_prefix_length(); ++bit)
+    a.bytes[bit / 8] &= static_cast<uint8_t>(~(0x80 >> (bit % 8)));
+  return IpPrefix{a, static_cast<uint8_t>(length)};
+}
+
 // Randomized against a linear scan over the same prefixes.
 TEST(IpCacheTest, AgreesWithLinearScan) {
   std::mt19937 rng(7);
   std::vector<IpCacheEntry> entries;
-  for (uint32_t i = 0; i < 2000; ++i) {
-    IpAddress a;
-    a.family = rng() % 2 ? Family::kV4 : Family::kV6;
-    for (unsigned b = 0; b < (a.family == Family::kV4 ? 4u : 16u); ++b)
-      a.bytes[b] = static_cast<uint8_t>(b < 2 ? 10 : rng() % 4);
-    const unsigned length = rng() % (a.max_prefix_length() + 1);
-    for (unsigned bit = length; bit < a.max_prefix_length(); ++bit)
-      a.bytes[bit / 8] &= static_cast<uint8_t>(~(0x80 >> (bit % 8)));
-    entries.push_back({IpPrefix{a, static_cast<uint8_t>(length)}, i + 100});
-  }
+  for (uint32_t i = 0; i < 2000; ++i) entries.push_back({random_prefix(rng), i + 100});
   // Keep the last entry per prefix, as the table does.
   const IpCache cache(entries);
   for (int n = 0; n < 5000; ++n) {
-    IpAddress q;
-    q.family = rng() % 2 ? Family::kV4 : Family::kV6;
-    for (unsigned b = 0; b < (q.family == Family::kV4 ? 4u : 16u); ++b)
-      q.bytes[b] = static_cast<uint8_t>(b < 2 ? 10 : rng() % 4);
+    const IpAddress q = random_address(rng);
     uint32_t expected = kWorldIdentity;
     int best = -1;
     for (const IpCacheEntry& e : entries) {
@@ -100,6 +110,108 @@ TEST(IpCacheTest, AgreesWithLinearScan) {
       }
     }
     ASSERT_EQ(cache.lookup(q), expected) << q.to_string();
+  }
+}
+
+TEST(IpCacheTest, WithChangesEditsACopy) {
+  const std::vector<IpCacheEntry> entries = {{prefix("198.51.100.0/24"), 100},
+                                             {prefix("198.51.100.53/32"), 153},
+                                             {prefix("2001:db8:5::/64"), 600}};
+  const IpCache before(entries);
+  const std::vector<IpCacheChange> changes = {
+      {prefix("198.51.100.53/32"), std::nullopt},  // the only /32: lookups fall back to the /24
+      {prefix("198.51.100.0/24"), 124},            // new identity
+      {prefix("0.0.0.0/0"), 9},                    // new length
+      {prefix("2001:db8:5::/64"), std::nullopt},
+      {prefix("2001:db8:5::/64"), 664},            // a later change to a prefix wins
+      {prefix("203.0.113.0/24"), std::nullopt}};   // removing an absent prefix: nothing
+  const IpCache after = before.with_changes(changes);
+  EXPECT_EQ(after.size(), 3u);
+  EXPECT_EQ(after.lookup(ip("198.51.100.53")), 124u);
+  EXPECT_EQ(after.lookup(ip("203.0.113.1")), 9u);
+  EXPECT_EQ(after.lookup(ip("2001:db8:5::1")), 664u);
+  EXPECT_EQ(after.find(prefix("198.51.100.53/32")), nullptr);
+  ASSERT_NE(after.find(prefix("0.0.0.0/0")), nullptr);
+  EXPECT_EQ(*after.find(prefix("0.0.0.0/0")), 9u);
+  // The original is untouched: published snapshots keep reading it.
+  EXPECT_EQ(before.size(), 3u);
+  EXPECT_EQ(before.lookup(ip("198.51.100.53")), 153u);
+  EXPECT_EQ(before.lookup(ip("203.0.113.1")), kWorldIdentity);
+  EXPECT_EQ(before.lookup(ip("2001:db8:5::1")), 600u);
+  // Removing everything leaves an empty cache that answers WORLD.
+  std::vector<IpCacheChange> remove_all;
+  for (const IpCacheEntry& e : after.entries()) remove_all.push_back({e.prefix, std::nullopt});
+  const IpCache empty = after.with_changes(remove_all);
+  EXPECT_EQ(empty.size(), 0u);
+  EXPECT_EQ(empty.lookup(ip("198.51.100.53")), kWorldIdentity);
+}
+
+// Randomized: batches of upserts and removals (nested, repeated, absent prefixes) applied as
+// deltas agree with a cache rebuilt from scratch after every batch.
+TEST(IpCacheTest, WithChangesAgreesWithARebuild) {
+  std::mt19937 rng(11);
+  std::map<std::string, IpCacheEntry> model;
+  IpCache cache;
+  for (int batch = 0; batch < 40; ++batch) {
+    std::vector<IpCacheChange> changes;
+    const int count = batch == 0 ? 3000 : 1 + static_cast<int>(rng() % 200);
+    for (int n = 0; n < count; ++n) {
+      const IpPrefix p = random_prefix(rng);
+      if (rng() % 3 == 0) {
+        changes.push_back({p, std::nullopt});
+        model.erase(p.to_string());
+      } else {
+        const uint32_t identity = 1000 + rng() % 50;
+        changes.push_back({p, identity});
+        model[p.to_string()] = {p, identity};
+      }
+    }
+    cache = cache.with_changes(changes);
+    std::vector<IpCacheEntry> expected_entries;
+    for (const auto& [text, e] : model) expected_entries.push_back(e);
+    const IpCache rebuilt(expected_entries);
+    ASSERT_EQ(cache.size(), rebuilt.size()) << "batch " << batch;
+    for (const IpCacheChange& c : changes) {
+      const uint32_t* found = cache.find(c.prefix);
+      const auto it = model.find(c.prefix.to_string());
+      ASSERT_EQ(found != nullptr, it != model.end()) << c.prefix.to_string();
+      if (found != nullptr) {
+        ASSERT_EQ(*found, it->second.identity);
+      }
+    }
+    for (int n = 0; n < 500; ++n) {
+      const IpAddress q = random_address(rng);
+      ASSERT_EQ(cache.lookup(q), rebuilt.lookup(q)) << "batch " << batch << " " << q.to_string();
+    }
+  }
+  EXPECT_EQ(cache.entries().size(), model.size());
+}
+
+// Backward-shift deletion in a small, crowded table: every other key stays findable.
+TEST(AddressTableTest, EraseKeepsTheRestFindable) {
+  std::mt19937 rng(3);
+  AddressTable<uint32_t> table(8);  // 16 slots
+  std::map<uint32_t, uint32_t> model;
+  auto key_of = [](uint32_t n) {
+    const std::array<uint8_t, 4> a = {192, 0, 2, static_cast<uint8_t>(n)};
+    return address_key(IpAddress::v4(a), 32);
+  };
+  for (int step = 0; step < 20000; ++step) {
+    const uint32_t n = rng() % 24;
+    if (model.size() < 8 && rng() % 2) {
+      EXPECT_EQ(table.insert_or_assign(key_of(n), n + 1), !model.contains(n));
+      model[n] = n + 1;
+    } else {
+      EXPECT_EQ(table.erase(key_of(n)), model.erase(n) == 1);
+    }
+    ASSERT_EQ(table.size(), model.size());
+    for (uint32_t k = 0; k < 24; ++k) {
+      const uint32_t* found = table.find(key_of(k));
+      ASSERT_EQ(found != nullptr, model.contains(k)) << "step " << step << " key " << k;
+      if (found != nullptr) {
+        ASSERT_EQ(*found, model[k]);
+      }
+    }
   }
 }
 
