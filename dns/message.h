@@ -166,8 +166,14 @@ inline bool AnswerWalk::next(AnswerRecord& record) noexcept {
   while (remaining_ > 0) {
     --remaining_;
     const size_t owner = at_;
+    // Most owners are one compression pointer, to the question name or the CNAME target just
+    // before them: one byte tells where the fixed fields start, and the pointer's target
+    // settles the chain test below without a name walk. (A scanned owner is followed by the
+    // 10 fixed bytes, so its first two bytes are always inside the record.)
+    const bool owner_is_pointer = wire_detail::is_pointer(wire_[owner]);
+    const size_t owner_end = owner_is_pointer ? owner + 2 : skip_name(wire_, owner);
     const message_detail::RecordFields fields =
-        message_detail::read_fields(wire_.data(), skip_name(wire_, owner));
+        message_detail::read_fields(wire_.data(), owner_end);
     at_ = fields.rdata_offset + fields.rdata_length;
     const bool is_cname = fields.type == static_cast<uint16_t>(RecordType::kCname);
     if (!is_cname && !message_detail::is_address(fields.type, fields.rclass)) continue;
@@ -177,7 +183,10 @@ inline bool AnswerWalk::next(AnswerRecord& record) noexcept {
     record.ttl = fields.ttl;
     record.rdata_offset = static_cast<uint16_t>(fields.rdata_offset);
     record.rdata = wire_.subspan(fields.rdata_offset, fields.rdata_length);
-    record.on_chain = names_equal(wire_, owner, chain_name_);
+    // A pointer straight at the chain name is that name; anything else is compared in full.
+    record.on_chain =
+        (owner_is_pointer && wire_detail::pointer_target(&wire_[owner]) == chain_name_) ||
+        names_equal(wire_, owner, chain_name_);
     record.chain_ttl = 0;
     if (record.on_chain) {
       const uint32_t ttl = fields.ttl > message_detail::kMaxTtl ? 0 : fields.ttl;

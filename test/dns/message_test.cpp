@@ -166,6 +166,29 @@ TEST(MessageTest, ChainFollowsAnswerOrderWithUncompressedNamesInAnyCase) {
   EXPECT_FALSE(walk.next(record));
 }
 
+// The walk settles a pointer straight at the chain name by the pointer alone; a pointer to
+// another copy of the name, or to any other name, is compared in full.
+TEST(MessageTest, ChainTestFollowsPointersToCopiesOfTheChainName) {
+  PacketBuilder p;
+  p.header(7, kFlagsResponse, 0x80, 1, 5, 0, 0).name("a.example").question(1);
+  p.pointer(12).fixed(5, 1, 100, 11).name("b.example");  // the chain name, at its RDATA
+  const uint16_t copy = p.here();
+  p.name("B.Example").fixed(1, 1, 90, 4).u32(0xcb007101);  // an uncompressed copy: on chain
+  p.pointer(copy).fixed(1, 1, 80, 4).u32(0xcb007102);      // pointer to the copy: on chain
+  p.pointer(copy + 2).fixed(1, 1, 70, 4).u32(0xcb007103);  // "example": off chain
+  p.pointer(12).fixed(1, 1, 60, 4).u32(0xcb007104);        // the chain moved on: off chain
+  const auto message = parse_response(p.bytes());  // p outlives message
+  ASSERT_TRUE(message) << to_string(message.error());
+  AnswerWalk walk(*message);
+  AnswerRecord record;
+  const bool expected_on_chain[] = {true, true, true, false, false};
+  for (const bool on_chain : expected_on_chain) {
+    ASSERT_TRUE(walk.next(record));
+    EXPECT_EQ(record.on_chain, on_chain) << record.owner_offset;
+  }
+  EXPECT_FALSE(walk.next(record));
+}
+
 TEST(MessageTest, TtlsAboveTwoToThe31CountAsZeroOnTheChain) {
   PacketBuilder p;
   p.header(7, kFlagsResponse, 0x80, 1, 1, 0, 0).name("a.example").question(1);
