@@ -155,6 +155,10 @@ Setup<std::vector<std::unique_ptr<WorkerSlot>>> create_workers(const Options& op
                                             .ring_size = options.ring_size,
                                             .busy_poll = options.busy_poll,
                                             .busy_poll_budget = options.batch_size});
+    if (xsk::fill_share(options.umem_frames, sockets.size()) < xsk::kMinFillShare)
+      return failure(kExitBadConfig, fmt::format("worker {} serves {} queues: --umem-frames {} gives each fewer than "
+                                                 "{} frames (raise --umem-frames, or spread the queues with --cpus)",
+                                                 w, sockets.size(), options.umem_frames, xsk::kMinFillShare));
     auto umem = xsk::Umem::create(xsk::UmemConfig{options.umem_frames, options.frame_size, options.ring_size});
     if (!umem) return failure(kExitUmem, "worker " + std::to_string(w) + ": " + umem.error().message);
     auto io = xsk::XskPacketIo::create(std::move(*umem), sockets);
