@@ -163,6 +163,8 @@ Setup<std::vector<std::unique_ptr<WorkerSlot>>> create_workers(const Options& op
     if (!umem) return failure(kExitUmem, "worker " + std::to_string(w) + ": " + umem.error().message);
     auto io = xsk::XskPacketIo::create(std::move(*umem), sockets);
     if (!io) return failure(kExitSocket, "worker " + std::to_string(w) + ": " + io.error().message);
+    // Fill rings first: a socket in the steering map with an empty fill ring drops what it gets.
+    (*io)->service();
     for (size_t port = 0; port < (*io)->port_count(); ++port) {
       const xsk::Socket& socket = (*io)->socket(port);
       if (auto bound = steer.bind_socket(socket.ifindex(), socket.queue(), socket.fd()); !bound)
