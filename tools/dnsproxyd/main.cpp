@@ -12,6 +12,7 @@
 //   5 the UMEM could not be registered (locked memory)
 //   6 an AF_XDP socket could not be created, bound or put in the steering map
 //   7 frame accounting failed at exit (a leaked frame or a wrong move: a bug)
+//   8 the XDP program could not be detached at exit (it may still be attached: see the log)
 #include <net/if.h>
 #include <pthread.h>
 #include <sched.h>
@@ -47,6 +48,7 @@ enum ExitCode : int {
   kExitUmem = 5,
   kExitSocket = 6,
   kExitFrameAccounting = 7,
+  kExitDetach = 8,
 };
 
 struct Options {
@@ -326,12 +328,14 @@ int run(Options& options) {
                 frames.at(xsk::FramePlace::kWorker) == 0 && frames.at(xsk::FramePlace::kParked) == 0;
   }
   workers->clear();
-  if (auto detached = (*steer)->detach(); !detached) spdlog::error("detach: {}", detached.error().message);
+  auto detached = (*steer)->detach();
+  if (!detached) spdlog::error("detach: {}", detached.error().message);
   steer->reset();
   if (!frames_ok) {
     spdlog::error("frame accounting failed: a frame leaked or moved from the wrong place (see counters above)");
     return kExitFrameAccounting;
   }
+  if (!detached) return kExitDetach;
   spdlog::info("stopped cleanly: program detached, pins removed, every frame accounted for");
   return kExitOk;
 }
