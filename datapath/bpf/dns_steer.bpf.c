@@ -281,8 +281,11 @@ static __always_inline struct parse_state parse(struct xdp_md* ctx, struct dns_p
 }
 
 /* Asks the kernel FIB where the packet's destination is reached from its ingress interface.
- * Fills egress_ifindex, both MACs and fib_status of `meta`; counts one FIB_* counter. */
-static __always_inline void resolve_next_hop(struct xdp_md* ctx, const struct dns_packet* pkt,
+ * Fills egress_ifindex, both MACs and fib_status of `meta` and counts one FIB_* counter; or, when
+ * a route exists but its next hop has no neighbour entry yet, counts nothing and returns 0: the
+ * packet must go to the kernel, whose forwarding resolves the neighbour (user space could only
+ * drop it, and the neighbour would never be resolved). Returns 1 to redirect. */
+static __always_inline int resolve_next_hop(struct xdp_md* ctx, const struct dns_packet* pkt,
                                              struct dns_steer_meta* meta) {
   struct bpf_fib_lookup fib = {};
   fib.ifindex = ctx->ingress_ifindex;
@@ -311,12 +314,9 @@ static __always_inline void resolve_next_hop(struct xdp_md* ctx, const struct dn
       meta->egress_ifindex = fib.ifindex;
       __builtin_memcpy(meta->next_hop_mac, fib.dmac, sizeof(meta->next_hop_mac));
       __builtin_memcpy(meta->egress_mac, fib.smac, sizeof(meta->egress_mac));
-      return;
+      return 1;
     case BPF_FIB_LKUP_RET_NO_NEIGH:
-      count(DNS_STEER_STAT_FIB_NO_NEIGH);
-      meta->fib_status = DNS_STEER_FIB_NO_NEIGH;
-      meta->egress_ifindex = fib.ifindex;
-      return;
+      return 0;
     case BPF_FIB_LKUP_RET_NOT_FWDED:
       count(DNS_STEER_STAT_FIB_NOT_FORWARDED);
       break;
@@ -336,6 +336,7 @@ static __always_inline void resolve_next_hop(struct xdp_md* ctx, const struct dn
       break;
   }
   meta->fib_status = DNS_STEER_FIB_NOT_FORWARDED;
+  return 1;
 }
 
 /* The XSKMAP slot of (ingress interface, receive queue), or -1 if it has none. */
@@ -368,7 +369,7 @@ int dns_steer(struct xdp_md* ctx) {
       .flags = pkt.flags,
       .vlan_tci = pkt.vlan_tci,
   };
-  resolve_next_hop(ctx, &pkt, &meta);
+  if (!resolve_next_hop(ctx, &pkt, &meta)) return pass(ctx, DNS_STEER_STAT_PASS_NO_NEIGH);
 
   /* Packet pointers are invalid after adjust_meta: everything needed is in `meta` now. */
   if (bpf_xdp_adjust_meta(ctx, -(int)sizeof(meta)) != 0) return drop(DNS_STEER_STAT_DROP_NO_META);
