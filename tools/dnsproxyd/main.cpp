@@ -310,17 +310,18 @@ int run(Options& options) {
     spdlog::info("{}: stopping", strsignal(sig));
     break;
   }
-  stop.store(true, std::memory_order_relaxed);
-  for (auto& slot : *workers) slot->thread.join();
-
-  // Teardown, in ownership order: stop steering to the sockets, let TX finish, count frames,
-  // close sockets and UMEMs, then detach and unpin the program.
-  bool frames_ok = true;
-  for (auto& slot : *workers) {
+  // Teardown, in ownership order: stop steering to the sockets while the workers still run (so
+  // DNS arriving meanwhile takes the fail action, the kernel with fail-open, instead of dying in
+  // an RX ring nobody reads), stop the workers, let TX finish, count frames, close sockets and
+  // UMEMs, then detach and unpin the program.
+  for (auto& slot : *workers)
     for (size_t port = 0; port < slot->io->port_count(); ++port)
       (*steer)->unbind_socket(slot->io->socket(port).ifindex(), slot->io->socket(port).queue());
+  stop.store(true, std::memory_order_relaxed);
+  for (auto& slot : *workers) slot->thread.join();
+  bool frames_ok = true;
+  for (auto& slot : *workers)
     if (!slot->io->drain_tx(1000)) spdlog::warn("TX did not drain within 1 s");
-  }
   report(*workers, **steer);
   for (auto& slot : *workers) {
     const xsk::FrameCounts frames = slot->io->frame_counts();
