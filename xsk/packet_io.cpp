@@ -36,7 +36,10 @@ int XskPacketIo::port_for_ifindex(uint32_t ifindex) const noexcept {
 
 void XskPacketIo::service() noexcept {
   for (auto& socket : sockets_) socket->reclaim_completions();
-  for (auto& socket : sockets_) (void)socket->refill();
+  for (auto& socket : sockets_) {
+    (void)socket->refill();
+    socket->wake_rx();
+  }
 }
 
 void XskPacketIo::flush() noexcept {

@@ -6,6 +6,7 @@
 // frame pool. Frame ownership across a worker iteration:
 //   service()  completed TX frames -> free list; free list -> each port's fill ring, up to the
 //              port's fair share of the UMEM (fill_share() below)
+//              and wakes a driver that asked for it (Socket::wake_rx)
 //   receive()  fill/rx -> worker (the packets returned are the caller's until it hands them on)
 //   transmit() worker -> tx/completion for the packets accepted; the rest stay the caller's
 //   release()  worker -> free (a dropped packet)

@@ -192,6 +192,10 @@ void Socket::kick_tx() noexcept {
   }
 }
 
+void Socket::wake_rx() noexcept {
+  if (xsk_ring_prod__needs_wakeup(&fill_) != 0) (void)recvfrom(fd(), nullptr, 0, MSG_DONTWAIT, nullptr, nullptr);
+}
+
 Socket::KernelStats Socket::kernel_stats() const noexcept {
   xdp_statistics stats{};
   socklen_t length = sizeof(stats);

@@ -73,8 +73,10 @@ class Socket {
   // Tells the kernel to send what is queued when it asked for a wakeup (need_wakeup; copy mode
   // always asks), until the kernel took it all. No syscall when nothing is outstanding.
   void kick_tx() noexcept;
-  // True when the kernel wants a syscall before it fills the RX ring again.
-  [[nodiscard]] bool rx_needs_wakeup() const noexcept { return xsk_ring_prod__needs_wakeup(&fill_) != 0; }
+  // Wakes the driver when it asked for a syscall before it fills the RX ring again (need_wakeup
+  // on the fill ring: zero-copy drivers set it once their fill ring ran dry; copy mode never
+  // does). Without it a busy worker that never sleeps in poll() would starve the queue.
+  void wake_rx() noexcept;
   // Frames queued on TX and not yet completed (for teardown: wait until it drains).
   [[nodiscard]] uint32_t tx_outstanding() const noexcept { return tx_outstanding_; }
 
