@@ -33,6 +33,7 @@ constexpr std::string_view kStatNames[] = {
     "drop_bad_ipv6",
     "drop_bad_udp",
     "drop_short_dns",
+    "pass_no_meta",
     "drop_no_meta",
     "redirect",
     "fib_ok",

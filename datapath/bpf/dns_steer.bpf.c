@@ -339,6 +339,11 @@ static __always_inline int resolve_next_hop(struct xdp_md* ctx, const struct dns
   return 1;
 }
 
+/* No room for the metadata: the load-time fail action (see DNS_STEER_STAT_*_NO_META). */
+static __always_inline int no_meta(struct xdp_md* ctx) {
+  return dns_steer_config.fail_open ? pass(ctx, DNS_STEER_STAT_PASS_NO_META) : drop(DNS_STEER_STAT_DROP_NO_META);
+}
+
 /* The XSKMAP slot of (ingress interface, receive queue), or -1 if it has none. */
 static __always_inline long xsk_slot(const struct xdp_md* ctx) {
   __u32 ifindex = ctx->ingress_ifindex;
@@ -371,11 +376,13 @@ int dns_steer(struct xdp_md* ctx) {
   };
   if (!resolve_next_hop(ctx, &pkt, &meta)) return pass(ctx, DNS_STEER_STAT_PASS_NO_NEIGH);
 
-  /* Packet pointers are invalid after adjust_meta: everything needed is in `meta` now. */
-  if (bpf_xdp_adjust_meta(ctx, -(int)sizeof(meta)) != 0) return drop(DNS_STEER_STAT_DROP_NO_META);
+  /* Packet pointers are invalid after adjust_meta: everything needed is in `meta` now. A driver
+   * without XDP metadata support fails it for every packet: the fail action applies, as for a
+   * queue without a socket, so fail-open keeps DNS working through the kernel. */
+  if (bpf_xdp_adjust_meta(ctx, -(int)sizeof(meta)) != 0) return no_meta(ctx);
   void* data = (void*)(long)ctx->data;
   struct dns_steer_meta* out = (void*)(long)ctx->data_meta;
-  if ((void*)(out + 1) > data) return drop(DNS_STEER_STAT_DROP_NO_META);
+  if ((void*)(out + 1) > data) return no_meta(ctx);
   __builtin_memcpy(out, &meta, sizeof(meta));
 
   count(DNS_STEER_STAT_REDIRECT);

@@ -29,7 +29,9 @@ enum dns_steer_stat {
   DNS_STEER_STAT_DROP_BAD_IPV6,     /* truncated, payload length > frame, extension chain */
   DNS_STEER_STAT_DROP_BAD_UDP,      /* truncated, UDP length < 8 or > IP payload */
   DNS_STEER_STAT_DROP_SHORT_DNS,    /* DNS payload shorter than the 12-byte header */
-  DNS_STEER_STAT_DROP_NO_META,      /* bpf_xdp_adjust_meta failed: no headroom for metadata */
+  DNS_STEER_STAT_PASS_NO_META,      /* bpf_xdp_adjust_meta failed (driver without XDP metadata
+                                     * support), fail-open: kernel */
+  DNS_STEER_STAT_DROP_NO_META,      /* bpf_xdp_adjust_meta failed, fail-closed */
   DNS_STEER_STAT_REDIRECT,          /* handed to the AF_XDP socket of the receive queue */
   DNS_STEER_STAT_FIB_OK,            /* redirected with next hop resolved */
   DNS_STEER_STAT_FIB_NOT_FORWARDED, /* destination is local to the node (BPF_FIB_LKUP_RET_NOT_FWDED)
