@@ -109,6 +109,10 @@ Setup<void> validate(Options& options) {
   for (unsigned cpu : options.cpus)
     if (std::find(allowed.begin(), allowed.end(), cpu) == allowed.end())
       return failure(kExitBadConfig, "--cpus: CPU " + std::to_string(cpu) + " is not available to this process");
+  if (options.interfaces.size() > DNS_STEER_MAX_IFACES)
+    return failure(kExitBadConfig, fmt::format("at most {} -i/--interface values", DNS_STEER_MAX_IFACES));
+  if (options.dns_ports.size() > DNS_STEER_MAX_PORTS)
+    return failure(kExitBadConfig, fmt::format("at most {} --dns-port values", DNS_STEER_MAX_PORTS));
   for (uint16_t port : options.dns_ports)
     if (port == 0) return failure(kExitBadConfig, "--dns-port 0 is not a port");
   if (options.batch_size == 0 || options.batch_size > options.ring_size)
@@ -123,9 +127,20 @@ Setup<std::vector<uint32_t>> queue_counts(const Options& options) {
   std::vector<uint32_t> counts;
   for (const std::string& name : options.interfaces) {
     if (if_nametoindex(name.c_str()) == 0) return failure(kExitNoInterface, "interface " + name + " not found");
-    auto count = xsk::receive_queue_count(name);
-    if (!count) return failure(kExitNoInterface, count.error().message);
-    counts.push_back(options.queues != 0 ? options.queues : *count);
+    uint32_t served = options.queues;
+    if (served == 0) {
+      auto count = xsk::receive_queue_count(name);
+      // The interface exists (checked above): failing to read its channels is not exit 3.
+      if (!count) return failure(kExitBadConfig, count.error().message + " (give --queues)");
+      served = *count;
+    }
+    if (served > DNS_STEER_MAX_QUEUES) {
+      spdlog::warn("{} has {} queues: serving the first {} (dns_steer's limit); DNS on the others goes to "
+                   "the kernel (dropped with --fail-closed)",
+                   name, served, DNS_STEER_MAX_QUEUES);
+      served = DNS_STEER_MAX_QUEUES;
+    }
+    counts.push_back(served);
   }
   return counts;
 }
