@@ -26,6 +26,7 @@
 #include <cstdarg>
 #include <cstdint>
 #include <cstdio>
+#include <fstream>
 #include <memory>
 #include <string>
 #include <thread>
@@ -143,6 +144,23 @@ Setup<std::vector<uint32_t>> queue_counts(const Options& options) {
     counts.push_back(served);
   }
   return counts;
+}
+
+// dns_steer asks the FIB from the ingress interface: with forwarding off there, every DNS packet
+// ends as fib_fwd_disabled and is dropped by the workers. Warn at start rather than leave the
+// operator to find the counter.
+void warn_if_forwarding_disabled(const std::vector<std::string>& interfaces) {
+  for (const std::string& name : interfaces) {
+    for (const char* family : {"ipv4", "ipv6"}) {
+      const std::string path = fmt::format("/proc/sys/net/{}/conf/{}/forwarding", family, name);
+      std::ifstream file(path);
+      int enabled = 1;
+      if (file >> enabled && enabled == 0)
+        spdlog::warn("{} forwarding is disabled on {} ({} is 0): DNS received there ends as fib_fwd_disabled "
+                     "and is dropped",
+                     family, name, path);
+    }
+  }
 }
 
 // Worker w serves queue q of every interface when q % workers == w, so a worker owns a socket on
@@ -304,6 +322,7 @@ int run(Options& options) {
   if ((*steer)->stale_pins_removed() > 0)
     spdlog::warn("removed {} stale pins from {}", (*steer)->stale_pins_removed(), (*steer)->pin_dir());
 
+  warn_if_forwarding_disabled(options.interfaces);
   auto workers = create_workers(options, *queues, *bind_mode, **steer);
   if (!workers) {
     spdlog::error("{}", workers.error().message);
