@@ -70,7 +70,6 @@ bool rewrite_udp_checksum(std::span<std::byte> packet, size_t l3, size_t l4, boo
 ForwardVerdict rewrite_for_forwarding(std::span<std::byte> packet, const dns_steer_meta& meta) noexcept {
   switch (meta.fib_status) {
     case DNS_STEER_FIB_OK: break;
-    case DNS_STEER_FIB_NO_NEIGH: return ForwardVerdict::kNoNeighbour;
     default: return ForwardVerdict::kNotForwarded;
   }
   const bool ipv6 = (meta.flags & DNS_STEER_META_IPV6) != 0;

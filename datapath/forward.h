@@ -15,13 +15,12 @@ namespace dnsproxy::datapath {
 
 enum class ForwardVerdict : uint8_t {
   kForward,        // rewritten: send it on meta.egress_ifindex
-  kNoNeighbour,    // FIB found a route but no neighbour entry: MACs unknown, never guess them
   kNotForwarded,   // FIB says local, blackhole, unreachable or an unknown status
   kTtlExceeded,    // IPv4 TTL or IPv6 hop limit <= 1: a router drops it (no ICMP from us)
   kMalformed,      // offsets in the metadata do not fit the packet or the IP version is wrong
   kShortDns,       // UDP payload shorter than a DNS header
 };
-inline constexpr size_t kForwardVerdictCount = 6;
+inline constexpr size_t kForwardVerdictCount = 5;
 
 // The metadata dns_steer wrote directly in front of the packet (datapath/bpf/dnsproxy_abi.h).
 // `packet` must point into a UMEM frame with at least sizeof(dns_steer_meta) bytes of headroom.

@@ -10,7 +10,6 @@ namespace dnsproxy::datapath {
 
 const char* drop_reason_name(DropReason reason) noexcept {
   switch (reason) {
-    case DropReason::kNoNeighbour: return "no_neighbour";
     case DropReason::kNotForwarded: return "not_forwarded";
     case DropReason::kTtlExceeded: return "ttl_exceeded";
     case DropReason::kMalformed: return "malformed";

@@ -26,9 +26,8 @@
 
 namespace dnsproxy::datapath {
 
-// Why a packet was not transmitted; one counter each. The first five mirror ForwardVerdict.
+// Why a packet was not transmitted; one counter each. The first four mirror ForwardVerdict.
 enum class DropReason : uint8_t {
-  kNoNeighbour,
   kNotForwarded,
   kTtlExceeded,
   kMalformed,
@@ -36,7 +35,7 @@ enum class DropReason : uint8_t {
   kNoEgressPort,  // the egress interface has no socket in this worker
   kTxRingFull,    // the egress TX ring had no room
 };
-inline constexpr size_t kDropReasonCount = 7;
+inline constexpr size_t kDropReasonCount = 6;
 [[nodiscard]] const char* drop_reason_name(DropReason reason) noexcept;
 
 // What the handler decided for one packet.

@@ -16,6 +16,10 @@ Result<std::unique_ptr<XskPacketIo>> XskPacketIo::create(std::unique_ptr<Umem> u
     io->busy_poll_ = io->busy_poll_ || config.busy_poll;
     io->sockets_.push_back(std::move(*socket));
   }
+  // Fair share: every socket may hold frame_count / sockets frames in its fill and RX rings (at
+  // most its ring size); what the shares leave over stays free for TX.
+  const uint32_t share = fill_share(io->umem_->config().frame_count, io->sockets_.size());
+  for (auto& socket : io->sockets_) socket->set_fill_share(share);
   return io;
 }
 
@@ -32,7 +36,10 @@ int XskPacketIo::port_for_ifindex(uint32_t ifindex) const noexcept {
 
 void XskPacketIo::service() noexcept {
   for (auto& socket : sockets_) socket->reclaim_completions();
-  for (auto& socket : sockets_) (void)socket->refill();
+  for (auto& socket : sockets_) {
+    (void)socket->refill();
+    socket->wake_rx();
+  }
 }
 
 void XskPacketIo::flush() noexcept {

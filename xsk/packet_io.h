@@ -4,7 +4,9 @@
 //
 // A backend exposes numbered ports (here: one AF_XDP socket per interface and queue) sharing one
 // frame pool. Frame ownership across a worker iteration:
-//   service()  completed TX frames -> free list; free list -> each port's fill ring
+//   service()  completed TX frames -> free list; free list -> each port's fill ring, up to the
+//              port's fair share of the UMEM (fill_share() below)
+//              and wakes a driver that asked for it (Socket::wake_rx)
 //   receive()  fill/rx -> worker (the packets returned are the caller's until it hands them on)
 //   transmit() worker -> tx/completion for the packets accepted; the rest stay the caller's
 //   release()  worker -> free (a dropped packet)
@@ -40,6 +42,14 @@ concept PacketIo = requires(Io io, const Io cio, size_t port, std::span<Packet> 
   { io.wait_for_packets(timeout_ms) } noexcept;
   { cio.frames_in_worker() } noexcept -> std::same_as<uint64_t>;
 };
+
+// The frames each of `sockets` sockets on a UMEM of `frame_count` frames may hold in its fill
+// and RX rings (before the ring-size cap): an equal share, so no socket starves the others.
+[[nodiscard]] constexpr uint32_t fill_share(uint32_t frame_count, size_t sockets) noexcept {
+  return sockets == 0 ? frame_count : static_cast<uint32_t>(frame_count / sockets);
+}
+// Fewer frames than this per socket leaves a queue without room for one RX batch.
+inline constexpr uint32_t kMinFillShare = 64;
 
 // AF_XDP backend: one Umem shared by a worker's sockets.
 class XskPacketIo {

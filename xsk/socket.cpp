@@ -58,7 +58,8 @@ bool zero_copy_binds(const SocketConfig& config) {
 
 }  // namespace
 
-Socket::Socket(Umem& umem, SocketConfig config) : umem_(umem), pool_(umem.pool()), config_(std::move(config)) {}
+Socket::Socket(Umem& umem, SocketConfig config)
+    : umem_(umem), pool_(umem.pool()), config_(std::move(config)), fill_share_(config_.ring_size) {}
 
 Result<std::unique_ptr<Socket>> Socket::create(Umem& umem, const SocketConfig& config) {
   std::unique_ptr<Socket> socket(new Socket(umem, config));
@@ -120,7 +121,9 @@ Socket::~Socket() {
 int Socket::fd() const noexcept { return xsk_socket__fd(xsk_); }
 
 uint32_t Socket::refill() noexcept {
-  const uint32_t wanted = std::min<uint32_t>(pool_.free_count(), xsk_prod_nb_free(&fill_, fill_.size));
+  if (rx_held_ >= fill_share_) return 0;
+  const uint32_t wanted =
+      std::min({pool_.free_count(), xsk_prod_nb_free(&fill_, fill_.size), fill_share_ - rx_held_});
   if (wanted == 0) return 0;
   uint32_t index = 0;
   const uint32_t reserved = xsk_ring_prod__reserve(&fill_, wanted, &index);
@@ -133,6 +136,7 @@ uint32_t Socket::refill() noexcept {
     done += n;
   }
   xsk_ring_prod__submit(&fill_, reserved);
+  rx_held_ += reserved;
   return reserved;
 }
 
@@ -145,6 +149,7 @@ uint32_t Socket::receive(std::span<Packet> out) noexcept {
     pool_.move(desc->addr, FramePlace::kKernelRx, FramePlace::kWorker);
   }
   if (n > 0) xsk_ring_cons__release(&rx_, n);
+  rx_held_ -= n;
   return n;
 }
 
@@ -185,6 +190,10 @@ void Socket::kick_tx() noexcept {
   for (uint32_t kick = 0; kick < max_kicks; ++kick) {
     if (sendto(fd(), nullptr, 0, MSG_DONTWAIT, nullptr, 0) >= 0 || errno != EAGAIN) return;
   }
+}
+
+void Socket::wake_rx() noexcept {
+  if (xsk_ring_prod__needs_wakeup(&fill_) != 0) (void)recvfrom(fd(), nullptr, 0, MSG_DONTWAIT, nullptr, nullptr);
 }
 
 Socket::KernelStats Socket::kernel_stats() const noexcept {

@@ -9,6 +9,7 @@
 
 #include <xdp/xsk.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <memory>
 #include <span>
@@ -54,8 +55,14 @@ class Socket {
   [[nodiscard]] bool zero_copy() const noexcept { return zero_copy_; }
   [[nodiscard]] bool busy_poll() const noexcept { return config_.busy_poll; }
 
-  // Tops the fill ring up from the free list (frames: free -> fill/rx). Returns frames added.
+  // Tops the frames this socket holds in its fill and RX rings up to its fill share, from the
+  // free list (frames: free -> fill/rx). Returns frames added.
   [[nodiscard]] uint32_t refill() noexcept;
+  // At most `frames` (and never more than the fill ring holds) wait in this socket's fill and RX
+  // rings. The worker's sockets share one UMEM: without a share the first sockets serviced would
+  // take every frame and the later ones none. Default: the fill ring's size.
+  void set_fill_share(uint32_t frames) noexcept { fill_share_ = std::min(frames, config_.ring_size); }
+  [[nodiscard]] uint32_t fill_share() const noexcept { return fill_share_; }
   // Reads up to out.size() packets from the RX ring (frames: fill/rx -> worker).
   [[nodiscard]] uint32_t receive(std::span<Packet> out) noexcept;
   // Queues as many packets as the TX ring takes (frames: worker -> tx/completion) and returns
@@ -66,8 +73,10 @@ class Socket {
   // Tells the kernel to send what is queued when it asked for a wakeup (need_wakeup; copy mode
   // always asks), until the kernel took it all. No syscall when nothing is outstanding.
   void kick_tx() noexcept;
-  // True when the kernel wants a syscall before it fills the RX ring again.
-  [[nodiscard]] bool rx_needs_wakeup() const noexcept { return xsk_ring_prod__needs_wakeup(&fill_) != 0; }
+  // Wakes the driver when it asked for a syscall before it fills the RX ring again (need_wakeup
+  // on the fill ring: zero-copy drivers set it once their fill ring ran dry; copy mode never
+  // does). Without it a busy worker that never sleeps in poll() would starve the queue.
+  void wake_rx() noexcept;
   // Frames queued on TX and not yet completed (for teardown: wait until it drains).
   [[nodiscard]] uint32_t tx_outstanding() const noexcept { return tx_outstanding_; }
 
@@ -89,6 +98,8 @@ class Socket {
   uint32_t ifindex_ = 0;
   bool zero_copy_ = false;
   uint32_t tx_outstanding_ = 0;
+  uint32_t fill_share_ = 0;  // set to the ring size by the constructor
+  uint32_t rx_held_ = 0;     // frames given to the fill ring and not yet read from the RX ring
   xsk_socket* xsk_ = nullptr;
   xsk_ring_cons rx_{};
   xsk_ring_prod tx_{};

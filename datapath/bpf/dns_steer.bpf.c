@@ -281,8 +281,11 @@ static __always_inline struct parse_state parse(struct xdp_md* ctx, struct dns_p
 }
 
 /* Asks the kernel FIB where the packet's destination is reached from its ingress interface.
- * Fills egress_ifindex, both MACs and fib_status of `meta`; counts one FIB_* counter. */
-static __always_inline void resolve_next_hop(struct xdp_md* ctx, const struct dns_packet* pkt,
+ * Fills egress_ifindex, both MACs and fib_status of `meta` and counts one FIB_* counter; or, when
+ * a route exists but its next hop has no neighbour entry yet, counts nothing and returns 0: the
+ * packet must go to the kernel, whose forwarding resolves the neighbour (user space could only
+ * drop it, and the neighbour would never be resolved). Returns 1 to redirect. */
+static __always_inline int resolve_next_hop(struct xdp_md* ctx, const struct dns_packet* pkt,
                                              struct dns_steer_meta* meta) {
   struct bpf_fib_lookup fib = {};
   fib.ifindex = ctx->ingress_ifindex;
@@ -311,12 +314,9 @@ static __always_inline void resolve_next_hop(struct xdp_md* ctx, const struct dn
       meta->egress_ifindex = fib.ifindex;
       __builtin_memcpy(meta->next_hop_mac, fib.dmac, sizeof(meta->next_hop_mac));
       __builtin_memcpy(meta->egress_mac, fib.smac, sizeof(meta->egress_mac));
-      return;
+      return 1;
     case BPF_FIB_LKUP_RET_NO_NEIGH:
-      count(DNS_STEER_STAT_FIB_NO_NEIGH);
-      meta->fib_status = DNS_STEER_FIB_NO_NEIGH;
-      meta->egress_ifindex = fib.ifindex;
-      return;
+      return 0;
     case BPF_FIB_LKUP_RET_NOT_FWDED:
       count(DNS_STEER_STAT_FIB_NOT_FORWARDED);
       break;
@@ -336,6 +336,12 @@ static __always_inline void resolve_next_hop(struct xdp_md* ctx, const struct dn
       break;
   }
   meta->fib_status = DNS_STEER_FIB_NOT_FORWARDED;
+  return 1;
+}
+
+/* No room for the metadata: the load-time fail action (see DNS_STEER_STAT_*_NO_META). */
+static __always_inline int no_meta(struct xdp_md* ctx) {
+  return dns_steer_config.fail_open ? pass(ctx, DNS_STEER_STAT_PASS_NO_META) : drop(DNS_STEER_STAT_DROP_NO_META);
 }
 
 /* The XSKMAP slot of (ingress interface, receive queue), or -1 if it has none. */
@@ -368,13 +374,15 @@ int dns_steer(struct xdp_md* ctx) {
       .flags = pkt.flags,
       .vlan_tci = pkt.vlan_tci,
   };
-  resolve_next_hop(ctx, &pkt, &meta);
+  if (!resolve_next_hop(ctx, &pkt, &meta)) return pass(ctx, DNS_STEER_STAT_PASS_NO_NEIGH);
 
-  /* Packet pointers are invalid after adjust_meta: everything needed is in `meta` now. */
-  if (bpf_xdp_adjust_meta(ctx, -(int)sizeof(meta)) != 0) return drop(DNS_STEER_STAT_DROP_NO_META);
+  /* Packet pointers are invalid after adjust_meta: everything needed is in `meta` now. A driver
+   * without XDP metadata support fails it for every packet: the fail action applies, as for a
+   * queue without a socket, so fail-open keeps DNS working through the kernel. */
+  if (bpf_xdp_adjust_meta(ctx, -(int)sizeof(meta)) != 0) return no_meta(ctx);
   void* data = (void*)(long)ctx->data;
   struct dns_steer_meta* out = (void*)(long)ctx->data_meta;
-  if ((void*)(out + 1) > data) return drop(DNS_STEER_STAT_DROP_NO_META);
+  if ((void*)(out + 1) > data) return no_meta(ctx);
   __builtin_memcpy(out, &meta, sizeof(meta));
 
   count(DNS_STEER_STAT_REDIRECT);

@@ -19,6 +19,9 @@ enum dns_steer_stat {
   DNS_STEER_STAT_PASS_NOT_DNS,      /* UDP, neither port a DNS port: kernel */
   DNS_STEER_STAT_PASS_FRAGMENT,     /* non-first UDP fragment: ports unknown, kernel */
   DNS_STEER_STAT_PASS_NO_SOCKET,    /* DNS, no socket on the queue, fail-open: kernel */
+  DNS_STEER_STAT_PASS_NO_NEIGH,     /* DNS, route found but next-hop neighbour not resolved yet:
+                                     * kernel (it forwards and resolves the neighbour, so the next
+                                     * packets to that next hop take the AF_XDP path) */
   DNS_STEER_STAT_DROP_NO_SOCKET,    /* DNS, no socket on the queue, fail-closed */
   DNS_STEER_STAT_DROP_FRAGMENT,     /* first fragment of a DNS datagram */
   DNS_STEER_STAT_DROP_BAD_L2,       /* truncated Ethernet or 802.1Q header */
@@ -26,10 +29,11 @@ enum dns_steer_stat {
   DNS_STEER_STAT_DROP_BAD_IPV6,     /* truncated, payload length > frame, extension chain */
   DNS_STEER_STAT_DROP_BAD_UDP,      /* truncated, UDP length < 8 or > IP payload */
   DNS_STEER_STAT_DROP_SHORT_DNS,    /* DNS payload shorter than the 12-byte header */
-  DNS_STEER_STAT_DROP_NO_META,      /* bpf_xdp_adjust_meta failed: no headroom for metadata */
+  DNS_STEER_STAT_PASS_NO_META,      /* bpf_xdp_adjust_meta failed (driver without XDP metadata
+                                     * support), fail-open: kernel */
+  DNS_STEER_STAT_DROP_NO_META,      /* bpf_xdp_adjust_meta failed, fail-closed */
   DNS_STEER_STAT_REDIRECT,          /* handed to the AF_XDP socket of the receive queue */
   DNS_STEER_STAT_FIB_OK,            /* redirected with next hop resolved */
-  DNS_STEER_STAT_FIB_NO_NEIGH,      /* route found, next-hop neighbour not resolved yet */
   DNS_STEER_STAT_FIB_NOT_FORWARDED, /* destination is local to the node (BPF_FIB_LKUP_RET_NOT_FWDED)
                                      */
   DNS_STEER_STAT_FIB_UNREACHABLE,   /* blackhole, unreachable or prohibit route */
@@ -69,9 +73,6 @@ struct dns_steer_iface {
  */
 enum dns_steer_fib_status {
   DNS_STEER_FIB_OK = 0,        /* egress_ifindex and both MACs are valid */
-  DNS_STEER_FIB_NO_NEIGH,      /* route found, next hop MAC unknown yet: egress_ifindex valid,
-                                * MACs zero (user space may hand the packet to the kernel so it
-                                * resolves the neighbour) */
   DNS_STEER_FIB_NOT_FORWARDED, /* local destination, blackhole, unreachable, MTU, forwarding
                                 * disabled: egress_ifindex and MACs zero (the FIB_* counters
                                 * say which) */

@@ -80,14 +80,14 @@ enum class Side { kClient, kUpstream, kNone };  // n0, n1, or no interface
 // Verdict counters: each packet counts exactly one of these.
 constexpr dns_steer_stat kVerdictStats[] = {
     DNS_STEER_STAT_PASS_NOT_IP,   DNS_STEER_STAT_PASS_NOT_UDP,   DNS_STEER_STAT_PASS_NOT_DNS,
-    DNS_STEER_STAT_PASS_FRAGMENT, DNS_STEER_STAT_PASS_NO_SOCKET, DNS_STEER_STAT_DROP_NO_SOCKET,
+    DNS_STEER_STAT_PASS_FRAGMENT, DNS_STEER_STAT_PASS_NO_SOCKET, DNS_STEER_STAT_PASS_NO_NEIGH,
+    DNS_STEER_STAT_DROP_NO_SOCKET,
     DNS_STEER_STAT_DROP_FRAGMENT, DNS_STEER_STAT_DROP_BAD_L2,    DNS_STEER_STAT_DROP_BAD_IPV4,
     DNS_STEER_STAT_DROP_BAD_IPV6, DNS_STEER_STAT_DROP_BAD_UDP,   DNS_STEER_STAT_DROP_SHORT_DNS,
-    DNS_STEER_STAT_DROP_NO_META,  DNS_STEER_STAT_REDIRECT,
+    DNS_STEER_STAT_PASS_NO_META,  DNS_STEER_STAT_DROP_NO_META,  DNS_STEER_STAT_REDIRECT,
 };
 constexpr dns_steer_stat kFibStats[] = {
     DNS_STEER_STAT_FIB_OK,
-    DNS_STEER_STAT_FIB_NO_NEIGH,
     DNS_STEER_STAT_FIB_NOT_FORWARDED,
     DNS_STEER_STAT_FIB_UNREACHABLE,
     DNS_STEER_STAT_FIB_FRAG_NEEDED,
@@ -553,13 +553,11 @@ TEST_F(DnsSteerTest, DropsEveryMalformedCaseWithItsOwnCounter) {
 
 TEST_F(DnsSteerTest, ReportsEveryFibOutcomeInTheMetadata) {
   const Case cases[] = {
-      {"v4 next hop without neighbour entry", query4(kUpstreamNoNeigh4), XDP_REDIRECT,
-       DNS_STEER_STAT_REDIRECT,
-       unresolved(DNS_STEER_FIB_NO_NEIGH, DNS_STEER_STAT_FIB_NO_NEIGH, Side::kUpstream)},
-      {"v6 next hop without neighbour entry", query6(kUpstreamNoNeigh6), XDP_REDIRECT,
-       DNS_STEER_STAT_REDIRECT,
-       unresolved(DNS_STEER_FIB_NO_NEIGH, DNS_STEER_STAT_FIB_NO_NEIGH, Side::kUpstream,
-                  DNS_STEER_META_IPV6)},
+      // The kernel forwards it and so resolves the neighbour; the next packets are redirected.
+      {"v4 next hop without neighbour entry", query4(kUpstreamNoNeigh4), XDP_PASS,
+       DNS_STEER_STAT_PASS_NO_NEIGH},
+      {"v6 next hop without neighbour entry", query6(kUpstreamNoNeigh6), XDP_PASS,
+       DNS_STEER_STAT_PASS_NO_NEIGH},
       {"v4 to the node itself", query4(kNode4), XDP_REDIRECT, DNS_STEER_STAT_REDIRECT,
        unresolved(DNS_STEER_FIB_NOT_FORWARDED, DNS_STEER_STAT_FIB_NOT_FORWARDED, Side::kNone)},
       {"v4 unreachable route", query4(kUnreachable4), XDP_REDIRECT, DNS_STEER_STAT_REDIRECT,

@@ -135,7 +135,6 @@ TEST(ForwardTest, LastHopIsDroppedUnchanged) {
 TEST(ForwardTest, WithoutAValidFibResultNothingIsSent) {
   auto frame = ipv4_query(64);
   const auto before = frame;
-  EXPECT_EQ(rewrite_for_forwarding(frame, meta_for(false, DNS_STEER_FIB_NO_NEIGH)), ForwardVerdict::kNoNeighbour);
   EXPECT_EQ(rewrite_for_forwarding(frame, meta_for(false, DNS_STEER_FIB_NOT_FORWARDED)), ForwardVerdict::kNotForwarded);
   EXPECT_EQ(rewrite_for_forwarding(frame, meta_for(false, 200)), ForwardVerdict::kNotForwarded);
   EXPECT_EQ(frame, before);

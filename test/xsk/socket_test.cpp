@@ -59,6 +59,29 @@ TEST_F(SocketTest, TwoInterfacesShareOneUmemInCopyMode) {
   EXPECT_TRUE(counts.consistent());
 }
 
+TEST_F(SocketTest, SocketsSharingAUmemTooSmallForAllRingsGetEqualFillShares) {
+  // 96 frames cannot fill two 64-entry rings: each socket gets 48 instead of the first taking 64.
+  const SocketConfig sockets[] = {{.interface = "xa", .ring_size = 64}, {.interface = "xb", .ring_size = 64}};
+  auto umem = Umem::create(UmemConfig{.frame_count = 96, .frame_size = 2048, .ring_size = 64});
+  ASSERT_TRUE(umem) << umem.error().message;
+  auto io = XskPacketIo::create(std::move(*umem), sockets);
+  ASSERT_TRUE(io) << io.error().message;
+  EXPECT_EQ((*io)->socket(0).fill_share(), 48u);
+  EXPECT_EQ((*io)->socket(1).fill_share(), 48u);
+  EXPECT_EQ((*io)->socket(0).refill(), 48u);
+  EXPECT_EQ((*io)->socket(1).refill(), 48u);
+  (*io)->service();  // already at their shares: nothing more moves
+  const FrameCounts counts = (*io)->frame_counts();
+  EXPECT_EQ(counts.at(FramePlace::kKernelRx), 96u);
+  EXPECT_TRUE(counts.consistent());
+}
+
+TEST(FillShareTest, SplitsTheUmemEquallyBetweenSockets) {
+  EXPECT_EQ(fill_share(16384, 1), 16384u);
+  EXPECT_EQ(fill_share(16384, 16), 1024u);
+  EXPECT_EQ(fill_share(100, 3), 33u);
+}
+
 TEST_F(SocketTest, TransmittedFramesComeBackThroughTheCompletionRing) {
   auto umem = Umem::create(kUmem);
   ASSERT_TRUE(umem) << umem.error().message;

@@ -12,6 +12,7 @@
 //   5 the UMEM could not be registered (locked memory)
 //   6 an AF_XDP socket could not be created, bound or put in the steering map
 //   7 frame accounting failed at exit (a leaked frame or a wrong move: a bug)
+//   8 the XDP program could not be detached at exit (it may still be attached: see the log)
 #include <net/if.h>
 #include <pthread.h>
 #include <sched.h>
@@ -25,6 +26,7 @@
 #include <cstdarg>
 #include <cstdint>
 #include <cstdio>
+#include <fstream>
 #include <memory>
 #include <string>
 #include <thread>
@@ -47,6 +49,7 @@ enum ExitCode : int {
   kExitUmem = 5,
   kExitSocket = 6,
   kExitFrameAccounting = 7,
+  kExitDetach = 8,
 };
 
 struct Options {
@@ -107,6 +110,10 @@ Setup<void> validate(Options& options) {
   for (unsigned cpu : options.cpus)
     if (std::find(allowed.begin(), allowed.end(), cpu) == allowed.end())
       return failure(kExitBadConfig, "--cpus: CPU " + std::to_string(cpu) + " is not available to this process");
+  if (options.interfaces.size() > DNS_STEER_MAX_IFACES)
+    return failure(kExitBadConfig, fmt::format("at most {} -i/--interface values", DNS_STEER_MAX_IFACES));
+  if (options.dns_ports.size() > DNS_STEER_MAX_PORTS)
+    return failure(kExitBadConfig, fmt::format("at most {} --dns-port values", DNS_STEER_MAX_PORTS));
   for (uint16_t port : options.dns_ports)
     if (port == 0) return failure(kExitBadConfig, "--dns-port 0 is not a port");
   if (options.batch_size == 0 || options.batch_size > options.ring_size)
@@ -121,11 +128,39 @@ Setup<std::vector<uint32_t>> queue_counts(const Options& options) {
   std::vector<uint32_t> counts;
   for (const std::string& name : options.interfaces) {
     if (if_nametoindex(name.c_str()) == 0) return failure(kExitNoInterface, "interface " + name + " not found");
-    auto count = xsk::receive_queue_count(name);
-    if (!count) return failure(kExitNoInterface, count.error().message);
-    counts.push_back(options.queues != 0 ? options.queues : *count);
+    uint32_t served = options.queues;
+    if (served == 0) {
+      auto count = xsk::receive_queue_count(name);
+      // The interface exists (checked above): failing to read its channels is not exit 3.
+      if (!count) return failure(kExitBadConfig, count.error().message + " (give --queues)");
+      served = *count;
+    }
+    if (served > DNS_STEER_MAX_QUEUES) {
+      spdlog::warn("{} has {} queues: serving the first {} (dns_steer's limit); DNS on the others goes to "
+                   "the kernel (dropped with --fail-closed)",
+                   name, served, DNS_STEER_MAX_QUEUES);
+      served = DNS_STEER_MAX_QUEUES;
+    }
+    counts.push_back(served);
   }
   return counts;
+}
+
+// dns_steer asks the FIB from the ingress interface: with forwarding off there, every DNS packet
+// ends as fib_fwd_disabled and is dropped by the workers. Warn at start rather than leave the
+// operator to find the counter.
+void warn_if_forwarding_disabled(const std::vector<std::string>& interfaces) {
+  for (const std::string& name : interfaces) {
+    for (const char* family : {"ipv4", "ipv6"}) {
+      const std::string path = fmt::format("/proc/sys/net/{}/conf/{}/forwarding", family, name);
+      std::ifstream file(path);
+      int enabled = 1;
+      if (file >> enabled && enabled == 0)
+        spdlog::warn("{} forwarding is disabled on {} ({} is 0): DNS received there ends as fib_fwd_disabled "
+                     "and is dropped",
+                     family, name, path);
+    }
+  }
 }
 
 // Worker w serves queue q of every interface when q % workers == w, so a worker owns a socket on
@@ -155,10 +190,16 @@ Setup<std::vector<std::unique_ptr<WorkerSlot>>> create_workers(const Options& op
                                             .ring_size = options.ring_size,
                                             .busy_poll = options.busy_poll,
                                             .busy_poll_budget = options.batch_size});
+    if (xsk::fill_share(options.umem_frames, sockets.size()) < xsk::kMinFillShare)
+      return failure(kExitBadConfig, fmt::format("worker {} serves {} queues: --umem-frames {} gives each fewer than "
+                                                 "{} frames (raise --umem-frames, or spread the queues with --cpus)",
+                                                 w, sockets.size(), options.umem_frames, xsk::kMinFillShare));
     auto umem = xsk::Umem::create(xsk::UmemConfig{options.umem_frames, options.frame_size, options.ring_size});
     if (!umem) return failure(kExitUmem, "worker " + std::to_string(w) + ": " + umem.error().message);
     auto io = xsk::XskPacketIo::create(std::move(*umem), sockets);
     if (!io) return failure(kExitSocket, "worker " + std::to_string(w) + ": " + io.error().message);
+    // Fill rings first: a socket in the steering map with an empty fill ring drops what it gets.
+    (*io)->service();
     for (size_t port = 0; port < (*io)->port_count(); ++port) {
       const xsk::Socket& socket = (*io)->socket(port);
       if (auto bound = steer.bind_socket(socket.ifindex(), socket.queue(), socket.fd()); !bound)
@@ -192,7 +233,10 @@ int library_log(const char* format, va_list args) {
 int libbpf_log(libbpf_print_level, const char* format, va_list args) { return library_log(format, args); }
 int libxdp_log(libxdp_print_level, const char* format, va_list args) { return library_log(format, args); }
 
-void report(const std::vector<std::unique_ptr<WorkerSlot>>& workers, const datapath::SteerProgram& steer) {
+// `final`: the workers are joined, so the frame counts are a consistent snapshot and the check is
+// meaningful; while they run, frames move between the reads and the check could fail spuriously.
+void report(const std::vector<std::unique_ptr<WorkerSlot>>& workers, const datapath::SteerProgram& steer,
+            bool final) {
   for (size_t w = 0; w < workers.size(); ++w) {
     const WorkerSlot& slot = *workers[w];
     std::string drops;
@@ -206,8 +250,12 @@ void report(const std::vector<std::unique_ptr<WorkerSlot>>& workers, const datap
     std::string places;
     for (size_t p = 0; p < xsk::kFramePlaceCount; ++p)
       places += fmt::format(" {}={}", xsk::frame_place_name(static_cast<xsk::FramePlace>(p)), frames.in_place[p]);
-    spdlog::info("worker {}: frames total={}{} violations={} check={}", w, frames.total, places, frames.violations,
-                 frames.consistent() ? "ok" : "FAILED");
+    if (final)
+      spdlog::info("worker {}: frames total={}{} violations={} check={}", w, frames.total, places,
+                   frames.violations, frames.consistent() ? "ok" : "FAILED");
+    else
+      spdlog::info("worker {}: frames (approximate, workers running) total={}{} violations={}", w, frames.total,
+                   places, frames.violations);
     for (size_t port = 0; port < slot.io->port_count(); ++port) {
       const xsk::Socket& socket = slot.io->socket(port);
       const xsk::Socket::KernelStats stats = socket.kernel_stats();
@@ -274,6 +322,7 @@ int run(Options& options) {
   if ((*steer)->stale_pins_removed() > 0)
     spdlog::warn("removed {} stale pins from {}", (*steer)->stale_pins_removed(), (*steer)->pin_dir());
 
+  warn_if_forwarding_disabled(options.interfaces);
   auto workers = create_workers(options, *queues, *bind_mode, **steer);
   if (!workers) {
     spdlog::error("{}", workers.error().message);
@@ -296,36 +345,39 @@ int run(Options& options) {
     int sig = 0;
     sigwait(&signals, &sig);
     if (sig == SIGUSR1) {
-      report(*workers, **steer);
+      report(*workers, **steer, false);
       continue;
     }
     spdlog::info("{}: stopping", strsignal(sig));
     break;
   }
-  stop.store(true, std::memory_order_relaxed);
-  for (auto& slot : *workers) slot->thread.join();
-
-  // Teardown, in ownership order: stop steering to the sockets, let TX finish, count frames,
-  // close sockets and UMEMs, then detach and unpin the program.
-  bool frames_ok = true;
-  for (auto& slot : *workers) {
+  // Teardown, in ownership order: stop steering to the sockets while the workers still run (so
+  // DNS arriving meanwhile takes the fail action, the kernel with fail-open, instead of dying in
+  // an RX ring nobody reads), stop the workers, let TX finish, count frames, close sockets and
+  // UMEMs, then detach and unpin the program.
+  for (auto& slot : *workers)
     for (size_t port = 0; port < slot->io->port_count(); ++port)
       (*steer)->unbind_socket(slot->io->socket(port).ifindex(), slot->io->socket(port).queue());
+  stop.store(true, std::memory_order_relaxed);
+  for (auto& slot : *workers) slot->thread.join();
+  bool frames_ok = true;
+  for (auto& slot : *workers)
     if (!slot->io->drain_tx(1000)) spdlog::warn("TX did not drain within 1 s");
-  }
-  report(*workers, **steer);
+  report(*workers, **steer, true);
   for (auto& slot : *workers) {
     const xsk::FrameCounts frames = slot->io->frame_counts();
     frames_ok = frames_ok && frames.consistent() && slot->counters.leaked_frames.get() == 0 &&
                 frames.at(xsk::FramePlace::kWorker) == 0 && frames.at(xsk::FramePlace::kParked) == 0;
   }
   workers->clear();
-  if (auto detached = (*steer)->detach(); !detached) spdlog::error("detach: {}", detached.error().message);
+  auto detached = (*steer)->detach();
+  if (!detached) spdlog::error("detach: {}", detached.error().message);
   steer->reset();
   if (!frames_ok) {
     spdlog::error("frame accounting failed: a frame leaked or moved from the wrong place (see counters above)");
     return kExitFrameAccounting;
   }
+  if (!detached) return kExitDetach;
   spdlog::info("stopped cleanly: program detached, pins removed, every frame accounted for");
   return kExitOk;
 }
