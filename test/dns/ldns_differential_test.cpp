@@ -424,20 +424,8 @@ TEST(LdnsDifferentialTest, EachDeliberatelyStricterCase) {
     const uint16_t start = p.here();
     p.raw("\3x\0y"s).pointer(static_cast<uint16_t>(start + 2)).fixed(1, 1, 1, 4).u32(1);
   });
-  {
-    // Owners pointing at the previous owner, 17 deep.
-    PacketBuilder p;
-    const unsigned depth = kMaxCompressionHops + 1;
-    p.header(1, 0x81, 0, 1, static_cast<uint16_t>(depth), 0, 0);
-    uint16_t previous = p.here();
-    p.name("a.example").question(1);
-    for (unsigned i = 0; i < depth; ++i) {
-      const uint16_t owner = p.here();
-      p.labels("x").pointer(previous).fixed(16, 1, 60, 0);
-      previous = owner;
-    }
-    cases[ParseError::kTooManyPointers] = p.bytes();
-  }
+  // Owners pointing at the previous owner, one hop deeper than the codec allows.
+  cases[ParseError::kTooManyPointers] = testing::records_with_pointer_depth(kMaxCompressionHops + 1);
   {
     PacketBuilder p;
     p.header(1, 0x01, 0, 1, 0, 0, 1).name("a.example").question(1);

@@ -15,6 +15,7 @@ namespace {
 using testing::chain_response;
 using testing::kFlagsQuery;
 using testing::kFlagsResponse;
+using testing::records_with_pointer_depth;
 using testing::PacketBuilder;
 using testing::typical_query;
 
@@ -296,20 +297,6 @@ TEST(MessageTest, CompressionPointersOnlyBackwardsWithoutLoops) {
               p.labels("x").pointer(static_cast<uint16_t>(start));
             }),
             ParseError::kPointerLoop);
-}
-
-// Record i's owner is "x" + a pointer to record i-1's owner, so it takes i + 1 hops to read.
-std::vector<uint8_t> records_with_pointer_depth(unsigned depth) {
-  PacketBuilder p;
-  p.header(9, kFlagsResponse, 0, 1, static_cast<uint16_t>(depth), 0, 0);
-  uint16_t previous = p.here();
-  p.name("a.example").question(1);
-  for (unsigned i = 0; i < depth; ++i) {
-    const uint16_t owner = p.here();
-    p.labels("x").pointer(previous).fixed(16, 1, 60, 0);
-    previous = owner;
-  }
-  return p.bytes();
 }
 
 TEST(MessageTest, BoundsPointerHops) {

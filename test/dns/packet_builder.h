@@ -84,6 +84,20 @@ inline std::vector<uint8_t> typical_query(std::string_view qname = "www.Example.
   return p.bytes();
 }
 
+// Record i's owner is "x" + a pointer to record i-1's owner, so it takes i + 1 hops to read.
+inline std::vector<uint8_t> records_with_pointer_depth(unsigned depth) {
+  PacketBuilder p;
+  p.header(9, kFlagsResponse, 0, 1, static_cast<uint16_t>(depth), 0, 0);
+  uint16_t previous = p.here();
+  p.name("a.example").question(1);
+  for (unsigned i = 0; i < depth; ++i) {
+    const uint16_t owner = p.here();
+    p.labels("x").pointer(previous).fixed(16, 1, 60, 0);
+    previous = owner;
+  }
+  return p.bytes();
+}
+
 // www.example.com -> CNAME a.cdn.example.net -> CNAME b.cdn.example.net -> 2 A + 2 AAAA, all
 // compressed the way servers write it, plus an OPT record. The TTLs make the chain minimum
 // differ per record: 300, 120, then addresses 60, 600, 30, 600 -> chain TTLs 60, 120, 30, 120.
