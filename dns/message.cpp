@@ -45,8 +45,7 @@ ParseError read_record(std::span<const uint8_t> wire, size_t& at, Section sectio
                        KnownNames& known) noexcept {
   if (at == wire.size()) return ParseError::kRecordTruncated;  // the counts announce more
   // The root owner (every OPT record) needs no walk.
-  const NameScan owner =
-      wire[at] == 0 ? NameScan{static_cast<uint16_t>(at + 1), 1} : scan_name(wire, at, &known);
+  const NameScan owner = wire[at] == 0 ? NameScan{at + 1, 1} : scan_name(wire, at, &known);
   if (!owner.ok()) return owner.error;
   if (owner.end + message_detail::kRecordFixedSize > wire.size())
     return ParseError::kRecordTruncated;

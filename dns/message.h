@@ -123,7 +123,12 @@ class AnswerWalk {
   size_t at_;
   uint16_t remaining_;
   uint16_t chain_name_;  // the name the chain has reached so far
-  uint32_t chain_ttl_;   // min TTL of the CNAMEs followed so far
+  // The two bytes of a compression pointer to chain_name_, as load_u16 reads them; above
+  // 0xffff (no two bytes) when chain_name_ is too far in for a pointer to reach.
+  uint32_t chain_pointer_;
+  uint32_t chain_ttl_;  // min TTL of the CNAMEs followed so far
+
+  void follow_chain_to(uint16_t name) noexcept;
 };
 
 // ---- Definitions: the walk is inline, the worker calls next() once per answer record ---------
@@ -159,8 +164,15 @@ inline AnswerWalk::AnswerWalk(const Message& message) noexcept
     : wire_(message.wire),
       at_(message.question_end),
       remaining_(message.answer_count),
-      chain_name_(message.question.name_offset),
-      chain_ttl_(message_detail::kMaxTtl) {}
+      chain_ttl_(message_detail::kMaxTtl) {
+  follow_chain_to(message.question.name_offset);
+}
+
+inline void AnswerWalk::follow_chain_to(uint16_t name) noexcept {
+  chain_name_ = name;
+  chain_pointer_ =
+      name <= wire_detail::kMaxPointerTarget ? wire_detail::kPointerTag << 8 | name : 0x10000;
+}
 
 inline bool AnswerWalk::next(AnswerRecord& record) noexcept {
   while (remaining_ > 0) {
@@ -185,15 +197,14 @@ inline bool AnswerWalk::next(AnswerRecord& record) noexcept {
     record.rdata = wire_.subspan(fields.rdata_offset, fields.rdata_length);
     // A pointer straight at the chain name is that name; anything else is compared in full.
     record.on_chain =
-        (owner_is_pointer && wire_detail::pointer_target(&wire_[owner]) == chain_name_) ||
-        names_equal(wire_, owner, chain_name_);
+        load_u16(&wire_[owner]) == chain_pointer_ || names_equal(wire_, owner, chain_name_);
     record.chain_ttl = 0;
     if (record.on_chain) {
       const uint32_t ttl = fields.ttl > message_detail::kMaxTtl ? 0 : fields.ttl;
       record.chain_ttl = std::min(chain_ttl_, ttl);
       if (is_cname) {
         chain_ttl_ = record.chain_ttl;
-        chain_name_ = record.rdata_offset;
+        follow_chain_to(record.rdata_offset);
       }
     }
     return true;

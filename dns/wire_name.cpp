@@ -4,6 +4,24 @@
 
 namespace dnsproxy::dns {
 
+KnownNames::Entry KnownNames::find_inside(const uint8_t* message, size_t offset) const noexcept {
+  const Entry* below = nullptr;
+  for (uint8_t i = 0; i < count_; ++i)
+    if (entries_[i].offset < offset && (below == nullptr || entries_[i].offset > below->offset))
+      below = &entries_[i];
+  if (below == nullptr) return Entry{};
+  // Every label of a known name was checked, and the walk stops at the first byte that is not
+  // a label (its root or pointer), so it never leaves that name.
+  for (size_t at = below->offset; at < offset && message[at] - 1u < kMaxLabelLength;) {
+    at += size_t{1} + message[at];
+    if (at == offset)
+      return Entry{static_cast<uint16_t>(offset),
+                   static_cast<uint8_t>(below->wire_length - (offset - below->offset)),
+                   below->hops};
+  }
+  return Entry{};
+}
+
 size_t copy_name(std::span<const uint8_t> message, size_t offset,
                  std::span<uint8_t, kMaxNameWireLength> out) noexcept {
   const uint8_t* const wire = message.data();

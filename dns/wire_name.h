@@ -26,17 +26,20 @@ namespace dnsproxy::dns {
 inline constexpr unsigned kMaxCompressionHops = 16;
 
 struct NameScan {
-  uint16_t end = 0;         // offset just past the name where it was found (past its pointer)
-  uint8_t wire_length = 0;  // uncompressed length, root byte included (1..255)
+  // Offset just past the name where it was found (past its pointer). Full width: the parser's
+  // next read depends on it, and narrowing it would put a zero-extension on that chain.
+  size_t end = 0;
+  uint8_t wire_length = 0;                // uncompressed length, root byte included (1..255)
   ParseError error = ParseError::kCount;  // kCount: the name is valid
   [[nodiscard]] bool ok() const noexcept { return error == ParseError::kCount; }
 };
 
 // Offsets where a name scan_name() accepted starts (a whole name, or the suffix a pointer led
-// to), with that name's uncompressed length and pointer count. A later pointer to one of them
-// needs no second walk: whether a name is valid, its length and its hops depend only on its
-// own bytes, so the shortcut gives exactly the answer the full walk would. This is what keeps
-// a response whose owners all point at the same few names linear in its size.
+// to), with that name's uncompressed length and pointer count. A later pointer to one of them,
+// or to a later label of one (find_suffix), needs no second walk: whether a name is valid, its
+// length and its hops depend only on its own bytes, so the shortcut gives exactly the answer
+// the full walk would. This is what keeps a response whose owners all point at the same few
+// names linear in its size.
 class KnownNames {
  public:
   struct Entry {
@@ -51,6 +54,14 @@ class KnownNames {
       if (entries_[i].offset == offset) return &entries_[i];
     return nullptr;
   }
+  // find(), or else the known name `offset` is a later label of, before any pointer in it:
+  // what a CNAME target mostly points at (the longest suffix the encoder had, in the middle of
+  // the name before it). Found by walking from the nearest known start below `offset`, a label
+  // or two instead of the rest of the name. Entry::offset is 0 (no name starts there) if none.
+  [[nodiscard]] Entry find_suffix(const uint8_t* message, size_t offset) const noexcept {
+    const Entry* whole = find(offset);
+    return whole != nullptr ? *whole : find_inside(message, offset);
+  }
   // Full: later names are simply walked again.
   void add(size_t offset, size_t wire_length, unsigned hops) noexcept {
     if (count_ < kCapacity)
@@ -59,6 +70,9 @@ class KnownNames {
   }
 
  private:
+  // find_suffix()'s second search, out of line: the parser's hot loop stays small.
+  [[nodiscard]] Entry find_inside(const uint8_t* message, size_t offset) const noexcept;
+
   static constexpr uint8_t kCapacity = 16;
   Entry entries_[kCapacity];
   uint8_t count_ = 0;
@@ -86,6 +100,7 @@ class KnownNames {
 namespace wire_detail {
 
 constexpr uint8_t kPointerTag = 0xc0;
+constexpr size_t kMaxPointerTarget = 0x3fff;  // 14 bits
 
 [[nodiscard]] constexpr bool is_pointer(uint8_t length_byte) noexcept {
   return (length_byte & kPointerTag) == kPointerTag;
@@ -128,7 +143,7 @@ inline NameScan scan_name(std::span<const uint8_t> message, size_t offset,
     if (target >= kHeaderSize && target < offset) {
       const KnownNames::Entry* suffix = known->find(target);
       if (suffix != nullptr && suffix->hops < kMaxCompressionHops)
-        return NameScan{static_cast<uint16_t>(offset + 2), suffix->wire_length, ParseError::kCount};
+        return NameScan{offset + 2, suffix->wire_length, ParseError::kCount};
     }
   }
   // Where each part of the name starts (the name itself, then each pointer target) and the
@@ -148,7 +163,7 @@ inline NameScan scan_name(std::span<const uint8_t> message, size_t offset,
   unsigned total_hops;
   for (;;) {
     if (at >= size) return rejected(ParseError::kNameTruncated);
-    const uint8_t length_byte = message[at];
+    const size_t length_byte = message[at];    // size_t: no widening on the offset chain
     if (length_byte - 1u < kMaxLabelLength) {  // a label of 1..63 bytes: the common case
       wire_length += 1 + length_byte;
       // The root byte must still fit.
@@ -170,9 +185,11 @@ inline NameScan scan_name(std::span<const uint8_t> message, size_t offset,
     if (target >= parts[hops].start) return rejected(ParseError::kPointerLoop);
     if (hops == kMaxCompressionHops) return rejected(ParseError::kTooManyPointers);
     if (end == 0) end = at + 2;
-    if (const KnownNames::Entry* suffix = known ? known->find(target) : nullptr) {
-      wire_length += suffix->wire_length;
-      total_hops = hops + 1 + suffix->hops;
+    if (const KnownNames::Entry suffix =
+            known ? known->find_suffix(message.data(), target) : KnownNames::Entry{};
+        suffix.offset != 0) {
+      wire_length += suffix.wire_length;
+      total_hops = hops + 1 + suffix.hops;
       if (wire_length > kMaxNameWireLength) return rejected(ParseError::kNameTooLong);
       if (total_hops > kMaxCompressionHops) return rejected(ParseError::kTooManyPointers);
       break;
@@ -189,8 +206,7 @@ inline NameScan scan_name(std::span<const uint8_t> message, size_t offset,
       known->add(parts[i].start, wire_length - parts[i].length_before, total_hops - i);
     }
   }
-  return NameScan{static_cast<uint16_t>(end), static_cast<uint8_t>(wire_length),
-                  ParseError::kCount};
+  return NameScan{end, static_cast<uint8_t>(wire_length), ParseError::kCount};
 }
 
 inline size_t skip_name(std::span<const uint8_t> message, size_t offset) noexcept {

@@ -373,6 +373,51 @@ TEST(LdnsDifferentialTest, GeneratedQueriesAndResponsesAndTheirMutations) {
               tally.lenient);
 }
 
+// scan_name with the parser's KnownNames (pointers to names, and into names, checked before)
+// against the full walk of every name, on the same corpus: the shortcut must never change an
+// answer. Names are visited in the parser's order (question, then each record's owner and
+// CNAME target) until the first rejection.
+void expect_known_names_shortcut_agrees(const std::vector<uint8_t>& packet) {
+  SCOPED_TRACE(hex_of(packet));
+  const std::span<const uint8_t> wire(packet);
+  KnownNames known;
+  auto agree = [&](std::span<const uint8_t> bounded, size_t offset) {
+    const NameScan shortcut = scan_name(bounded, offset, &known);
+    const NameScan full = scan_name(bounded, offset);
+    EXPECT_EQ(shortcut.error, full.error) << "at " << offset;
+    if (shortcut.ok() && full.ok()) {
+      EXPECT_EQ(shortcut.end, full.end) << "at " << offset;
+      EXPECT_EQ(shortcut.wire_length, full.wire_length) << "at " << offset;
+    }
+    return shortcut.ok() && full.ok() ? shortcut.end : size_t{0};
+  };
+  if (wire.size() < kHeaderSize) return;
+  const ConstHeaderBytes h = header_of(wire);
+  const size_t question_name_end = agree(wire, kHeaderSize);
+  if (question_name_end == 0) return;
+  size_t at = question_name_end + 4;
+  const unsigned records = ancount(h) + nscount(h) + arcount(h);
+  for (unsigned i = 0; i < records && at < wire.size(); ++i) {
+    const size_t fixed = wire[at] == 0 ? at + 1 : agree(wire, at);
+    if (fixed == 0 || fixed + 10 > wire.size()) return;
+    const size_t rdata_end = fixed + 10 + load_u16(&wire[fixed + 8]);
+    if (rdata_end > wire.size()) return;
+    if (load_u16(&wire[fixed]) == static_cast<uint16_t>(RecordType::kCname) &&
+        agree(wire.first(rdata_end), fixed + 10) == 0)
+      return;
+    at = rdata_end;
+  }
+}
+
+TEST(LdnsDifferentialTest, KnownNamesShortcutAgreesWithTheFullWalk) {
+  Generator generator(20261124);
+  for (int i = 0; i < 20000 && !HasFailure(); ++i) {
+    const auto packet = i % 2 ? generator.response() : generator.query();
+    expect_known_names_shortcut_agrees(packet);
+    for (int m = 0; m < 4; ++m) expect_known_names_shortcut_agrees(generator.mutate(packet));
+  }
+}
+
 // The listed stricter cases, one crafted packet each, so every entry is exercised.
 TEST(LdnsDifferentialTest, EachDeliberatelyStricterCase) {
   using namespace std::string_literals;
@@ -425,7 +470,8 @@ TEST(LdnsDifferentialTest, EachDeliberatelyStricterCase) {
     p.raw("\3x\0y"s).pointer(static_cast<uint16_t>(start + 2)).fixed(1, 1, 1, 4).u32(1);
   });
   // Owners pointing at the previous owner, one hop deeper than the codec allows.
-  cases[ParseError::kTooManyPointers] = testing::records_with_pointer_depth(kMaxCompressionHops + 1);
+  cases[ParseError::kTooManyPointers] =
+      testing::records_with_pointer_depth(kMaxCompressionHops + 1);
   {
     PacketBuilder p;
     p.header(1, 0x01, 0, 1, 0, 0, 1).name("a.example").question(1);

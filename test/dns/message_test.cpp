@@ -15,8 +15,8 @@ namespace {
 using testing::chain_response;
 using testing::kFlagsQuery;
 using testing::kFlagsResponse;
-using testing::records_with_pointer_depth;
 using testing::PacketBuilder;
+using testing::records_with_pointer_depth;
 using testing::typical_query;
 
 ParseError error_of(const std::vector<uint8_t>& packet) {
@@ -178,7 +178,7 @@ TEST(MessageTest, ChainTestFollowsPointersToCopiesOfTheChainName) {
   p.pointer(copy).fixed(1, 1, 80, 4).u32(0xcb007102);      // pointer to the copy: on chain
   p.pointer(copy + 2).fixed(1, 1, 70, 4).u32(0xcb007103);  // "example": off chain
   p.pointer(12).fixed(1, 1, 60, 4).u32(0xcb007104);        // the chain moved on: off chain
-  const auto message = parse_response(p.bytes());  // p outlives message
+  const auto message = parse_response(p.bytes());          // p outlives message
   ASSERT_TRUE(message) << to_string(message.error());
   AnswerWalk walk(*message);
   AnswerRecord record;
@@ -187,6 +187,34 @@ TEST(MessageTest, ChainTestFollowsPointersToCopiesOfTheChainName) {
     ASSERT_TRUE(walk.next(record));
     EXPECT_EQ(record.on_chain, on_chain) << record.owner_offset;
   }
+  EXPECT_FALSE(walk.next(record));
+}
+
+// A chain name beyond offset 0x3fff cannot be reached by a pointer, and a pointer whose 14 bits
+// equal its low bits names something else: the walk must not take it for the chain name.
+TEST(MessageTest, ChainNameBeyondPointerReachIsNotMistakenForAPointer) {
+  constexpr uint16_t kExample = 14;  // "example" inside the question name "a.example"
+  constexpr uint16_t kChainName = 0x4000 + kExample;
+  PacketBuilder p;
+  p.header(7, kFlagsResponse, 0x80, 1, 3, 0, 0).name("a.example").question(1);
+  // An opaque TXT record long enough to put the CNAME's target at kChainName.
+  const size_t txt_length = kChainName - (p.here() + 2 + 10) - (2 + 10);
+  p.pointer(12).fixed(16, 1, 100, static_cast<uint16_t>(txt_length));
+  p.raw(std::vector<uint8_t>(txt_length, 'x'));
+  p.pointer(12).fixed(5, 1, 100, 11);
+  ASSERT_EQ(p.here(), kChainName);
+  p.name("x.example");
+  p.pointer(kExample).fixed(1, 1, 60, 4).u32(0xcb007101);  // "example.": off the chain
+  const auto message = parse_response(p.bytes());          // p outlives message
+  ASSERT_TRUE(message) << to_string(message.error());
+  AnswerWalk walk(*message);
+  AnswerRecord record;
+  ASSERT_TRUE(walk.next(record));
+  EXPECT_EQ(record.type, RecordType::kCname);
+  EXPECT_EQ(record.rdata_offset, kChainName);
+  ASSERT_TRUE(walk.next(record));
+  EXPECT_EQ(record.type, RecordType::kA);
+  EXPECT_FALSE(record.on_chain);
   EXPECT_FALSE(walk.next(record));
 }
 
