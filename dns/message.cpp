@@ -8,18 +8,32 @@ constexpr uint16_t kOptDnssecOkMask = 0x8000;
 
 enum class Section : uint8_t { kAnswer, kAuthority, kAdditional };
 
+// Whether the labels starting at `start`, up to and including the root byte or pointer that
+// ends them, run past `end` (only called once the name failed to scan, to tell why).
+bool labels_run_past(std::span<const uint8_t> wire, size_t start, size_t end) noexcept {
+  size_t at = start;
+  while (at < end && wire[at] - 1u < kMaxLabelLength) at += size_t{1} + wire[at];
+  return at >= end || (wire_detail::is_pointer(wire[at]) && at + 2 > end);
+}
+
 // Checks the RDATA of the types the codec exposes; the rest stays opaque.
 ParseError check_rdata(std::span<const uint8_t> wire, const message_detail::RecordFields& record,
                        KnownNames& known) noexcept {
   if (record.type == static_cast<uint16_t>(RecordType::kCname)) {
-    // The target name must fill the RDATA exactly; running past it is a bad CNAME, not a
-    // truncated packet.
+    // The target's own bytes (its labels and the root byte or pointer ending them) must fill
+    // the RDATA exactly; running past it is a bad CNAME, not a truncated packet. Where its
+    // pointer leads is checked in the whole message, like any name's: a name pointed at may
+    // lie anywhere before it, and KnownNames holds names checked that way.
     const size_t rdata_end = record.rdata_offset + record.rdata_length;
-    const NameScan target = scan_name(wire.first(rdata_end), record.rdata_offset, &known);
-    if (target.error == ParseError::kNameTruncated) return ParseError::kBadCnameRdata;
-    if (!target.ok()) return target.error;
-    if (target.end != rdata_end) return ParseError::kBadCnameRdata;
-  } else if (message_detail::is_address(record.type, record.rclass)) {
+    const NameScan target = scan_name(wire, record.rdata_offset, &known);
+    if (target.ok())
+      return target.end == rdata_end ? ParseError::kCount : ParseError::kBadCnameRdata;
+    return target.error == ParseError::kNameTruncated ||
+                   labels_run_past(wire, record.rdata_offset, rdata_end)
+               ? ParseError::kBadCnameRdata
+               : target.error;
+  }
+  if (message_detail::is_address(record.type, record.rclass)) {
     const size_t expected = record.type == static_cast<uint16_t>(RecordType::kA) ? 4 : 16;
     if (record.rdata_length != expected) return ParseError::kBadAddressLength;
   }

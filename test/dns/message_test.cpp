@@ -351,6 +351,34 @@ TEST(MessageTest, RejectsBadRdata) {
   EXPECT_EQ(response_with(16, "anything"), ParseError::kCount);  // opaque types stay opaque
 }
 
+// A CNAME target's own labels must stay inside its RDATA, whatever the bytes after it are;
+// the name its pointer leads to is checked in the whole message, like any other name.
+TEST(MessageTest, CnameTargetOwnBytesFillTheRdataWherePointersLead) {
+  auto response = [](auto&& write_records) {
+    PacketBuilder p;
+    p.header(9, kFlagsResponse, 0, 1, 2, 0, 1).name("a.example").question(1);
+    write_records(p);
+    p.opt();
+    return error_of(p.bytes());
+  };
+  // "\3abc" runs out of its 4 bytes into the next record, which starts with a byte that is no
+  // label length: still a bad CNAME, not a bad label.
+  EXPECT_EQ(response([](PacketBuilder& p) {
+              p.pointer(12).fixed(5, 1, 60, 4).raw("\3abc");
+              p.u8(0x40).fixed(1, 1, 60, 4).u32(1);
+            }),
+            ParseError::kBadCnameRdata);
+  // A pointer at a name that starts inside an opaque record and reads on over the whole CNAME
+  // record (one 17-byte label: "x" and the CNAME's 16 bytes) to the OPT's root owner. The
+  // target's own bytes, "b" and the pointer, still fill its RDATA exactly.
+  EXPECT_EQ(response([](PacketBuilder& p) {
+              const uint16_t inside = static_cast<uint16_t>(p.here() + 2 + 10);
+              p.pointer(12).fixed(16, 1, 60, 2).u8(17).u8('x');
+              p.pointer(12).fixed(5, 1, 60, 4).raw("\1b").pointer(inside);
+            }),
+            ParseError::kCount);
+}
+
 TEST(MessageTest, RejectsMisplacedOrDuplicateOpt) {
   PacketBuilder in_answer;
   in_answer.header(9, kFlagsResponse, 0, 1, 1, 0, 0).name("a.example").question(1).opt();

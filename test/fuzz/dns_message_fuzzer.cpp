@@ -10,6 +10,7 @@
 #include "dns/answer_writer.h"
 #include "dns/message.h"
 #include "dns/message_text.h"
+#include "dns/wire_name.h"
 
 namespace {
 
@@ -33,6 +34,13 @@ void check_accepted(const Message& message) {
     require(!record.on_chain || record.chain_ttl <= record.ttl);
     require(record.type != RecordType::kA || record.rdata.size() == 4);
     require(record.type != RecordType::kAaaa || record.rdata.size() == 16);
+    // What the parser accepted through its known-name shortcut holds up to a full walk.
+    require(scan_name(message.wire, record.owner_offset).ok());
+    if (record.type == RecordType::kCname) {
+      const size_t rdata_end = record.rdata_offset + record.rdata.size();
+      const NameScan target = scan_name(message.wire, record.rdata_offset);
+      require(target.ok() && target.end == rdata_end);
+    }
   }
   require(!message_to_json(message).empty());
 }
