@@ -30,7 +30,8 @@ struct AnswerConfig {
 // QR set, ID, opcode, RD and CD copied, AA/TC/AD/Z cleared, RA per `config`, QDCOUNT 1,
 // AN/NS 0, the message cut after the question. If the query had an OPT record, the answer
 // carries one OPT (root owner, our payload size, version 0, extended rcode 0, the query's DO bit,
-// no options) and ARCOUNT 1; otherwise ARCOUNT 0.
+// no options) and ARCOUNT 1; otherwise ARCOUNT 0. A query with EDNS version > 0 gets BADVERS
+// instead of `rcode` (RFC 6891 6.1.3: the proxy implements version 0 only).
 // Returns the new payload length (<= query.wire.size()) for fixing the IP/UDP lengths.
 [[nodiscard]] size_t write_error_answer(std::span<uint8_t> payload, const Message& query,
                                         ErrorAnswer rcode, const AnswerConfig& config) noexcept;

@@ -36,6 +36,23 @@ TEST(AnswerWriterTest, RefusesAQueryWithOptByteForByte) {
   EXPECT_EQ(answer, expected.bytes());
 }
 
+// RFC 6891 6.1.3: an EDNS version we do not implement gets BADVERS (16: 0 in the header, 1 in
+// the OPT's extended rcode), with our version 0, whatever the policy wanted to answer.
+TEST(AnswerWriterTest, EdnsVersionAboveZeroGetsBadvers) {
+  PacketBuilder query;
+  query.header(0x4321, 0x01, 0x00, 1, 0, 0, 1).name("a.example").question(1);
+  query.opt(1232, false, 0, 1);
+  const auto answer = answer_to(query.bytes(), ErrorAnswer::kRefused);
+
+  PacketBuilder expected;
+  expected.header(0x4321, 0x81, 0x80, 1, 0, 0, 1).name("a.example").question(1);
+  expected.opt(1232, false, 1, 0);
+  EXPECT_EQ(answer, expected.bytes());
+  const auto parsed = parse_response(answer);
+  ASSERT_TRUE(parsed);
+  EXPECT_EQ(parsed->rcode(), static_cast<uint16_t>(Rcode::kBadVers));
+}
+
 TEST(AnswerWriterTest, NoOptInTheQueryMeansNoneInTheAnswer) {
   PacketBuilder query;
   query.header(7, 0x00, 0x00, 1, 0, 0, 0).name("a.example").question(1);

@@ -53,7 +53,9 @@ void check_error_answer(std::span<const uint8_t> data) {
   const size_t length = write_error_answer(packet, *query, ErrorAnswer::kRefused, AnswerConfig{});
   require(length <= packet.size());
   const auto answer = parse_response(std::span(packet).first(length));
-  require(answer && answer->rcode() == static_cast<uint16_t>(Rcode::kRefused));
+  const Rcode expected =
+      query->edns.present && query->edns.version != 0 ? Rcode::kBadVers : Rcode::kRefused;
+  require(answer && answer->rcode() == static_cast<uint16_t>(expected));
 }
 
 }  // namespace
