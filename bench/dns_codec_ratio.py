@@ -2,10 +2,14 @@
 """Runs dnsproxy-bench-dns_codec several times and prints codec/ldns CPU-time ratios.
 
 On a shared machine one run's medians can swing by 20 %; the ratio taken inside each run
-(codec and ldns interleaved in one process) is far steadier. Usage, from the repository root
-after a Release build: bench/dns_codec_ratio.py [runs] (default 5).
+(codec and ldns interleaved in one process) is far steadier. The benchmark is pinned to one CPU
+(the lowest this script may use) so that both sides of a ratio always run on the same core: on
+the shared VM one core was seen running the same code up to 65 % slower for minutes, and a run
+that migrated between the two measured nonsense. Usage, from the repository root after a Release
+build: bench/dns_codec_ratio.py [runs] (default 5).
 """
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -24,6 +28,9 @@ def medians():
 
 def main():
     runs = int(sys.argv[1]) if len(sys.argv) > 1 else 5
+    cpu = min(os.sched_getaffinity(0))
+    os.sched_setaffinity(0, {cpu})  # inherited by the benchmark process
+    print(f"pinned to CPU {cpu}")
     series = {}
     for _ in range(runs):
         m = medians()
