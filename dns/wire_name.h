@@ -39,7 +39,8 @@ struct NameScan {
 // or to a later label of one (find_suffix), needs no second walk: whether a name is valid, its
 // length and its hops depend only on its own bytes, so the shortcut gives exactly the answer
 // the full walk would. This is what keeps a response whose owners all point at the same few
-// names linear in its size.
+// names linear in its size. One KnownNames serves one message, scanned as one span: a name
+// checked in it may read on past any shorter view of the same bytes.
 class KnownNames {
  public:
   struct Entry {
