@@ -11,8 +11,7 @@ enum class Section : uint8_t { kAnswer, kAuthority, kAdditional };
 // Whether the labels starting at `start`, up to and including the root byte or pointer that
 // ends them, run past `end` (only called once the name failed to scan, to tell why).
 bool labels_run_past(std::span<const uint8_t> wire, size_t start, size_t end) noexcept {
-  size_t at = start;
-  while (at < end && wire[at] - 1u < kMaxLabelLength) at += size_t{1} + wire[at];
+  const size_t at = wire_detail::skip_labels(wire.data(), start, end);
   return at >= end || (wire_detail::is_pointer(wire[at]) && at + 2 > end);
 }
 

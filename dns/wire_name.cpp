@@ -12,13 +12,10 @@ KnownNames::Entry KnownNames::find_inside(const uint8_t* message, size_t offset)
   if (below == nullptr) return Entry{};
   // Every label of a known name was checked, and the walk stops at the first byte that is not
   // a label (its root or pointer), so it never leaves that name.
-  for (size_t at = below->offset; at < offset && message[at] - 1u < kMaxLabelLength;) {
-    at += size_t{1} + message[at];
-    if (at == offset)
-      return Entry{static_cast<uint16_t>(offset),
-                   static_cast<uint8_t>(below->wire_length - (offset - below->offset)),
-                   below->hops};
-  }
+  if (wire_detail::skip_labels(message, below->offset, offset) == offset)
+    return Entry{static_cast<uint16_t>(offset),
+                 static_cast<uint8_t>(below->wire_length - (offset - below->offset)),
+                 below->hops};
   return Entry{};
 }
 

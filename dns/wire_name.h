@@ -115,6 +115,13 @@ constexpr size_t kMaxPointerTarget = 0x3fff;  // 14 bits
   return static_cast<uint8_t>(c >= 'A' && c <= 'Z' ? c + ('a' - 'A') : c);
 }
 
+// Steps over the labels from `at` until a byte that is no label (a root byte, a pointer or a
+// bad length) or an offset >= `limit`, and returns that offset. Reads only below `limit`.
+[[nodiscard]] inline size_t skip_labels(const uint8_t* message, size_t at, size_t limit) noexcept {
+  while (at < limit && message[at] - 1u < kMaxLabelLength) at += size_t{1} + message[at];
+  return at;
+}
+
 // Follows pointers (of a scanned name) until a label or the root byte.
 [[nodiscard]] inline size_t skip_pointers(const uint8_t* message, size_t at) noexcept {
   while (is_pointer(message[at])) at = pointer_target(&message[at]);
