@@ -123,12 +123,7 @@ class AnswerWalk {
   size_t at_;
   uint16_t remaining_;
   uint16_t chain_name_;  // the name the chain has reached so far
-  // The two bytes of a compression pointer to chain_name_, as load_u16 reads them; above
-  // 0xffff (no two bytes) when chain_name_ is too far in for a pointer to reach.
-  uint32_t chain_pointer_;
-  uint32_t chain_ttl_;  // min TTL of the CNAMEs followed so far
-
-  void follow_chain_to(uint16_t name) noexcept;
+  uint32_t chain_ttl_;   // min TTL of the CNAMEs followed so far
 };
 
 // ---- Definitions: the walk is inline, the worker calls next() once per answer record ---------
@@ -164,15 +159,8 @@ inline AnswerWalk::AnswerWalk(const Message& message) noexcept
     : wire_(message.wire),
       at_(message.question_end),
       remaining_(message.answer_count),
-      chain_ttl_(message_detail::kMaxTtl) {
-  follow_chain_to(message.question.name_offset);
-}
-
-inline void AnswerWalk::follow_chain_to(uint16_t name) noexcept {
-  chain_name_ = name;
-  chain_pointer_ =
-      name <= wire_detail::kMaxPointerTarget ? wire_detail::kPointerTag << 8 | name : 0x10000;
-}
+      chain_name_(message.question.name_offset),
+      chain_ttl_(message_detail::kMaxTtl) {}
 
 inline bool AnswerWalk::next(AnswerRecord& record) noexcept {
   while (remaining_ > 0) {
@@ -196,15 +184,15 @@ inline bool AnswerWalk::next(AnswerRecord& record) noexcept {
     record.rdata_offset = static_cast<uint16_t>(fields.rdata_offset);
     record.rdata = wire_.subspan(fields.rdata_offset, fields.rdata_length);
     // A pointer straight at the chain name is that name; anything else is compared in full.
-    record.on_chain =
-        load_u16(&wire_[owner]) == chain_pointer_ || names_equal(wire_, owner, chain_name_);
+    record.on_chain = wire_detail::points_to(&wire_[owner], chain_name_) ||
+                      names_equal(wire_, owner, chain_name_);
     record.chain_ttl = 0;
     if (record.on_chain) {
       const uint32_t ttl = fields.ttl > message_detail::kMaxTtl ? 0 : fields.ttl;
       record.chain_ttl = std::min(chain_ttl_, ttl);
       if (is_cname) {
         chain_ttl_ = record.chain_ttl;
-        follow_chain_to(record.rdata_offset);
+        chain_name_ = record.rdata_offset;
       }
     }
     return true;

@@ -111,6 +111,12 @@ constexpr size_t kMaxPointerTarget = 0x3fff;  // 14 bits
   return static_cast<size_t>(at[0] & ~kPointerTag) << 8 | at[1];
 }
 
+// Whether the two bytes at `at` are a compression pointer to `target` (one 16-bit compare; a
+// target past 14 bits has no pointer, and its low bits must not alias one).
+[[nodiscard]] constexpr bool points_to(const uint8_t* at, size_t target) noexcept {
+  return target <= kMaxPointerTarget && load_u16(at) == (kPointerTag << 8 | target);
+}
+
 [[nodiscard]] constexpr uint8_t to_lower(uint8_t c) noexcept {
   return static_cast<uint8_t>(c >= 'A' && c <= 'Z' ? c + ('a' - 'A') : c);
 }
