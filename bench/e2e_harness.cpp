@@ -31,8 +31,8 @@ std::string sibling_binary(const std::string& name) {
   return (std::filesystem::read_symlink("/proc/self/exe").parent_path() / name).string();
 }
 
-const std::vector<std::string> kDaemonArgs = {"-i", Topology::kNodeClientSide, "-i", Topology::kNodeUpstreamSide,
-                                              "--forward-all"};
+const std::vector<std::string> kDaemonArgs = {"-i", Topology::kNodeClientSide, "-i",
+                                              Topology::kNodeUpstreamSide, "--forward-all"};
 
 struct Environment {
   test::BpfFsMount bpffs;  // dnsproxyd pins here, not in the host's /sys/fs/bpf
@@ -54,8 +54,9 @@ Result<Environment> build_environment() {
 
 // dnsperf's "Queries per second:" figure (completed queries / elapsed).
 Result<double> dnsperf_qps(const Environment& env, const std::string& queries, int seconds) {
-  auto out = env.topology->client().run({"dnsperf", "-s", Topology::kUpstreamV4, "-d", queries, "-l",
-                                         std::to_string(seconds), "-c", "4", "-q", "256", "-t", "2"});
+  auto out =
+      env.topology->client().run({"dnsperf", "-s", Topology::kUpstreamV4, "-d", queries, "-l",
+                                  std::to_string(seconds), "-c", "4", "-q", "256", "-t", "2"});
   if (!out) return tl::unexpected(out.error());
   const size_t at = out->output.find("Queries per second:");
   if (out->exit_code != 0 || at == std::string::npos) return fail("dnsperf failed: ", out->output);
@@ -94,8 +95,10 @@ int bench(int seconds, int runs, const std::vector<std::string>& extra_daemon_ar
   std::vector<double> direct, proxied, ratios;
   std::string args_text;
   for (const std::string& arg : daemon_args) args_text += " " + arg;
-  std::printf("dnsperf -c 4 -q 256 -l %d at saturation, client -> node -> knotd; %ld CPUs online\n"
-              "dnsproxyd%s\n", seconds, sysconf(_SC_NPROCESSORS_ONLN), args_text.c_str());
+  std::printf(
+      "dnsperf -c 4 -q 256 -l %d at saturation, client -> node -> knotd; %ld CPUs online\n"
+      "dnsproxyd%s\n",
+      seconds, sysconf(_SC_NPROCESSORS_ONLN), args_text.c_str());
   for (int run = 0; run < runs; ++run) {
     double qps_direct = 0, qps_proxied = 0;
     for (int leg = 0; leg < 2; ++leg) {
@@ -106,23 +109,28 @@ int bench(int seconds, int runs, const std::vector<std::string>& extra_daemon_ar
         qps_direct = *qps;
         continue;
       }
-      auto daemon = Dnsproxyd::start(daemon_path, env->topology->node(), daemon_args, env->pin_dir());
+      auto daemon =
+          Dnsproxyd::start(daemon_path, env->topology->node(), daemon_args, env->pin_dir());
       if (!daemon) return std::fprintf(stderr, "%s\n", daemon.error().message.c_str()), 1;
       auto qps = dnsperf_qps(*env, *queries, seconds);
       if (!qps) return std::fprintf(stderr, "%s\n", qps.error().message.c_str()), 1;
       qps_proxied = *qps;
       if (const int code = (*daemon)->stop(); code != 0)
-        return std::fprintf(stderr, "dnsproxyd exited with %d:\n%s\n", code, (*daemon)->log().c_str()), 1;
+        return std::fprintf(stderr, "dnsproxyd exited with %d:\n%s\n", code,
+                            (*daemon)->log().c_str()),
+               1;
       print_worker_counters((*daemon)->log());
     }
     direct.push_back(qps_direct);
     proxied.push_back(qps_proxied);
     ratios.push_back(qps_proxied / qps_direct);
-    std::printf("run %d: kernel forwarding %.0f q/s, dnsproxyd %.0f q/s, ratio %.3f\n", run + 1, qps_direct,
-                qps_proxied, ratios.back());
+    std::printf("run %d: kernel forwarding %.0f q/s, dnsproxyd %.0f q/s, ratio %.3f\n", run + 1,
+                qps_direct, qps_proxied, ratios.back());
   }
-  std::printf("median of %d runs: kernel forwarding %.0f q/s, dnsproxyd %.0f q/s, ratio %.3f (target >= 0.95)\n",
-              runs, median(direct), median(proxied), median(ratios));
+  std::printf(
+      "median of %d runs: kernel forwarding %.0f q/s, dnsproxyd %.0f q/s, ratio %.3f (target >= "
+      "0.95)\n",
+      runs, median(direct), median(proxied), median(ratios));
   return 0;
 }
 
@@ -132,26 +140,32 @@ void show(const std::string& title, const std::string& text) {
 }
 
 int demo() {
-  std::printf("dnsproxy demo: forward-all mode (the policy comes in a later issue)\n\n"
-              "  client 192.0.2.10 / 2001:db8:c::10\n"
-              "    | eth0 -- cli0\n"
-              "  node: dnsproxyd on cli0 and up0, dns_steer redirects DNS to AF_XDP workers\n"
-              "    | up0 -- eth0\n"
-              "  upstream: knotd 198.51.100.53 / 2001:db8:5::53, zone example.test\n");
+  std::printf(
+      "dnsproxy demo: forward-all mode (the policy comes in a later issue)\n\n"
+      "  client 192.0.2.10 / 2001:db8:c::10\n"
+      "    | eth0 -- cli0\n"
+      "  node: dnsproxyd on cli0 and up0, dns_steer redirects DNS to AF_XDP workers\n"
+      "    | up0 -- eth0\n"
+      "  upstream: knotd 198.51.100.53 / 2001:db8:5::53, zone example.test\n");
   auto env = build_environment();
-  if (!env) return std::fprintf(stderr, "cannot build the topology: %s\n", env.error().message.c_str()), 1;
-  auto daemon = Dnsproxyd::start(sibling_binary("dnsproxyd"), env->topology->node(), kDaemonArgs, env->pin_dir());
+  if (!env)
+    return std::fprintf(stderr, "cannot build the topology: %s\n", env.error().message.c_str()), 1;
+  auto daemon = Dnsproxyd::start(sibling_binary("dnsproxyd"), env->topology->node(), kDaemonArgs,
+                                 env->pin_dir());
   if (!daemon) return std::fprintf(stderr, "%s\n", daemon.error().message.c_str()), 1;
   show("dnsproxyd started", (*daemon)->log());
   for (const auto& [server, type] : std::vector<std::pair<std::string, std::string>>{
            {Topology::kUpstreamV4, "A"}, {Topology::kUpstreamV6, "AAAA"}}) {
-    const std::vector<std::string> argv = {"kdig", "@" + server, "+noall", "+answer", "+stats", "www.example.test", type};
+    const std::vector<std::string> argv = {"kdig",   "@" + server,       "+noall", "+answer",
+                                           "+stats", "www.example.test", type};
     auto out = env->topology->client().run(argv);
-    show("client$ kdig @" + server + " www.example.test " + type, out ? out->output : out.error().message);
+    show("client$ kdig @" + server + " www.example.test " + type,
+         out ? out->output : out.error().message);
   }
   const size_t before = (*daemon)->log().size();
   const int code = (*daemon)->stop();
-  show("dnsproxyd stopped (SIGTERM), exit code " + std::to_string(code), (*daemon)->log().substr(before));
+  show("dnsproxyd stopped (SIGTERM), exit code " + std::to_string(code),
+       (*daemon)->log().substr(before));
   std::printf("\ncleaning up: namespaces, knotd and pins removed\n");
   return code;
 }
@@ -165,10 +179,14 @@ int main(int argc, char** argv) {
   int seconds = 10;
   int runs = 3;
   std::vector<std::string> daemon_args;
-  CLI::App* bench = app.add_subcommand("bench", "dnsperf at saturation: kernel forwarding vs dnsproxyd");
+  CLI::App* bench =
+      app.add_subcommand("bench", "dnsperf at saturation: kernel forwarding vs dnsproxyd");
   bench->add_option("--seconds", seconds, "length of each dnsperf run")->capture_default_str();
-  bench->add_option("--runs", runs, "number of (kernel, dnsproxyd) pairs; the medians are reported")->capture_default_str();
-  bench->add_option("--daemon-arg", daemon_args, "extra dnsproxyd argument (repeat), e.g. --daemon-arg=--busy-poll")
+  bench->add_option("--runs", runs, "number of (kernel, dnsproxyd) pairs; the medians are reported")
+      ->capture_default_str();
+  bench
+      ->add_option("--daemon-arg", daemon_args,
+                   "extra dnsproxyd argument (repeat), e.g. --daemon-arg=--busy-poll")
       ->allow_extra_args(false);
   app.add_subcommand("demo", "a client resolving through dnsproxyd, printed step by step");
   CLI11_PARSE(app, argc, argv);
@@ -176,5 +194,6 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "needs %s (run as root)\n", missing.c_str());
     return 77;
   }
-  return bench->parsed() ? dnsproxy::bench::bench(seconds, runs, daemon_args) : dnsproxy::bench::demo();
+  return bench->parsed() ? dnsproxy::bench::bench(seconds, runs, daemon_args)
+                         : dnsproxy::bench::demo();
 }

@@ -81,8 +81,8 @@ struct Fixture {
     const std::vector<IpCacheEntry> ipcache = {{IpPrefix{server, 32}, kServerIdentity},
                                                {*IpPrefix::parse("198.51.100.0/24"), 7}};
     store.replace({std::make_shared<RuleSet>(*RuleSet::compile(spec)),
-                   std::make_shared<EndpointTable>(endpoints),
-                   std::make_shared<IpCache>(ipcache), nullptr});
+                   std::make_shared<EndpointTable>(endpoints), std::make_shared<IpCache>(ipcache),
+                   nullptr});
     // Queries: a quarter each exact hits, suffix hits, wildcard hits, misses.
     std::mt19937 rng(42);
     for (int q = 0; q < 1024; ++q) {
@@ -90,10 +90,18 @@ struct Fixture {
       const std::string team = "team" + std::to_string((i - i % 10) % 97) + "-e0";
       std::string name;
       switch (q % 4) {
-        case 0: name = "svc" + std::to_string(i - i % 10) + "." + team + ".example.com"; break;
-        case 1: name = "cdn.a.zone" + std::to_string(i - i % 10 + 8) + ".example.net"; break;
-        case 2: name = "api-7.region" + std::to_string(i - i % 10 + 9) + ".example.org"; break;
-        default: name = "www" + std::to_string(i) + ".not-allowed.example.com"; break;
+        case 0:
+          name = "svc" + std::to_string(i - i % 10) + "." + team + ".example.com";
+          break;
+        case 1:
+          name = "cdn.a.zone" + std::to_string(i - i % 10 + 8) + ".example.net";
+          break;
+        case 2:
+          name = "api-7.region" + std::to_string(i - i % 10 + 9) + ".example.org";
+          break;
+        default:
+          name = "www" + std::to_string(i) + ".not-allowed.example.com";
+          break;
       }
       queries[0].push_back(to_wire(name));
       queries[1 + q % 4].push_back(to_wire(name));
@@ -106,7 +114,8 @@ Fixture& fixture() {
   return f;
 }
 
-constexpr const char* kQueryKinds[] = {"mixed", "exact_hits", "suffix_hits", "wildcard_hits", "misses"};
+constexpr const char* kQueryKinds[] = {"mixed", "exact_hits", "suffix_hits", "wildcard_hits",
+                                       "misses"};
 
 void BM_Decide(benchmark::State& state) {
   Fixture& f = fixture();
@@ -143,7 +152,8 @@ void BM_DecideStdRegex(benchmark::State& state) {
     const uint32_t identity = s->ipcache->lookup(f.server);
     text.clear();
     dns::append_name_text(queries[q++ & mask], text);
-    const bool ok = source != nullptr && identity == kServerIdentity && std::regex_match(text, rule);
+    const bool ok =
+        source != nullptr && identity == kServerIdentity && std::regex_match(text, rule);
     allowed += ok;
     benchmark::DoNotOptimize(ok);
   }
@@ -166,8 +176,9 @@ struct IpCacheFixture {
     // 1M prefixes: 900k pod /32s in 10.0.0.0/8, 60k /24s, 10k /16s in 172.16.0.0/12-ish space,
     // 30k IPv6 /128s: the shape of a large cluster's ipcache.
     auto v4 = [](uint32_t a) {
-      const std::array<uint8_t, 4> b = {static_cast<uint8_t>(a >> 24), static_cast<uint8_t>(a >> 16),
-                                        static_cast<uint8_t>(a >> 8), static_cast<uint8_t>(a)};
+      const std::array<uint8_t, 4> b = {static_cast<uint8_t>(a >> 24),
+                                        static_cast<uint8_t>(a >> 16), static_cast<uint8_t>(a >> 8),
+                                        static_cast<uint8_t>(a)};
       return IpAddress::v4(b);
     };
     for (uint32_t i = 0; i < 900'000; ++i)
@@ -207,8 +218,8 @@ void BM_IpCacheLookup(benchmark::State& state, bool hot) {
   for (auto _ : state) benchmark::DoNotOptimize(f.cache->lookup(addresses[i++ & mask]));
   state.SetItemsProcessed(state.iterations());
 }
-BENCHMARK_CAPTURE(BM_IpCacheLookup, 1M_prefixes/random_addresses, false);
-BENCHMARK_CAPTURE(BM_IpCacheLookup, 1M_prefixes/dns_servers, true);
+BENCHMARK_CAPTURE(BM_IpCacheLookup, 1M_prefixes / random_addresses, false);
+BENCHMARK_CAPTURE(BM_IpCacheLookup, 1M_prefixes / dns_servers, true);
 
 // ---- Control-thread rebuild costs ----
 
@@ -222,8 +233,8 @@ BENCHMARK(BM_BuildIpCache1M)->Unit(benchmark::kMillisecond);
 void BM_BuildEndpointTable64k(benchmark::State& state) {
   std::vector<EndpointEntry> entries;
   for (uint32_t i = 0; i < 65'536; ++i) {
-    const std::array<uint8_t, 4> a = {10, static_cast<uint8_t>(i >> 16), static_cast<uint8_t>(i >> 8),
-                                      static_cast<uint8_t>(i)};
+    const std::array<uint8_t, 4> a = {10, static_cast<uint8_t>(i >> 16),
+                                      static_cast<uint8_t>(i >> 8), static_cast<uint8_t>(i)};
     entries.push_back({IpAddress::v4(a), {i + 1, 100000 + i}});
   }
   for (auto _ : state) benchmark::DoNotOptimize(EndpointTable(entries));

@@ -32,7 +32,8 @@ struct Maps {
     }
     maps = std::make_unique<PolicyMaps>(std::move(*created));
     for (uint32_t i = 0; i < kEndpoints; ++i) {
-      const std::array<uint8_t, 4> a = {192, 0, static_cast<uint8_t>(i >> 8), static_cast<uint8_t>(i)};
+      const std::array<uint8_t, 4> a = {192, 0, static_cast<uint8_t>(i >> 8),
+                                        static_cast<uint8_t>(i)};
       (void)maps->update_endpoint({policy::IpAddress::v4(a), {i + 1, 100000 + i}});
     }
     // The same shape as the ipcache micro benchmark: mostly /32s, some /24s and /16s, some /128s.
@@ -40,16 +41,18 @@ struct Maps {
       policy::IpCacheEntry e;
       if (i < 900'000) {
         const uint32_t v = (10u << 24) | (i * 17 % (1u << 24));
-        const std::array<uint8_t, 4> a = {10, static_cast<uint8_t>(v >> 16), static_cast<uint8_t>(v >> 8),
-                                          static_cast<uint8_t>(v)};
+        const std::array<uint8_t, 4> a = {10, static_cast<uint8_t>(v >> 16),
+                                          static_cast<uint8_t>(v >> 8), static_cast<uint8_t>(v)};
         e = {policy::IpPrefix{policy::IpAddress::v4(a), 32}, 100000 + i % 5000};
       } else if (i < 960'000) {
         const uint32_t n = i - 900'000;
-        const std::array<uint8_t, 4> a = {100, static_cast<uint8_t>(n >> 8), static_cast<uint8_t>(n), 0};
+        const std::array<uint8_t, 4> a = {100, static_cast<uint8_t>(n >> 8),
+                                          static_cast<uint8_t>(n), 0};
         e = {policy::IpPrefix{policy::IpAddress::v4(a), 24}, 200000 + n % 100};
       } else if (i < 970'000) {
         const uint32_t n = i - 960'000;
-        const std::array<uint8_t, 4> a = {static_cast<uint8_t>(172 + (n >> 8)), static_cast<uint8_t>(n), 0, 0};
+        const std::array<uint8_t, 4> a = {static_cast<uint8_t>(172 + (n >> 8)),
+                                          static_cast<uint8_t>(n), 0, 0};
         e = {policy::IpPrefix{policy::IpAddress::v4(a), 16}, 300000 + n % 100};
       } else {
         const uint32_t n = i - 970'000;
@@ -150,7 +153,8 @@ void BM_IpCacheOneChange1M(benchmark::State& state) {
   uint32_t n = 0;
   for (auto _ : state) {
     const std::array<uint8_t, 4> a = {100, 0, 0, 0};
-    const policy::IpCacheChange change{policy::IpPrefix{policy::IpAddress::v4(a), 24}, 600000 + n++};
+    const policy::IpCacheChange change{policy::IpPrefix{policy::IpAddress::v4(a), 24},
+                                       600000 + n++};
     benchmark::DoNotOptimize(cache.with_changes({&change, 1}).size());
   }
 }
@@ -165,10 +169,12 @@ void BM_IpcacheChangeViaLog(benchmark::State& state) {
   size_t published = 0;
   for (auto _ : state) {
     const std::array<uint8_t, 4> a = {100, 0, 0, 0};
-    (void)maps().agent().update_prefix({policy::IpPrefix{policy::IpAddress::v4(a), 24}, 600000 + n++});
+    (void)maps().agent().update_prefix(
+        {policy::IpPrefix{policy::IpAddress::v4(a), 24}, 600000 + n++});
     published += maps().mirror->poll().value_or(false);
   }
-  state.counters["published"] = static_cast<double>(published) / static_cast<double>(state.iterations());
+  state.counters["published"] =
+      static_cast<double>(published) / static_cast<double>(state.iterations());
 }
 BENCHMARK(BM_IpcacheChangeViaLog)->Unit(benchmark::kMicrosecond);
 
@@ -189,8 +195,9 @@ void BM_IpcacheChangeViaFullWalk(benchmark::State& state) {
     (void)maps().agent().update_prefix({prefix, 700000 + ++n});
     benchmark::DoNotOptimize(maps().mirror->poll());
   }
-  state.counters["walks"] = static_cast<double>(maps().mirror->stats().ipcache_map_reads - walks_before) /
-                            static_cast<double>(state.iterations());
+  state.counters["walks"] =
+      static_cast<double>(maps().mirror->stats().ipcache_map_reads - walks_before) /
+      static_cast<double>(state.iterations());
 }
 BENCHMARK(BM_IpcacheChangeViaFullWalk)->Unit(benchmark::kMillisecond)->Iterations(3);
 

@@ -14,11 +14,11 @@
 namespace dnsproxy::datapath {
 
 enum class ForwardVerdict : uint8_t {
-  kForward,        // rewritten: send it on meta.egress_ifindex
-  kNotForwarded,   // FIB says local, blackhole, unreachable or an unknown status
-  kTtlExceeded,    // IPv4 TTL or IPv6 hop limit <= 1: a router drops it (no ICMP from us)
-  kMalformed,      // offsets in the metadata do not fit the packet or the IP version is wrong
-  kShortDns,       // UDP payload shorter than a DNS header
+  kForward,       // rewritten: send it on meta.egress_ifindex
+  kNotForwarded,  // FIB says local, blackhole, unreachable or an unknown status
+  kTtlExceeded,   // IPv4 TTL or IPv6 hop limit <= 1: a router drops it (no ICMP from us)
+  kMalformed,     // offsets in the metadata do not fit the packet or the IP version is wrong
+  kShortDns,      // UDP payload shorter than a DNS header
 };
 inline constexpr size_t kForwardVerdictCount = 5;
 
@@ -36,6 +36,7 @@ inline constexpr size_t kForwardVerdictCount = 5;
 // only the pseudo-header sum in it (checksum offload, CHECKSUM_PARTIAL), which the kernel would
 // have completed on output and we must complete ourselves. The UDP header is taken to sit right
 // before the DNS header. On any verdict other than kForward the packet is left unchanged.
-[[nodiscard]] ForwardVerdict rewrite_for_forwarding(std::span<std::byte> packet, const dns_steer_meta& meta) noexcept;
+[[nodiscard]] ForwardVerdict rewrite_for_forwarding(std::span<std::byte> packet,
+                                                    const dns_steer_meta& meta) noexcept;
 
 }  // namespace dnsproxy::datapath

@@ -46,14 +46,17 @@ ipcache_key to_ipcache_key(const IpPrefix& prefix) {
   return key;
 }
 
-bool valid_family(__u8 family) { return family == DNSPROXY_FAMILY_V4 || family == DNSPROXY_FAMILY_V6; }
+bool valid_family(__u8 family) {
+  return family == DNSPROXY_FAMILY_V4 || family == DNSPROXY_FAMILY_V6;
+}
 
 // The address part of a key, with bits beyond `bits` cleared (the trie ignores them; so do we).
 IpAddress address_from(const __u8 (&addr)[16], __u8 family, unsigned bits) {
   IpAddress a;
   a.family = static_cast<Family>(family);
   std::memcpy(a.bytes.data(), addr, 16);
-  for (unsigned bit = bits; bit < 128; ++bit) a.bytes[bit / 8] &= static_cast<uint8_t>(~(0x80 >> (bit % 8)));
+  for (unsigned bit = bits; bit < 128; ++bit)
+    a.bytes[bit / 8] &= static_cast<uint8_t>(~(0x80 >> (bit % 8)));
   return a;
 }
 
@@ -77,11 +80,12 @@ uint64_t mix(uint64_t x) {
 uint64_t entry_hash(const IpAddress& a, uint64_t extra) {
   uint64_t words[2];
   std::memcpy(words, a.bytes.data(), 16);
-  return mix(words[0] ^ mix(words[1] ^ mix(extra ^ (uint64_t{static_cast<uint8_t>(a.family)} << 56))));
+  return mix(words[0] ^
+             mix(words[1] ^ mix(extra ^ (uint64_t{static_cast<uint8_t>(a.family)} << 56))));
 }
 
 Result<bpf_map_info> check_map(int fd, __u32 type, __u32 key_size, __u32 value_size,
-                              const std::string& path) {
+                               const std::string& path) {
   bpf_map_info info{};
   __u32 length = sizeof info;
   if (bpf_obj_get_info_by_fd(fd, &info, &length) != 0) return fail_errno(path + ": map info");
@@ -114,17 +118,20 @@ Result<PolicyMaps> PolicyMaps::open_pinned(const PinnedPolicyMaps& paths) {
   Fd ipcache(bpf_obj_get(paths.ipcache.c_str()));
   if (ipcache.get() < 0) return fail_errno("opening pinned map " + paths.ipcache);
   if (auto ok = check_map(endpoints.get(), BPF_MAP_TYPE_HASH, sizeof(endpoint_key),
-                          sizeof(endpoint_value), paths.endpoints); !ok)
+                          sizeof(endpoint_value), paths.endpoints);
+      !ok)
     return tl::unexpected(ok.error());
   if (auto ok = check_map(ipcache.get(), BPF_MAP_TYPE_LPM_TRIE, sizeof(ipcache_key),
-                          sizeof(ipcache_value), paths.ipcache); !ok)
+                          sizeof(ipcache_value), paths.ipcache);
+      !ok)
     return tl::unexpected(ok.error());
   Fd generations;
   if (!paths.generations.empty()) {
     generations = Fd(bpf_obj_get(paths.generations.c_str()));
     if (generations.get() < 0) return fail_errno("opening pinned map " + paths.generations);
     if (auto ok = check_map(generations.get(), BPF_MAP_TYPE_ARRAY, sizeof(__u32), sizeof(__u64),
-                            paths.generations); !ok)
+                            paths.generations);
+        !ok)
       return tl::unexpected(ok.error());
   }
   Fd ipcache_log;
@@ -155,8 +162,8 @@ Result<PolicyMaps> PolicyMaps::create(uint32_t max_endpoints, uint32_t max_prefi
   Fd ipcache(bpf_map_create(BPF_MAP_TYPE_LPM_TRIE, "dnsproxy_ipcache", sizeof(ipcache_key),
                             sizeof(ipcache_value), max_prefixes, &trie_opts));
   if (ipcache.get() < 0) return fail_errno("creating the ipcache map");
-  Fd generations(bpf_map_create(BPF_MAP_TYPE_ARRAY, "dnsproxy_polgen", sizeof(__u32),
-                                sizeof(__u64), DNSPROXY_GENERATION__COUNT, nullptr));
+  Fd generations(bpf_map_create(BPF_MAP_TYPE_ARRAY, "dnsproxy_polgen", sizeof(__u32), sizeof(__u64),
+                                DNSPROXY_GENERATION__COUNT, nullptr));
   if (generations.get() < 0) return fail_errno("creating the policy generation map");
   Fd ipcache_log(bpf_map_create(BPF_MAP_TYPE_QUEUE, "dnsproxy_iplog", 0, sizeof(ipcache_change),
                                 ipcache_log_capacity, nullptr));
@@ -166,11 +173,10 @@ Result<PolicyMaps> PolicyMaps::create(uint32_t max_endpoints, uint32_t max_prefi
 }
 
 Result<void> PolicyMaps::pin(const PinnedPolicyMaps& paths) const {
-  const std::pair<int, const std::string*> maps[] = {
-      {endpoints_.get(), &paths.endpoints},
-      {ipcache_.get(), &paths.ipcache},
-      {generations_.get(), &paths.generations},
-      {ipcache_log_.get(), &paths.ipcache_log}};
+  const std::pair<int, const std::string*> maps[] = {{endpoints_.get(), &paths.endpoints},
+                                                     {ipcache_.get(), &paths.ipcache},
+                                                     {generations_.get(), &paths.generations},
+                                                     {ipcache_log_.get(), &paths.ipcache_log}};
   for (size_t i = 0; i < std::size(maps); ++i) {
     if (maps[i].first < 0 || maps[i].second->empty()) continue;
     if (bpf_obj_pin(maps[i].first, maps[i].second->c_str()) != 0) {

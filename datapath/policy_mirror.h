@@ -86,11 +86,13 @@ class PolicyMaps {
   [[nodiscard]] Result<std::optional<Generations>> read_generations() const;
   [[nodiscard]] bool has_ipcache_log() const noexcept { return ipcache_log_.get() >= 0; }
 
-  [[nodiscard]] Result<std::vector<policy::EndpointEntry>> read_endpoints(MapReadStats& stats) const;
+  [[nodiscard]] Result<std::vector<policy::EndpointEntry>> read_endpoints(
+      MapReadStats& stats) const;
   [[nodiscard]] Result<std::vector<policy::IpCacheEntry>> read_ipcache(MapReadStats& stats) const;
   // Pops the logged changes, in write order (at most the log's capacity, so a busy agent cannot
   // keep the caller here). Invalid ones (key or op) are counted as invalid prefixes, skipped.
-  [[nodiscard]] Result<std::vector<policy::IpCacheChange>> read_ipcache_changes(MapReadStats& stats) const;
+  [[nodiscard]] Result<std::vector<policy::IpCacheChange>> read_ipcache_changes(
+      MapReadStats& stats) const;
   // Pops the logged changes and drops them: the caller is about to walk the whole trie.
   [[nodiscard]] Result<void> discard_ipcache_changes() const;
 
@@ -101,8 +103,10 @@ class PolicyMaps {
 
  private:
   PolicyMaps(Fd endpoints, Fd ipcache, Fd generations, Fd ipcache_log, uint32_t log_capacity)
-      : endpoints_(std::move(endpoints)), ipcache_(std::move(ipcache)),
-        generations_(std::move(generations)), ipcache_log_(std::move(ipcache_log)),
+      : endpoints_(std::move(endpoints)),
+        ipcache_(std::move(ipcache)),
+        generations_(std::move(generations)),
+        ipcache_log_(std::move(ipcache_log)),
         ipcache_log_capacity_(log_capacity) {}
   [[nodiscard]] Result<void> bump_generation(uint32_t slot) const;
   // Steps 2 and 3 of the ABI's protocol, after the trie write.

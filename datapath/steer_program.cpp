@@ -79,7 +79,8 @@ bool on_bpffs(const std::string& path) {
 // SteerSettings::mount_bpffs: returns whether a bpf filesystem was mounted on kBpffsMountPoint.
 Result<bool> mount_bpffs_for(const SteerSettings& settings) {
   const std::string parent = settings.pin_dir.substr(0, settings.pin_dir.find_last_of('/'));
-  if (!settings.mount_bpffs || parent != kBpffsMountPoint || on_bpffs(kBpffsMountPoint)) return false;
+  if (!settings.mount_bpffs || parent != kBpffsMountPoint || on_bpffs(kBpffsMountPoint))
+    return false;
   if (mount("bpf", kBpffsMountPoint, "bpf", 0, "mode=0700") != 0) {
     return fail("mounting a bpf filesystem on ", kBpffsMountPoint, " for pin_dir ",
                 settings.pin_dir, ": ", errno_text(errno));

@@ -44,7 +44,9 @@ struct Verdict {
   uint32_t egress_ifindex = 0;  // when transmit
   DropReason drop{};            // when !transmit
 
-  static constexpr Verdict forward_to(uint32_t ifindex) noexcept { return Verdict{true, ifindex, {}}; }
+  static constexpr Verdict forward_to(uint32_t ifindex) noexcept {
+    return Verdict{true, ifindex, {}};
+  }
   static constexpr Verdict dropped(DropReason reason) noexcept { return Verdict{false, 0, reason}; }
 };
 
@@ -52,7 +54,8 @@ struct Verdict {
 // the policy pipeline (later issue) is another type with the same member.
 template <class H>
 concept PacketHandler = requires(H handler, std::span<std::byte> packet) {
-  { handler.decide(packet) } noexcept -> std::same_as<Verdict>;
+  { handler.decide(packet) }
+  noexcept->std::same_as<Verdict>;
 };
 
 // Forwards every DNS packet dns_steer redirected, to the next hop from its XDP metadata.
@@ -64,7 +67,8 @@ struct ForwardAllHandler {
     return Verdict::dropped(static_cast<DropReason>(static_cast<uint8_t>(verdict) - 1));
   }
 };
-static_assert(static_cast<uint8_t>(ForwardVerdict::kShortDns) - 1 == static_cast<uint8_t>(DropReason::kShortDns));
+static_assert(static_cast<uint8_t>(ForwardVerdict::kShortDns) - 1 ==
+              static_cast<uint8_t>(DropReason::kShortDns));
 
 struct WorkerCounters {
   xsk::RelaxedCounter rx_packets;
@@ -76,7 +80,9 @@ struct WorkerCounters {
   xsk::RelaxedCounter leaked_frames;
   xsk::RelaxedCounter idle_waits;
 
-  [[nodiscard]] uint64_t drop(DropReason reason) const noexcept { return drops[static_cast<size_t>(reason)].get(); }
+  [[nodiscard]] uint64_t drop(DropReason reason) const noexcept {
+    return drops[static_cast<size_t>(reason)].get();
+  }
 };
 
 struct WorkerConfig {
@@ -89,8 +95,13 @@ class Worker {
  public:
   // Allocates the per-port TX batches (cold path). io, handler and counters outlive the worker.
   Worker(Io& io, Handler& handler, WorkerCounters& counters, WorkerConfig config)
-      : io_(io), handler_(handler), counters_(counters), config_(config), rx_(config.batch_size),
-        tx_(io.port_count(), std::vector<xsk::Packet>(config.batch_size)), tx_count_(io.port_count(), 0) {}
+      : io_(io),
+        handler_(handler),
+        counters_(counters),
+        config_(config),
+        rx_(config.batch_size),
+        tx_(io.port_count(), std::vector<xsk::Packet>(config.batch_size)),
+        tx_count_(io.port_count(), 0) {}
 
   // Runs until `stop` becomes true.
   void run(const std::atomic<bool>& stop) noexcept {

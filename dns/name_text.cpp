@@ -3,7 +3,9 @@
 namespace dnsproxy::dns {
 namespace {
 
-bool is_digit(char c) { return c >= '0' && c <= '9'; }
+bool is_digit(char c) {
+  return c >= '0' && c <= '9';
+}
 
 // Reads one logical byte of a label at text[i], resolving "\X" and "\DDD"; advances i.
 tl::expected<uint8_t, NameTextError> next_label_byte(std::string_view text, size_t& i) noexcept {
@@ -22,7 +24,14 @@ tl::expected<uint8_t, NameTextError> next_label_byte(std::string_view text, size
 // Characters dig escapes with a backslash rather than \DDD.
 bool needs_backslash(uint8_t c) {
   switch (c) {
-    case '.': case '\\': case '"': case '(': case ')': case ';': case '@': case '$':
+    case '.':
+    case '\\':
+    case '"':
+    case '(':
+    case ')':
+    case ';':
+    case '@':
+    case '$':
       return true;
     default:
       return false;
@@ -33,11 +42,16 @@ bool needs_backslash(uint8_t c) {
 
 std::string_view to_string(NameTextError error) noexcept {
   switch (error) {
-    case NameTextError::kEmpty: return "empty name";
-    case NameTextError::kEmptyLabel: return "empty label";
-    case NameTextError::kLabelTooLong: return "label longer than 63 bytes";
-    case NameTextError::kNameTooLong: return "name longer than 255 bytes on the wire";
-    case NameTextError::kBadEscape: return "bad escape (use \\X or \\DDD with DDD <= 255)";
+    case NameTextError::kEmpty:
+      return "empty name";
+    case NameTextError::kEmptyLabel:
+      return "empty label";
+    case NameTextError::kLabelTooLong:
+      return "label longer than 63 bytes";
+    case NameTextError::kNameTooLong:
+      return "name longer than 255 bytes on the wire";
+    case NameTextError::kBadEscape:
+      return "bad escape (use \\X or \\DDD with DDD <= 255)";
   }
   return "unknown name error";
 }

@@ -14,8 +14,7 @@ KnownNames::Entry KnownNames::find_inside(const uint8_t* message, size_t offset)
   // a label (its root or pointer), so it never leaves that name.
   if (wire_detail::skip_labels(message, below->offset, offset) == offset)
     return Entry{static_cast<uint16_t>(offset),
-                 static_cast<uint8_t>(below->wire_length - (offset - below->offset)),
-                 below->hops};
+                 static_cast<uint8_t>(below->wire_length - (offset - below->offset)), below->hops};
   return Entry{};
 }
 

@@ -14,11 +14,11 @@
 namespace dnsproxy::policy {
 
 struct AddressKey {
-  uint64_t high = 0;  // address bits 0..63, big-endian order, masked to `length`
-  uint64_t low = 0;   // address bits 64..127
-  uint32_t tag = 0;   // e.g. the endpoint id in the plumbed set; 0 where unused
-  uint8_t family = 0; // 0 marks an empty slot
-  uint8_t length = 0; // prefix length in bits
+  uint64_t high = 0;   // address bits 0..63, big-endian order, masked to `length`
+  uint64_t low = 0;    // address bits 64..127
+  uint32_t tag = 0;    // e.g. the endpoint id in the plumbed set; 0 where unused
+  uint8_t family = 0;  // 0 marks an empty slot
+  uint8_t length = 0;  // prefix length in bits
 
   friend bool operator==(const AddressKey&, const AddressKey&) = default;
 };

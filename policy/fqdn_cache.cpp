@@ -40,10 +40,9 @@ std::vector<IpAddress> FqdnCache::learn(uint32_t endpoint_id, std::span<const ui
 void FqdnCache::enforce_name_cap(const NameKey& key) {
   auto name = names_.find(key);
   while (name != names_.end() && name->second.size() > limits_.max_ips_per_name) {
-    auto earliest = std::min_element(name->second.begin(), name->second.end(),
-                                     [](const auto& a, const auto& b) {
-                                       return a.second->first < b.second->first;
-                                     });
+    auto earliest = std::min_element(
+        name->second.begin(), name->second.end(),
+        [](const auto& a, const auto& b) { return a.second->first < b.second->first; });
     const bool last = name->second.size() == 1;
     remove(earliest->second);
     if (last) break;

@@ -88,8 +88,8 @@ class FqdnCache {
   using NameKey = std::pair<uint32_t, std::string>;
   using IpKey = std::pair<uint32_t, IpAddress>;
   struct IpState {
-    size_t names = 0;              // mappings that reference this (endpoint, IP)
-    Clock::time_point expires{};   // the latest expiry any of them had
+    size_t names = 0;             // mappings that reference this (endpoint, IP)
+    Clock::time_point expires{};  // the latest expiry any of them had
     bool plumbed = false;
   };
 

@@ -35,7 +35,9 @@ struct IpAddress {
   // "192.0.2.1" or "2001:db8::1" (cold path).
   [[nodiscard]] static Result<IpAddress> parse(std::string_view text);
 
-  [[nodiscard]] unsigned max_prefix_length() const noexcept { return family == Family::kV4 ? 32 : 128; }
+  [[nodiscard]] unsigned max_prefix_length() const noexcept {
+    return family == Family::kV4 ? 32 : 128;
+  }
   [[nodiscard]] std::string to_string() const;
 
   friend auto operator<=>(const IpAddress&, const IpAddress&) = default;

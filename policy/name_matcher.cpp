@@ -102,11 +102,13 @@ struct NfaPosition {
   uint8_t byte_class;
 };
 
-constexpr uint8_t kDeadClass = 0;       // bytes no pattern character can match
-constexpr uint8_t kSeparatorClass = 1;  // virtual: fed between labels
-constexpr uint8_t kOtherPlainClass = 2; // pattern characters no wildcard pattern names literally
+constexpr uint8_t kDeadClass = 0;        // bytes no pattern character can match
+constexpr uint8_t kSeparatorClass = 1;   // virtual: fed between labels
+constexpr uint8_t kOtherPlainClass = 2;  // pattern characters no wildcard pattern names literally
 
-bool is_plain_class(uint8_t c) { return c >= kOtherPlainClass; }
+bool is_plain_class(uint8_t c) {
+  return c >= kOtherPlainClass;
+}
 
 }  // namespace
 
@@ -118,7 +120,9 @@ NameMatcher NameMatcher::match_everything() {
 
 namespace {
 
-bool has_star(const uint8_t* label) { return std::memchr(label + 1, '*', label[0]) != nullptr; }
+bool has_star(const uint8_t* label) {
+  return std::memchr(label + 1, '*', label[0]) != nullptr;
+}
 
 bool has_bit(const std::array<uint64_t, 2>& counts, size_t n) {
   return counts[n / 64] >> (n % 64) & 1;
@@ -171,7 +175,7 @@ void NameMatcher::add_suffix(std::span<const uint8_t> wire, uint8_t kind, uint32
   [[maybe_unused]] const bool ok = split_labels(wire, labels);
   uint64_t hash = kHashSeed;
   for (size_t i = labels.count; i-- > 0;) hash = hash_label(hash, labels.bytes + labels.offsets[i]);
-  LabelCounts& counts = kind == kExactName       ? exact_label_counts_
+  LabelCounts& counts = kind == kExactName         ? exact_label_counts_
                         : kind == kSubdomainSuffix ? subdomain_label_counts_
                                                    : wildcard_label_counts_;
   counts[labels.count / 64] |= uint64_t{1} << (labels.count % 64);
@@ -179,7 +183,8 @@ void NameMatcher::add_suffix(std::span<const uint8_t> wire, uint8_t kind, uint32
   for (size_t slot = slot_of(hash, mask);; slot = (slot + 1) & mask) {
     SuffixSlot& s = suffix_slots_[slot];
     if (s.kinds == 0) {
-      s = {hash, static_cast<uint32_t>(suffix_bytes_.size()), 0, static_cast<uint8_t>(wire.size()), 0};
+      s = {hash, static_cast<uint32_t>(suffix_bytes_.size()), 0, static_cast<uint8_t>(wire.size()),
+           0};
       suffix_bytes_.insert(suffix_bytes_.end(), wire.begin(), wire.end());
     } else if (s.hash != hash || s.length != wire.size() ||
                std::memcmp(suffix_bytes_.data() + s.offset, wire.data(), wire.size()) != 0) {
@@ -234,8 +239,10 @@ Result<uint32_t> NameMatcher::determinize(
     for (size_t i = left_labels; i-- > 0;) {
       const uint8_t* label = p->wire.data() + labels.offsets[i];
       for (size_t k = 1; k <= label[0]; ++k) {
-        if (label[k] == '*') nfa.push_back({Token::kStar, 0});
-        else nfa.push_back({Token::kLiteral, byte_class_[label[k]]});
+        if (label[k] == '*')
+          nfa.push_back({Token::kStar, 0});
+        else
+          nfa.push_back({Token::kLiteral, byte_class_[label[k]]});
       }
       nfa.push_back({Token::kSeparator, kSeparatorClass});
     }
@@ -260,16 +267,29 @@ Result<uint32_t> NameMatcher::determinize(
     for (uint32_t p : from) {
       const NfaPosition& n = nfa[p];
       switch (n.token) {
-        case Token::kLiteral: if (cls == n.byte_class) to.push_back(p + 1); break;
-        case Token::kStar: if (is_plain_class(cls)) to.push_back(p); break;
-        case Token::kSeparator: if (cls == kSeparatorClass) to.push_back(p + 1); break;
-        case Token::kLabelFirst: if (is_plain_class(cls)) to.push_back(p + 1); break;
-        case Token::kLabelRest:
-          if (is_plain_class(cls)) to.push_back(p);
-          else if (cls == kSeparatorClass) to.push_back(p + 1);
+        case Token::kLiteral:
+          if (cls == n.byte_class) to.push_back(p + 1);
           break;
-        case Token::kAccept: break;
-        case Token::kAcceptMore: if (is_plain_class(cls)) to.push_back(p - 1); break;
+        case Token::kStar:
+          if (is_plain_class(cls)) to.push_back(p);
+          break;
+        case Token::kSeparator:
+          if (cls == kSeparatorClass) to.push_back(p + 1);
+          break;
+        case Token::kLabelFirst:
+          if (is_plain_class(cls)) to.push_back(p + 1);
+          break;
+        case Token::kLabelRest:
+          if (is_plain_class(cls))
+            to.push_back(p);
+          else if (cls == kSeparatorClass)
+            to.push_back(p + 1);
+          break;
+        case Token::kAccept:
+          break;
+        case Token::kAcceptMore:
+          if (is_plain_class(cls)) to.push_back(p - 1);
+          break;
       }
     }
     close(to);

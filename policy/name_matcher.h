@@ -68,8 +68,8 @@ class NameMatcher {
   [[nodiscard]] bool wildcard_bucket_matches(uint32_t start, const Labels& labels,
                                              size_t left_labels) const noexcept;
 
-  bool match_every_name_ = false;  // no patterns at all: even names with odd bytes pass
-  bool match_all_ = false;         // an all-star pattern: names of pattern characters pass
+  bool match_every_name_ = false;         // no patterns at all: even names with odd bytes pass
+  bool match_all_ = false;                // an all-star pattern: names of pattern characters pass
   std::vector<SuffixSlot> suffix_slots_;  // power-of-two size, load <= 1/2
   std::vector<uint8_t> suffix_bytes_;
   LabelCounts exact_label_counts_{};

@@ -29,8 +29,8 @@ Result<std::string> normalize(std::string_view what, std::string_view raw, bool 
     const bool ok = is_pattern_label_char(c) || c == '.' || (allow_star && c == '*');
     if (!ok) {
       return fail(what, " \"", std::string(text), "\": character '", std::string(1, text[i]),
-                  "' at offset ", std::to_string(i), " is not allowed (only a-z, 0-9, '-', '_', '.'",
-                  allow_star ? " and '*')" : ")");
+                  "' at offset ", std::to_string(i),
+                  " is not allowed (only a-z, 0-9, '-', '_', '.'", allow_star ? " and '*')" : ")");
     }
     if (c == '*' && !out.empty() && out.back() == '*') continue;
     out += static_cast<char>(c);
@@ -43,7 +43,8 @@ Result<std::vector<uint8_t>> to_wire(std::string_view what, std::string_view ori
   std::array<uint8_t, dns::kMaxNameWireLength> buffer{};
   auto written = dns::name_from_text(labels, buffer);
   if (!written) {
-    return fail(what, " \"", std::string(original), "\": ", std::string(dns::to_string(written.error())));
+    return fail(what, " \"", std::string(original),
+                "\": ", std::string(dns::to_string(written.error())));
   }
   return std::vector<uint8_t>(buffer.begin(), buffer.begin() + *written);
 }

@@ -33,7 +33,8 @@ class Parser {
       const std::string key = entry.first.as<std::string>();
       bool known = false;
       for (std::string_view a : allowed) known |= key == a;
-      if (!known) return error_at(entry.first, "unknown key \"" + key + "\" in " + std::string(what));
+      if (!known)
+        return error_at(entry.first, "unknown key \"" + key + "\" in " + std::string(what));
     }
     return {};
   }
@@ -85,7 +86,8 @@ class Parser {
     if (!text) return tl::unexpected(text.error());
     if (*text == "refuse") return DefaultAction::kRefuse;
     if (*text == "allow") return DefaultAction::kAllow;
-    return error_at(node, std::string(what) + " must be \"refuse\" or \"allow\", not \"" + *text + "\"");
+    return error_at(node,
+                    std::string(what) + " must be \"refuse\" or \"allow\", not \"" + *text + "\"");
   }
 
   Result<NamePattern> name_rule(const YAML::Node& node, std::string_view what) const {
@@ -140,7 +142,8 @@ Result<void> parse_settings(const Parser& p, const YAML::Node& node, PolicyFile&
     out.spec.defaults.port_without_rules = *a;
   }
   if (const YAML::Node fqdn = node["fqdn"]) {
-    if (auto ok = p.only_keys(fqdn, {"maxIpsPerName", "maxMappings", "minTtl"}, "settings.fqdn"); !ok)
+    if (auto ok = p.only_keys(fqdn, {"maxIpsPerName", "maxMappings", "minTtl"}, "settings.fqdn");
+        !ok)
       return ok;
     if (fqdn["maxIpsPerName"]) {
       auto n = p.number(fqdn["maxIpsPerName"], "maxIpsPerName", 1u << 20);
@@ -199,7 +202,8 @@ Result<std::vector<LabelledEndpoint>> parse_endpoints(const Parser& p, const YAM
   for (const YAML::Node& item : *items) {
     if (auto ok = p.only_keys(item, {"id", "identity", "labels", "ips"}, "an endpoint"); !ok)
       return tl::unexpected(ok.error());
-    if (!item["id"] || !item["identity"]) return p.error_at(item, "an endpoint needs an id and an identity");
+    if (!item["id"] || !item["identity"])
+      return p.error_at(item, "an endpoint needs an id and an identity");
     auto id = p.number(item["id"], "endpoint id", UINT32_MAX);
     if (!id) return tl::unexpected(id.error());
     if (*id == 0) return p.error_at(item["id"], "endpoint id 0 is reserved (no endpoint)");
@@ -222,7 +226,8 @@ Result<std::vector<LabelledEndpoint>> parse_endpoints(const Parser& p, const YAM
         return p.error_at(ip_node, "address " + *text + " belongs to two endpoints");
       const EndpointInfo info{static_cast<uint32_t>(*id), static_cast<uint32_t>(*identity)};
       out.endpoints.push_back({*ip, info});
-      out.ipcache.push_back({IpPrefix{*ip, static_cast<uint8_t>(ip->max_prefix_length())}, info.identity});
+      out.ipcache.push_back(
+          {IpPrefix{*ip, static_cast<uint8_t>(ip->max_prefix_length())}, info.identity});
     }
   }
   return endpoints;
@@ -274,10 +279,13 @@ Result<void> parse_egress_rule(const Parser& p, const YAML::Node& rule,
       if (port_node["protocol"]) {
         auto text = p.scalar(port_node["protocol"], "protocol");
         if (!text) return tl::unexpected(text.error());
-        if (*text == "UDP") protocol = Protocol::kUdp;
-        else if (*text == "TCP") protocol = Protocol::kTcp;
+        if (*text == "UDP")
+          protocol = Protocol::kUdp;
+        else if (*text == "TCP")
+          protocol = Protocol::kTcp;
         else if (*text != "ANY")
-          return p.error_at(port_node["protocol"], "protocol must be UDP, TCP or ANY, not \"" + *text + "\"");
+          return p.error_at(port_node["protocol"],
+                            "protocol must be UDP, TCP or ANY, not \"" + *text + "\"");
       }
       into.dns_rules.push_back({static_cast<uint16_t>(*port), protocol, servers, patterns});
     }
@@ -299,7 +307,8 @@ Result<void> parse_policies(const Parser& p, const YAML::Node& node,
   if (!items) return tl::unexpected(items.error());
   std::map<uint32_t, EndpointPolicy> by_endpoint;
   for (const YAML::Node& item : *items) {
-    if (auto ok = p.only_keys(item, {"name", "endpointSelector", "egress"}, "a policy"); !ok) return ok;
+    if (auto ok = p.only_keys(item, {"name", "endpointSelector", "egress"}, "a policy"); !ok)
+      return ok;
     if (!item["endpointSelector"]) return p.error_at(item, "a policy needs an endpointSelector");
     auto selector = p.selector(item["endpointSelector"], "endpointSelector");
     if (!selector) return tl::unexpected(selector.error());
@@ -313,7 +322,8 @@ Result<void> parse_policies(const Parser& p, const YAML::Node& node,
       if (!selects(*selector, e.labels)) continue;
       EndpointPolicy& target = by_endpoint[e.id];
       target.endpoint_id = e.id;
-      target.dns_rules.insert(target.dns_rules.end(), rules.dns_rules.begin(), rules.dns_rules.end());
+      target.dns_rules.insert(target.dns_rules.end(), rules.dns_rules.begin(),
+                              rules.dns_rules.end());
       target.to_fqdns.insert(target.to_fqdns.end(), rules.to_fqdns.begin(), rules.to_fqdns.end());
     }
   }
@@ -332,7 +342,9 @@ Result<PolicyFile> parse_policy_file(std::string_view yaml, std::string_view sou
       out.rules = std::make_shared<const RuleSet>();
       return out;
     }
-    if (auto ok = p.only_keys(root, {"settings", "identities", "endpoints", "policies"}, "the file"); !ok)
+    if (auto ok =
+            p.only_keys(root, {"settings", "identities", "endpoints", "policies"}, "the file");
+        !ok)
       return tl::unexpected(ok.error());
     if (auto ok = parse_settings(p, root["settings"], out); !ok) return tl::unexpected(ok.error());
     auto identities = parse_identities(p, root["identities"], out);
@@ -347,8 +359,8 @@ Result<PolicyFile> parse_policy_file(std::string_view yaml, std::string_view sou
     out.rules = std::make_shared<const RuleSet>(std::move(*rules));
     return out;
   } catch (const YAML::Exception& e) {
-    return fail(source, ":", std::to_string(e.mark.line + 1), ":", std::to_string(e.mark.column + 1),
-                ": ", e.msg);
+    return fail(source, ":", std::to_string(e.mark.line + 1), ":",
+                std::to_string(e.mark.column + 1), ": ", e.msg);
   }
 }
 

@@ -30,7 +30,9 @@ class QsbrDomain {
 
   class Reader {
    public:
-    Reader(Reader&& other) noexcept : domain_(other.domain_), slot_(other.slot_) { other.domain_ = nullptr; }
+    Reader(Reader&& other) noexcept : domain_(other.domain_), slot_(other.slot_) {
+      other.domain_ = nullptr;
+    }
     Reader& operator=(Reader&&) = delete;
     ~Reader();
 
@@ -39,7 +41,9 @@ class QsbrDomain {
       domain_->slots_[slot_].seen.store(domain_->epoch_.load(std::memory_order_acquire),
                                         std::memory_order_release);
     }
-    void offline() noexcept { domain_->slots_[slot_].seen.store(kOffline, std::memory_order_release); }
+    void offline() noexcept {
+      domain_->slots_[slot_].seen.store(kOffline, std::memory_order_release);
+    }
     // Coming back from offline. All seq_cst, paired with publish()/advance()/passed(): either the
     // control thread's passed() sees this store (and waits for us), or it looked before it, and
     // then the epoch load after the store reads the advanced epoch, which synchronizes with the
@@ -86,7 +90,9 @@ class Publisher {
   ~Publisher() { delete current_.load(std::memory_order_relaxed); }
 
   // Worker, once per batch.
-  [[nodiscard]] const T* acquire() const noexcept { return current_.load(std::memory_order_acquire); }
+  [[nodiscard]] const T* acquire() const noexcept {
+    return current_.load(std::memory_order_acquire);
+  }
 
   // Control thread only.
   void publish(std::unique_ptr<const T> next) {

@@ -24,7 +24,8 @@ struct MergedPatterns {
 Result<EndpointRules> compile_endpoint(const EndpointPolicy& policy) {
   std::map<MergeKey, MergedPatterns> merged;
   for (const DnsRule& rule : policy.dns_rules) {
-    std::vector<uint32_t> identities = rule.servers.any ? std::vector<uint32_t>{} : rule.servers.identities;
+    std::vector<uint32_t> identities =
+        rule.servers.any ? std::vector<uint32_t>{} : rule.servers.identities;
     std::sort(identities.begin(), identities.end());
     identities.erase(std::unique(identities.begin(), identities.end()), identities.end());
     MergedPatterns& m = merged[{rule.port, rule.protocol, rule.servers.any, std::move(identities)}];
@@ -48,8 +49,8 @@ Result<EndpointRules> compile_endpoint(const EndpointPolicy& policy) {
   if (!policy.to_fqdns.empty()) {
     auto matcher = NameMatcher::build(policy.to_fqdns);
     if (!matcher) {
-      return fail("endpoint ", std::to_string(policy.endpoint_id), " toFQDNs: ",
-                  matcher.error().message);
+      return fail("endpoint ", std::to_string(policy.endpoint_id),
+                  " toFQDNs: ", matcher.error().message);
     }
     out.has_to_fqdns = true;
     out.to_fqdns = std::move(*matcher);
@@ -61,16 +62,19 @@ Result<EndpointRules> compile_endpoint(const EndpointPolicy& policy) {
 
 std::string_view to_string(Protocol protocol) noexcept {
   switch (protocol) {
-    case Protocol::kAny: return "ANY";
-    case Protocol::kTcp: return "TCP";
-    case Protocol::kUdp: return "UDP";
+    case Protocol::kAny:
+      return "ANY";
+    case Protocol::kTcp:
+      return "TCP";
+    case Protocol::kUdp:
+      return "UDP";
   }
   return "?";
 }
 
 bool SelectorRule::selects(uint32_t server_identity) const noexcept {
-  return any_server || std::binary_search(server_identities.begin(), server_identities.end(),
-                                          server_identity);
+  return any_server ||
+         std::binary_search(server_identities.begin(), server_identities.end(), server_identity);
 }
 
 Result<RuleSet> RuleSet::compile(const PolicySpec& spec) {

@@ -4,10 +4,14 @@ namespace dnsproxy::policy {
 
 std::string_view to_string(DenyReason reason) noexcept {
   switch (reason) {
-    case DenyReason::kUnknownSource: return "unknown_source";
-    case DenyReason::kNoRuleForPort: return "no_rule_for_port";
-    case DenyReason::kServerNotSelected: return "server_not_selected";
-    case DenyReason::kNameNotAllowed: return "name_not_allowed";
+    case DenyReason::kUnknownSource:
+      return "unknown_source";
+    case DenyReason::kNoRuleForPort:
+      return "no_rule_for_port";
+    case DenyReason::kServerNotSelected:
+      return "server_not_selected";
+    case DenyReason::kNameNotAllowed:
+      return "name_not_allowed";
   }
   return "unknown";
 }

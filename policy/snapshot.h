@@ -35,7 +35,7 @@ inline constexpr size_t kDenyReasonCount = 4;
 struct Decision {
   bool allowed = false;
   DenyReason reason = DenyReason::kUnknownSource;  // meaningful when !allowed
-  uint32_t endpoint_id = 0;                         // the client's endpoint, 0 if unknown
+  uint32_t endpoint_id = 0;                        // the client's endpoint, 0 if unknown
 };
 
 struct Snapshot {
@@ -75,7 +75,9 @@ class SnapshotStore {
   void replace(Parts parts);
   // Frees the roots (and parts) every reader has moved past; returns how many still wait.
   size_t reclaim() { return publisher_.reclaim(); }
-  [[nodiscard]] const Snapshot& current() const noexcept { return *publisher_.current_for_control(); }
+  [[nodiscard]] const Snapshot& current() const noexcept {
+    return *publisher_.current_for_control();
+  }
 
  private:
   Publisher<Snapshot> publisher_;

@@ -37,7 +37,9 @@ std::vector<EndpointEntry> EndpointTable::entries() const {
   return out;
 }
 
-IpCache::IpCache() { shards_.fill(empty_shard()); }
+IpCache::IpCache() {
+  shards_.fill(empty_shard());
+}
 
 IpCache::IpCache(std::span<const IpCacheEntry> entries) : IpCache() {
   std::vector<IpCacheChange> changes;
@@ -66,18 +68,21 @@ IpCache IpCache::with_changes(std::span<const IpCacheChange> changes) const {
   for (size_t s = 0; s < kShards; ++s) {
     if (begin[s] == begin[s + 1]) continue;
     size_t upserts = 0;
-    for (size_t k = begin[s]; k < begin[s + 1]; ++k) upserts += changes[order[k]].identity.has_value();
+    for (size_t k = begin[s]; k < begin[s + 1]; ++k)
+      upserts += changes[order[k]].identity.has_value();
     Shard table = shards_[s]->with_room_for(shards_[s]->size() + upserts);
     for (size_t k = begin[s]; k < begin[s + 1]; ++k) {
       const IpCacheChange& change = changes[order[k]];
       FamilyLengths& family = change.prefix.address.family == Family::kV4 ? next.v4_ : next.v6_;
-      const bool applied = change.identity ? table.insert_or_assign(keys[order[k]], *change.identity)
-                                           : table.erase(keys[order[k]]);
+      const bool applied = change.identity
+                               ? table.insert_or_assign(keys[order[k]], *change.identity)
+                               : table.erase(keys[order[k]]);
       if (!applied) continue;  // an identity replaced, or an absent prefix removed: same lengths
       next.size_ = change.identity ? next.size_ + 1 : next.size_ - 1;
       family.count(change.prefix.length, change.identity.has_value());
     }
-    next.shards_[s] = table.size() == 0 ? empty_shard() : std::make_shared<const Shard>(std::move(table));
+    next.shards_[s] =
+        table.size() == 0 ? empty_shard() : std::make_shared<const Shard>(std::move(table));
   }
   return next;
 }

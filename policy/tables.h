@@ -108,7 +108,9 @@ class IpCache {
     Lengths lengths;
     void count(uint8_t length, bool added);
   };
-  static size_t shard_of(uint64_t hash) noexcept { return static_cast<size_t>(hash >> (64 - kShardBits)); }
+  static size_t shard_of(uint64_t hash) noexcept {
+    return static_cast<size_t>(hash >> (64 - kShardBits));
+  }
 
   std::array<std::shared_ptr<const Shard>, kShards> shards_;
   size_t size_ = 0;

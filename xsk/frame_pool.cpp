@@ -6,11 +6,16 @@ namespace dnsproxy::xsk {
 
 const char* frame_place_name(FramePlace place) noexcept {
   switch (place) {
-    case FramePlace::kFree: return "free";
-    case FramePlace::kKernelRx: return "fill/rx";
-    case FramePlace::kWorker: return "worker";
-    case FramePlace::kParked: return "parked";
-    case FramePlace::kKernelTx: return "tx/completion";
+    case FramePlace::kFree:
+      return "free";
+    case FramePlace::kKernelRx:
+      return "fill/rx";
+    case FramePlace::kWorker:
+      return "worker";
+    case FramePlace::kParked:
+      return "parked";
+    case FramePlace::kKernelTx:
+      return "tx/completion";
   }
   return "?";
 }
@@ -22,7 +27,8 @@ bool FrameCounts::consistent() const noexcept {
 FramePool::FramePool(uint32_t frame_count, uint32_t frame_size)
     : frame_count_(frame_count), frame_size_(frame_size), free_list_(frame_count) {
   // Pushed so that allocate() hands out low addresses first: easier to read in a debugger.
-  for (uint32_t i = 0; i < frame_count; ++i) free_list_[i] = uint64_t{frame_count - 1 - i} * frame_size;
+  for (uint32_t i = 0; i < frame_count; ++i)
+    free_list_[i] = uint64_t{frame_count - 1 - i} * frame_size;
   free_top_ = frame_count;
   counts_[index(FramePlace::kFree)].add(frame_count);
 #ifdef DNSPROXY_FRAME_CHECKS

@@ -37,8 +37,12 @@ inline constexpr size_t kFramePlaceCount = 5;
 // A counter written by one thread and read by others: a plain add on x86, no lock prefix.
 class RelaxedCounter {
  public:
-  void add(uint64_t n) noexcept { value_.store(value_.load(std::memory_order_relaxed) + n, std::memory_order_relaxed); }
-  void sub(uint64_t n) noexcept { value_.store(value_.load(std::memory_order_relaxed) - n, std::memory_order_relaxed); }
+  void add(uint64_t n) noexcept {
+    value_.store(value_.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
+  }
+  void sub(uint64_t n) noexcept {
+    value_.store(value_.load(std::memory_order_relaxed) - n, std::memory_order_relaxed);
+  }
   void set(uint64_t n) noexcept { value_.store(n, std::memory_order_relaxed); }
   [[nodiscard]] uint64_t get() const noexcept { return value_.load(std::memory_order_relaxed); }
 
@@ -52,7 +56,9 @@ struct FrameCounts {
   uint64_t total = 0;
   uint64_t violations = 0;  // moves whose source was wrong (checked builds only)
 
-  [[nodiscard]] uint64_t at(FramePlace place) const noexcept { return in_place[static_cast<size_t>(place)]; }
+  [[nodiscard]] uint64_t at(FramePlace place) const noexcept {
+    return in_place[static_cast<size_t>(place)];
+  }
   // True when the places sum to the frame count and no move was ever wrong.
   [[nodiscard]] bool consistent() const noexcept;
 };
@@ -71,7 +77,9 @@ class FramePool {
 
   // The base address of the frame holding UMEM offset `addr` (RX and completion descriptors may
   // point inside a frame, past the headroom).
-  [[nodiscard]] uint64_t frame_base(uint64_t addr) const noexcept { return addr - addr % frame_size_; }
+  [[nodiscard]] uint64_t frame_base(uint64_t addr) const noexcept {
+    return addr - addr % frame_size_;
+  }
 
   // Pops up to out.size() frames off the free list into place `to`; returns how many.
   [[nodiscard]] uint32_t allocate(std::span<uint64_t> out, FramePlace to) noexcept;
@@ -79,7 +87,9 @@ class FramePool {
   void release(uint64_t addr, FramePlace from) noexcept;
   // Records that a frame went from one place to another (e.g. worker -> kernel TX).
   void move(uint64_t addr, FramePlace from, FramePlace to) noexcept;
-  [[nodiscard]] uint64_t count(FramePlace place) const noexcept { return counts_[index(place)].get(); }
+  [[nodiscard]] uint64_t count(FramePlace place) const noexcept {
+    return counts_[index(place)].get();
+  }
 
   [[nodiscard]] FrameCounts snapshot() const noexcept;
 

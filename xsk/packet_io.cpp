@@ -48,7 +48,8 @@ void XskPacketIo::flush() noexcept {
 
 void XskPacketIo::wait_for_packets(int timeout_ms) noexcept {
   if (busy_poll_) {
-    for (auto& socket : sockets_) (void)recvfrom(socket->fd(), nullptr, 0, MSG_DONTWAIT, nullptr, nullptr);
+    for (auto& socket : sockets_)
+      (void)recvfrom(socket->fd(), nullptr, 0, MSG_DONTWAIT, nullptr, nullptr);
     return;
   }
   (void)poll(poll_fds_.data(), poll_fds_.size(), timeout_ms);

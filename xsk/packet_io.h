@@ -29,18 +29,29 @@
 namespace dnsproxy::xsk {
 
 template <class Io>
-concept PacketIo = requires(Io io, const Io cio, size_t port, std::span<Packet> rx, std::span<const Packet> tx,
-                            Packet packet, uint32_t ifindex, int timeout_ms) {
-  { cio.port_count() } noexcept -> std::same_as<size_t>;
-  { cio.port_for_ifindex(ifindex) } noexcept -> std::same_as<int>;
-  { io.service() } noexcept;
-  { io.receive(port, rx) } noexcept -> std::same_as<uint32_t>;
-  { io.transmit(port, tx) } noexcept -> std::same_as<uint32_t>;
-  { io.release(packet) } noexcept;
-  { io.bytes(packet) } noexcept -> std::same_as<std::span<std::byte>>;
-  { io.flush() } noexcept;
-  { io.wait_for_packets(timeout_ms) } noexcept;
-  { cio.frames_in_worker() } noexcept -> std::same_as<uint64_t>;
+concept PacketIo = requires(Io io, const Io cio, size_t port, std::span<Packet> rx,
+                            std::span<const Packet> tx, Packet packet, uint32_t ifindex,
+                            int timeout_ms) {
+  { cio.port_count() }
+  noexcept->std::same_as<size_t>;
+  { cio.port_for_ifindex(ifindex) }
+  noexcept->std::same_as<int>;
+  { io.service() }
+  noexcept;
+  { io.receive(port, rx) }
+  noexcept->std::same_as<uint32_t>;
+  { io.transmit(port, tx) }
+  noexcept->std::same_as<uint32_t>;
+  { io.release(packet) }
+  noexcept;
+  { io.bytes(packet) }
+  noexcept->std::same_as<std::span<std::byte>>;
+  { io.flush() }
+  noexcept;
+  { io.wait_for_packets(timeout_ms) }
+  noexcept;
+  { cio.frames_in_worker() }
+  noexcept->std::same_as<uint64_t>;
 };
 
 // The frames each of `sockets` sockets on a UMEM of `frame_count` frames may hold in its fill
@@ -56,8 +67,8 @@ class XskPacketIo {
  public:
   // Takes the worker's Umem and binds one socket per entry on it, in order (port i =
   // sockets[i]). The Umem is created apart so its registration error stays distinguishable.
-  [[nodiscard]] static Result<std::unique_ptr<XskPacketIo>> create(std::unique_ptr<Umem> umem,
-                                                                   std::span<const SocketConfig> sockets);
+  [[nodiscard]] static Result<std::unique_ptr<XskPacketIo>> create(
+      std::unique_ptr<Umem> umem, std::span<const SocketConfig> sockets);
   ~XskPacketIo();
   XskPacketIo(const XskPacketIo&) = delete;
   XskPacketIo& operator=(const XskPacketIo&) = delete;
@@ -69,18 +80,24 @@ class XskPacketIo {
   [[nodiscard]] int port_for_ifindex(uint32_t ifindex) const noexcept;
 
   void service() noexcept;
-  [[nodiscard]] uint32_t receive(size_t port, std::span<Packet> out) noexcept { return sockets_[port]->receive(out); }
+  [[nodiscard]] uint32_t receive(size_t port, std::span<Packet> out) noexcept {
+    return sockets_[port]->receive(out);
+  }
   [[nodiscard]] uint32_t transmit(size_t port, std::span<const Packet> packets) noexcept {
     return sockets_[port]->transmit(packets);
   }
   void release(Packet packet) noexcept { umem_->pool().release(packet.addr, FramePlace::kWorker); }
-  [[nodiscard]] std::span<std::byte> bytes(Packet packet) noexcept { return {umem_->data(packet.addr), packet.len}; }
+  [[nodiscard]] std::span<std::byte> bytes(Packet packet) noexcept {
+    return {umem_->data(packet.addr), packet.len};
+  }
   void flush() noexcept;
   // Idle: poll() every socket for RX (which also wakes a driver that asked for it) up to
   // timeout_ms, or with busy polling one non-blocking recvfrom per socket to run its NAPI loop.
   void wait_for_packets(int timeout_ms) noexcept;
 
-  [[nodiscard]] uint64_t frames_in_worker() const noexcept { return umem_->pool().count(FramePlace::kWorker); }
+  [[nodiscard]] uint64_t frames_in_worker() const noexcept {
+    return umem_->pool().count(FramePlace::kWorker);
+  }
   [[nodiscard]] FrameCounts frame_counts() const noexcept { return umem_->pool().snapshot(); }
 
   // Teardown: reclaims completions until no TX is outstanding or `timeout_ms` passed. Returns

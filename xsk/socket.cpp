@@ -19,7 +19,8 @@ Result<BindMode> parse_bind_mode(std::string_view text) {
   if (text == "auto") return BindMode::kAuto;
   if (text == "zerocopy") return BindMode::kZeroCopy;
   if (text == "copy") return BindMode::kCopy;
-  return fail("unsupported AF_XDP bind mode '", std::string(text), "' (use auto, zerocopy or copy)");
+  return fail("unsupported AF_XDP bind mode '", std::string(text),
+              "' (use auto, zerocopy or copy)");
 }
 
 Result<uint32_t> receive_queue_count(const std::string& interface) {
@@ -47,7 +48,8 @@ namespace {
 // Whether (interface, queue) binds in zero-copy mode, tried on a small throwaway UMEM: a failed
 // bind leaves libxdp's ring setup on the real UMEM's first socket unusable for a retry.
 bool zero_copy_binds(const SocketConfig& config) {
-  auto probe_umem = Umem::create(UmemConfig{.frame_count = 64, .frame_size = 2048, .ring_size = 64});
+  auto probe_umem =
+      Umem::create(UmemConfig{.frame_count = 64, .frame_size = 2048, .ring_size = 64});
   if (!probe_umem) return false;
   SocketConfig probe = config;
   probe.bind_mode = BindMode::kZeroCopy;
@@ -67,8 +69,10 @@ Result<std::unique_ptr<Socket>> Socket::create(Umem& umem, const SocketConfig& c
   if (socket->ifindex_ == 0) return fail("interface ", config.interface, " not found");
 
   BindMode mode = config.bind_mode;
-  if (mode == BindMode::kAuto) mode = zero_copy_binds(config) ? BindMode::kZeroCopy : BindMode::kCopy;
-  const uint16_t flags = XDP_USE_NEED_WAKEUP | (mode == BindMode::kZeroCopy ? XDP_ZEROCOPY : XDP_COPY);
+  if (mode == BindMode::kAuto)
+    mode = zero_copy_binds(config) ? BindMode::kZeroCopy : BindMode::kCopy;
+  const uint16_t flags =
+      XDP_USE_NEED_WAKEUP | (mode == BindMode::kZeroCopy ? XDP_ZEROCOPY : XDP_COPY);
   if (auto bound = socket->bind(flags); !bound) return tl::unexpected(bound.error());
   if (config.busy_poll) {
     if (auto enabled = socket->enable_busy_poll(); !enabled) return tl::unexpected(enabled.error());
@@ -89,17 +93,18 @@ Result<void> Socket::bind(uint16_t bind_flags) {
                                         .bind_flags = bind_flags};
   // Every socket gets its own fill and completion rings: libxdp hands the UMEM's initial pair to
   // the first socket and creates new ones for the others (XDP_SHARED_UMEM).
-  const int err = xsk_socket__create_shared(&xsk_, config_.interface.c_str(), config_.queue, umem_.handle(),
-                                            &rx_, &tx_, &fill_, &completion_, &socket_config);
+  const int err =
+      xsk_socket__create_shared(&xsk_, config_.interface.c_str(), config_.queue, umem_.handle(),
+                                &rx_, &tx_, &fill_, &completion_, &socket_config);
   if (err == 0) return {};
   xsk_ = nullptr;
   const char* mode = (bind_flags & XDP_ZEROCOPY) != 0 ? "zero-copy" : "copy";
-  std::string why = std::string("cannot bind an AF_XDP socket to ") + config_.interface + " queue " +
-                    std::to_string(config_.queue) + " in " + mode + " mode: " + std::strerror(-err);
+  std::string why = std::string("cannot bind an AF_XDP socket to ") + config_.interface +
+                    " queue " + std::to_string(config_.queue) + " in " + mode +
+                    " mode: " + std::strerror(-err);
   if (err == -EOPNOTSUPP && (bind_flags & XDP_ZEROCOPY) != 0)
     why += " (the driver has no zero-copy support: use --bind-mode copy or auto)";
-  if (err == -EINVAL)
-    why += " (does the interface have that queue? see ethtool -l)";
+  if (err == -EINVAL) why += " (does the interface have that queue? see ethtool -l)";
   return tl::unexpected(Error{std::move(why)});
 }
 
@@ -118,7 +123,9 @@ Socket::~Socket() {
   if (xsk_ != nullptr) xsk_socket__delete(xsk_);
 }
 
-int Socket::fd() const noexcept { return xsk_socket__fd(xsk_); }
+int Socket::fd() const noexcept {
+  return xsk_socket__fd(xsk_);
+}
 
 uint32_t Socket::refill() noexcept {
   if (rx_held_ >= fill_share_) return 0;
@@ -130,8 +137,9 @@ uint32_t Socket::refill() noexcept {
   uint32_t done = 0;
   std::array<uint64_t, 64> chunk;
   while (done < reserved) {
-    const uint32_t n = pool_.allocate(std::span(chunk).first(std::min<size_t>(chunk.size(), reserved - done)),
-                                      FramePlace::kKernelRx);
+    const uint32_t n =
+        pool_.allocate(std::span(chunk).first(std::min<size_t>(chunk.size(), reserved - done)),
+                       FramePlace::kKernelRx);
     for (uint32_t i = 0; i < n; ++i) *xsk_ring_prod__fill_addr(&fill_, index + done + i) = chunk[i];
     done += n;
   }
@@ -157,7 +165,8 @@ uint32_t Socket::transmit(std::span<const Packet> packets) noexcept {
   if (packets.empty()) return 0;
   uint32_t index = 0;
   const uint32_t free = xsk_prod_nb_free(&tx_, static_cast<uint32_t>(packets.size()));
-  const uint32_t n = xsk_ring_prod__reserve(&tx_, std::min<uint32_t>(free, static_cast<uint32_t>(packets.size())), &index);
+  const uint32_t n = xsk_ring_prod__reserve(
+      &tx_, std::min<uint32_t>(free, static_cast<uint32_t>(packets.size())), &index);
   for (uint32_t i = 0; i < n; ++i) {
     xdp_desc* desc = xsk_ring_prod__tx_desc(&tx_, index + i);
     desc->addr = packets[i].addr;
@@ -193,14 +202,15 @@ void Socket::kick_tx() noexcept {
 }
 
 void Socket::wake_rx() noexcept {
-  if (xsk_ring_prod__needs_wakeup(&fill_) != 0) (void)recvfrom(fd(), nullptr, 0, MSG_DONTWAIT, nullptr, nullptr);
+  if (xsk_ring_prod__needs_wakeup(&fill_) != 0)
+    (void)recvfrom(fd(), nullptr, 0, MSG_DONTWAIT, nullptr, nullptr);
 }
 
 Socket::KernelStats Socket::kernel_stats() const noexcept {
   xdp_statistics stats{};
   socklen_t length = sizeof(stats);
   if (getsockopt(fd(), SOL_XDP, XDP_STATISTICS, &stats, &length) != 0) return {};
-  return KernelStats{stats.rx_dropped,   stats.rx_invalid_descs,   stats.tx_invalid_descs,
+  return KernelStats{stats.rx_dropped,   stats.rx_invalid_descs,         stats.tx_invalid_descs,
                      stats.rx_ring_full, stats.rx_fill_ring_empty_descs, stats.tx_ring_empty_descs};
 }
 

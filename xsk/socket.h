@@ -43,7 +43,8 @@ class Socket {
  public:
   // Creates and binds the socket. The XDP program is not touched (the loader owns it); the
   // caller inserts fd() into the program's XSKMAP afterwards.
-  [[nodiscard]] static Result<std::unique_ptr<Socket>> create(Umem& umem, const SocketConfig& config);
+  [[nodiscard]] static Result<std::unique_ptr<Socket>> create(Umem& umem,
+                                                              const SocketConfig& config);
   ~Socket();
   Socket(const Socket&) = delete;
   Socket& operator=(const Socket&) = delete;
@@ -61,7 +62,9 @@ class Socket {
   // At most `frames` (and never more than the fill ring holds) wait in this socket's fill and RX
   // rings. The worker's sockets share one UMEM: without a share the first sockets serviced would
   // take every frame and the later ones none. Default: the fill ring's size.
-  void set_fill_share(uint32_t frames) noexcept { fill_share_ = std::min(frames, config_.ring_size); }
+  void set_fill_share(uint32_t frames) noexcept {
+    fill_share_ = std::min(frames, config_.ring_size);
+  }
   [[nodiscard]] uint32_t fill_share() const noexcept { return fill_share_; }
   // Reads up to out.size() packets from the RX ring (frames: fill/rx -> worker).
   [[nodiscard]] uint32_t receive(std::span<Packet> out) noexcept;

@@ -12,7 +12,8 @@
 namespace dnsproxy::xsk {
 
 Result<void> validate(const UmemConfig& config) {
-  if (!std::has_single_bit(config.frame_size) || config.frame_size < 2048 || config.frame_size > 4096)
+  if (!std::has_single_bit(config.frame_size) || config.frame_size < 2048 ||
+      config.frame_size > 4096)
     return fail("frame size ", std::to_string(config.frame_size), " must be 2048 or 4096");
   if (!std::has_single_bit(config.ring_size) || config.ring_size < 64)
     return fail("ring size ", std::to_string(config.ring_size), " must be a power of two >= 64");
@@ -27,7 +28,8 @@ namespace {
 std::string memlock_explanation(size_t bytes) {
   rlimit limit{};
   getrlimit(RLIMIT_MEMLOCK, &limit);
-  const std::string soft = limit.rlim_cur == RLIM_INFINITY ? "unlimited" : std::to_string(limit.rlim_cur);
+  const std::string soft =
+      limit.rlim_cur == RLIM_INFINITY ? "unlimited" : std::to_string(limit.rlim_cur);
   return "the kernel pins the UMEM (" + std::to_string(bytes) +
          " bytes), which needs CAP_IPC_LOCK or an RLIMIT_MEMLOCK at least that large (now " + soft +
          " bytes): run with CAP_IPC_LOCK, raise the limit, or lower --umem-frames / --frame-size";
@@ -46,7 +48,8 @@ Umem::Umem(const UmemConfig& config, std::byte* area, size_t size)
 Result<std::unique_ptr<Umem>> Umem::create(const UmemConfig& config) {
   if (auto valid = validate(config); !valid) return tl::unexpected(valid.error());
   const size_t size = size_t{config.frame_count} * config.frame_size;
-  void* area = mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
+  void* area = mmap(nullptr, size, PROT_READ | PROT_WRITE,
+                    MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
   if (area == MAP_FAILED)
     return fail("cannot map a UMEM of ", std::to_string(size), " bytes: ", std::strerror(errno));
   std::unique_ptr<Umem> umem(new Umem(config, static_cast<std::byte*>(area), size));
@@ -63,7 +66,8 @@ Result<std::unique_ptr<Umem>> Umem::create(const UmemConfig& config) {
     std::string why = std::string("cannot register the UMEM: ") + std::strerror(-err);
     // Without CAP_IPC_LOCK the kernel charges the pages to RLIMIT_MEMLOCK and answers ENOBUFS
     // (ENOMEM / EPERM on older kernels) when they do not fit.
-    if (err == -ENOBUFS || err == -ENOMEM || err == -EPERM) why += " (" + memlock_explanation(size) + ")";
+    if (err == -ENOBUFS || err == -ENOMEM || err == -EPERM)
+      why += " (" + memlock_explanation(size) + ")";
     return tl::unexpected(Error{std::move(why)});
   }
   return umem;

@@ -286,7 +286,7 @@ static __always_inline struct parse_state parse(struct xdp_md* ctx, struct dns_p
  * packet must go to the kernel, whose forwarding resolves the neighbour (user space could only
  * drop it, and the neighbour would never be resolved). Returns 1 to redirect. */
 static __always_inline int resolve_next_hop(struct xdp_md* ctx, const struct dns_packet* pkt,
-                                             struct dns_steer_meta* meta) {
+                                            struct dns_steer_meta* meta) {
   struct bpf_fib_lookup fib = {};
   fib.ifindex = ctx->ingress_ifindex;
   fib.l4_protocol = IPPROTO_UDP;
@@ -341,7 +341,8 @@ static __always_inline int resolve_next_hop(struct xdp_md* ctx, const struct dns
 
 /* No room for the metadata: the load-time fail action (see DNS_STEER_STAT_*_NO_META). */
 static __always_inline int no_meta(struct xdp_md* ctx) {
-  return dns_steer_config.fail_open ? pass(ctx, DNS_STEER_STAT_PASS_NO_META) : drop(DNS_STEER_STAT_DROP_NO_META);
+  return dns_steer_config.fail_open ? pass(ctx, DNS_STEER_STAT_PASS_NO_META)
+                                    : drop(DNS_STEER_STAT_DROP_NO_META);
 }
 
 /* The XSKMAP slot of (ingress interface, receive queue), or -1 if it has none. */

@@ -16,7 +16,8 @@ uint16_t ipv4_header_checksum(const std::vector<std::byte>& frame, size_t l3) {
   uint32_t sum = 0;
   for (size_t i = 0; i < 20; i += 2) {
     if (i == 10) continue;
-    sum += std::to_integer<uint32_t>(frame[l3 + i]) << 8 | std::to_integer<uint32_t>(frame[l3 + i + 1]);
+    sum += std::to_integer<uint32_t>(frame[l3 + i]) << 8 |
+           std::to_integer<uint32_t>(frame[l3 + i + 1]);
   }
   while (sum >> 16) sum = (sum & 0xffff) + (sum >> 16);
   return static_cast<uint16_t>(~sum);
@@ -30,10 +31,11 @@ std::vector<std::byte> bytes(std::initializer_list<int> values) {
 
 // Ethernet + IPv4 (ttl) + UDP 53 + 12-byte DNS header, with a correct IPv4 header checksum.
 std::vector<std::byte> ipv4_query(uint8_t ttl) {
-  auto frame = bytes({2, 0, 0, 0, 0, 2, 2, 0, 0, 0, 0, 1, 0x08, 0x00,                       // eth
-                      0x45, 0, 0, 40, 0x12, 0x34, 0x40, 0, ttl, 17, 0, 0, 192, 0, 2, 10, 198, 51, 100, 53,  // ipv4
-                      0x30, 0x39, 0, 53, 0, 20, 0, 0,                                        // udp
-                      0xab, 0xcd, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0});                            // dns
+  auto frame = bytes({2,    0,    0,   0,  0,    2,    2,    0, 0,   0,  0, 1, 0x08, 0x00,  // eth
+                      0x45, 0,    0,   40, 0x12, 0x34, 0x40, 0, ttl, 17, 0, 0, 192,  0,
+                      2,    10,   198, 51, 100,  53,                              // ipv4
+                      0x30, 0x39, 0,   53, 0,    20,   0,    0,                   // udp
+                      0xab, 0xcd, 1,   0,  0,    1,    0,    0, 0,   0,  0, 0});  // dns
   const uint16_t checksum = ipv4_header_checksum(frame, 14);
   frame[24] = std::byte{static_cast<uint8_t>(checksum >> 8)};
   frame[25] = std::byte{static_cast<uint8_t>(checksum)};
@@ -41,8 +43,9 @@ std::vector<std::byte> ipv4_query(uint8_t ttl) {
 }
 
 std::vector<std::byte> ipv6_query(uint8_t hop_limit) {
-  std::vector<std::byte> frame = bytes({2, 0, 0, 0, 0, 2, 2, 0, 0, 0, 0, 1, 0x86, 0xdd,  // eth
-                                        0x60, 0, 0, 0, 0, 20, 17, hop_limit});              // ipv6 fixed part
+  std::vector<std::byte> frame =
+      bytes({2,    0, 0, 0, 0, 2,  2,  0,        0, 0, 0, 1, 0x86, 0xdd,  // eth
+             0x60, 0, 0, 0, 0, 20, 17, hop_limit});                       // ipv6 fixed part
   frame.resize(14 + 40 + 8 + 12);  // addresses, UDP and DNS header
   frame[22] = std::byte{0x20};     // source 2001:db8:c::10
   frame[23] = std::byte{0x01};
@@ -59,7 +62,9 @@ std::vector<std::byte> ipv6_query(uint8_t hop_limit) {
 bool udp_checksum_valid(const std::vector<std::byte>& frame, bool ipv6) {
   const size_t l3 = 14;
   const size_t l4 = l3 + (ipv6 ? 40 : 20);
-  auto word = [&](size_t i) { return std::to_integer<uint32_t>(frame[i]) << 8 | std::to_integer<uint32_t>(frame[i + 1]); };
+  auto word = [&](size_t i) {
+    return std::to_integer<uint32_t>(frame[i]) << 8 | std::to_integer<uint32_t>(frame[i + 1]);
+  };
   const size_t length = word(l4 + 4);
   uint64_t sum = 17 + length;
   const size_t addresses = ipv6 ? l3 + 8 : l3 + 12;
@@ -89,7 +94,8 @@ TEST(ForwardTest, Ipv4RewritesMacsAndTtlAndKeepsTheChecksumValid) {
     EXPECT_EQ(std::memcmp(frame.data(), kNextHop, 6), 0);
     EXPECT_EQ(std::memcmp(frame.data() + 6, kEgress, 6), 0);
     EXPECT_EQ(std::to_integer<int>(frame[22]), ttl - 1);
-    const uint16_t stored = static_cast<uint16_t>(std::to_integer<int>(frame[24]) << 8 | std::to_integer<int>(frame[25]));
+    const uint16_t stored = static_cast<uint16_t>(std::to_integer<int>(frame[24]) << 8 |
+                                                  std::to_integer<int>(frame[25]));
     EXPECT_EQ(stored, ipv4_header_checksum(frame, 14)) << "ttl " << int{ttl};
     EXPECT_TRUE(udp_checksum_valid(frame, false));
   }
@@ -135,7 +141,8 @@ TEST(ForwardTest, LastHopIsDroppedUnchanged) {
 TEST(ForwardTest, WithoutAValidFibResultNothingIsSent) {
   auto frame = ipv4_query(64);
   const auto before = frame;
-  EXPECT_EQ(rewrite_for_forwarding(frame, meta_for(false, DNS_STEER_FIB_NOT_FORWARDED)), ForwardVerdict::kNotForwarded);
+  EXPECT_EQ(rewrite_for_forwarding(frame, meta_for(false, DNS_STEER_FIB_NOT_FORWARDED)),
+            ForwardVerdict::kNotForwarded);
   EXPECT_EQ(rewrite_for_forwarding(frame, meta_for(false, 200)), ForwardVerdict::kNotForwarded);
   EXPECT_EQ(frame, before);
 }

@@ -25,7 +25,9 @@ using namespace std::chrono_literals;
 using policy::IpAddress;
 using policy::IpPrefix;
 
-IpAddress ip(std::string_view text) { return *IpAddress::parse(text); }
+IpAddress ip(std::string_view text) {
+  return *IpAddress::parse(text);
+}
 
 // A bpf filesystem to pin in: /sys/fs/bpf where it is mounted (as on any systemd host), else a
 // private mount of our own in /tmp, unmounted afterwards.
@@ -64,8 +66,10 @@ struct PinnedPaths {
   BpfFs fs;
   std::string endpoints = fs.dir() + "/dnsproxy-test-" + std::to_string(getpid()) + "-endpoints";
   std::string ipcache = fs.dir() + "/dnsproxy-test-" + std::to_string(getpid()) + "-ipcache";
-  std::string generations = fs.dir() + "/dnsproxy-test-" + std::to_string(getpid()) + "-generations";
-  std::string ipcache_log = fs.dir() + "/dnsproxy-test-" + std::to_string(getpid()) + "-ipcache-log";
+  std::string generations =
+      fs.dir() + "/dnsproxy-test-" + std::to_string(getpid()) + "-generations";
+  std::string ipcache_log =
+      fs.dir() + "/dnsproxy-test-" + std::to_string(getpid()) + "-ipcache-log";
   PinnedPolicyMaps all() const { return {endpoints, ipcache, generations, ipcache_log}; }
   PinnedPolicyMaps without_log() const { return {endpoints, ipcache, generations, ""}; }
   PinnedPolicyMaps without_counters() const { return {endpoints, ipcache, "", ""}; }
@@ -102,8 +106,8 @@ class ControlThread {
 
 // How long until `seen(snapshot)` holds for the reader; gives up after 2 s.
 template <class Predicate>
-std::chrono::milliseconds time_until(policy::SnapshotStore& store, policy::QsbrDomain::Reader& reader,
-                                     Predicate seen) {
+std::chrono::milliseconds time_until(policy::SnapshotStore& store,
+                                     policy::QsbrDomain::Reader& reader, Predicate seen) {
   const auto start = std::chrono::steady_clock::now();
   while (std::chrono::steady_clock::now() - start < 2s) {
     const bool done = seen(*store.acquire());
@@ -111,7 +115,8 @@ std::chrono::milliseconds time_until(policy::SnapshotStore& store, policy::QsbrD
     if (done) break;
     std::this_thread::sleep_for(1ms);
   }
-  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - start);
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() -
+                                                               start);
 }
 
 TEST(PolicyMirrorTest, MapChangesReachTheSnapshotWithin100ms) {
@@ -161,9 +166,8 @@ TEST(PolicyMirrorTest, MapChangesReachTheSnapshotWithin100ms) {
     EXPECT_LT(waited, 100ms) << "changed identity, deleted prefix";
 
     ASSERT_TRUE(agent->delete_endpoint(ip("192.0.2.10")));
-    waited = time_until(store, *reader, [](const policy::Snapshot& s) {
-      return s.endpoints->size() == 0;
-    });
+    waited = time_until(store, *reader,
+                        [](const policy::Snapshot& s) { return s.endpoints->size() == 0; });
     EXPECT_LT(waited, 100ms) << "deleted endpoint";
   }
   EXPECT_EQ(mirror.stats().invalid_endpoints, 0u);
@@ -328,9 +332,8 @@ TEST(PolicyMirrorTest, AnAgentWithoutTheLogStillWorks) {
     });
     EXPECT_LT(waited, 100ms) << "new prefix";
     ASSERT_TRUE(agent->delete_prefix(*IpPrefix::parse("198.51.100.0/24")));
-    waited = time_until(store, *reader, [](const policy::Snapshot& s) {
-      return s.ipcache->size() == 0;
-    });
+    waited = time_until(store, *reader,
+                        [](const policy::Snapshot& s) { return s.ipcache->size() == 0; });
     EXPECT_LT(waited, 100ms) << "deleted prefix";
   }
   EXPECT_GE(mirror.stats().ipcache_map_reads, 2u);  // the first poll, then a walk per change seen

@@ -301,7 +301,8 @@ enum MountCheck : int {
 // In a private mount namespace with a tmpfs over /sys/fs/bpf (so the host's mounts never change),
 // attach with the conventional pin_dir: refused with mount_bpffs off, mounted with it on.
 MountCheck attach_without_bpffs_mounted(const std::vector<std::string>& interfaces) {
-  if (unshare(CLONE_NEWNS) != 0 || mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0 ||
+  if (unshare(CLONE_NEWNS) != 0 ||
+      mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0 ||
       mount("tmpfs", kBpffsMountPoint, "tmpfs", 0, nullptr) != 0) {
     return kPrivateMountsFailed;
   }

@@ -18,8 +18,12 @@ constexpr uint32_t kHeadroom = 256;  // where the kernel puts the packet in a fr
 class MemoryPacketIo {
  public:
   MemoryPacketIo(std::vector<uint32_t> port_ifindex, uint32_t tx_capacity)
-      : pool_(64, kFrameSize), memory_(size_t{64} * kFrameSize), port_ifindex_(std::move(port_ifindex)),
-        rx_(port_ifindex_.size()), sent_(port_ifindex_.size()), tx_capacity_(tx_capacity) {}
+      : pool_(64, kFrameSize),
+        memory_(size_t{64} * kFrameSize),
+        port_ifindex_(std::move(port_ifindex)),
+        rx_(port_ifindex_.size()),
+        sent_(port_ifindex_.size()),
+        tx_capacity_(tx_capacity) {}
 
   // Puts a packet (with its metadata in front) on a port's RX queue, as the kernel would.
   void inject(size_t port, const std::vector<std::byte>& packet, const dns_steer_meta& meta) {
@@ -60,8 +64,12 @@ class MemoryPacketIo {
     }
     return n;
   }
-  void release(xsk::Packet packet) noexcept { pool_.release(packet.addr, xsk::FramePlace::kWorker); }
-  std::span<std::byte> bytes(xsk::Packet packet) noexcept { return {memory_.data() + packet.addr, packet.len}; }
+  void release(xsk::Packet packet) noexcept {
+    pool_.release(packet.addr, xsk::FramePlace::kWorker);
+  }
+  std::span<std::byte> bytes(xsk::Packet packet) noexcept {
+    return {memory_.data() + packet.addr, packet.len};
+  }
   void flush() noexcept {}
   void wait_for_packets(int) noexcept {}
   uint64_t frames_in_worker() const noexcept { return pool_.count(xsk::FramePlace::kWorker); }
@@ -80,10 +88,10 @@ class MemoryPacketIo {
 static_assert(xsk::PacketIo<MemoryPacketIo>);
 
 std::vector<std::byte> ipv4_query() {
-  const uint8_t raw[] = {2, 0, 0, 0, 0, 2, 2, 0, 0, 0, 0, 1, 0x08, 0x00,
-                         0x45, 0, 0, 40, 0, 1, 0x40, 0, 64, 17, 0, 0, 192, 0, 2, 10, 198, 51, 100, 53,
-                         0x30, 0x39, 0, 53, 0, 20, 0, 0,
-                         0xab, 0xcd, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0};
+  const uint8_t raw[] = {2,    0,    0,   0,  0,   2,  2,    0,    0,  0,  0, 1,  0x08, 0x00,
+                         0x45, 0,    0,   40, 0,   1,  0x40, 0,    64, 17, 0, 0,  192,  0,
+                         2,    10,   198, 51, 100, 53, 0x30, 0x39, 0,  53, 0, 20, 0,    0,
+                         0xab, 0xcd, 1,   0,  0,   1,  0,    0,    0,  0,  0, 0};
   std::vector<std::byte> out(sizeof(raw));
   std::memcpy(out.data(), raw, sizeof(raw));
   return out;
@@ -103,8 +111,9 @@ TEST(WorkerTest, ForwardsToTheEgressPortAndAccountsForEveryFrame) {
   ForwardAllHandler handler;
   WorkerCounters counters;
   Worker worker(io, handler, counters, WorkerConfig{.batch_size = 4});
-  for (int i = 0; i < 6; ++i) io.inject(0, ipv4_query(), meta_to(20));  // queries: in on 10, out on 20
-  io.inject(1, ipv4_query(), meta_to(10));                               // a response the other way
+  for (int i = 0; i < 6; ++i)
+    io.inject(0, ipv4_query(), meta_to(20));  // queries: in on 10, out on 20
+  io.inject(1, ipv4_query(), meta_to(10));    // a response the other way
 
   EXPECT_EQ(worker.run_once(), 5u);  // 4 from port 0 (one batch), 1 from port 1
   EXPECT_EQ(worker.run_once(), 2u);

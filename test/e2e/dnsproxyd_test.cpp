@@ -34,17 +34,20 @@ class DnsproxydTest : public ::testing::Test {
   // A pin directory of its own for each daemon started, on this test's bpf filesystem.
   std::string new_pin_dir() { return bpffs_->path() + "/dnsproxy-" + std::to_string(pin_dirs_++); }
 
-  std::unique_ptr<Dnsproxyd> start_daemon(std::vector<std::string> extra = {}, std::string pin_dir = "") {
-    std::vector<std::string> args = {"-i", "cli0", "-i", "up0", "--forward-all", "--umem-frames", "4096",
-                                     "--ring-size", "1024"};
+  std::unique_ptr<Dnsproxyd> start_daemon(std::vector<std::string> extra = {},
+                                          std::string pin_dir = "") {
+    std::vector<std::string> args = {
+        "-i", "cli0", "-i", "up0", "--forward-all", "--umem-frames", "4096", "--ring-size", "1024"};
     args.insert(args.end(), extra.begin(), extra.end());
-    auto daemon = Dnsproxyd::start(kDaemon, topology_->node(), args, pin_dir.empty() ? new_pin_dir() : pin_dir);
+    auto daemon = Dnsproxyd::start(kDaemon, topology_->node(), args,
+                                   pin_dir.empty() ? new_pin_dir() : pin_dir);
     EXPECT_TRUE(daemon) << daemon.error().message;
     return daemon ? std::move(*daemon) : nullptr;
   }
 
   std::string kdig(const std::string& server, const std::string& name, const std::string& type) {
-    auto out = topology_->client().run({"kdig", "@" + server, "+short", "+time=2", "+retry=1", name, type});
+    auto out = topology_->client().run(
+        {"kdig", "@" + server, "+short", "+time=2", "+retry=1", name, type});
     return out ? out->output : out.error().message;
   }
 
@@ -82,7 +85,8 @@ TEST_F(DnsproxydTest, KdigOverV4AndV6IsForwardedByTheWorkers) {
   expect_attached();
   EXPECT_EQ(kdig(Topology::kUpstreamV4, "host3.example.test", "A"), "203.0.113.4\n");
   EXPECT_EQ(kdig(Topology::kUpstreamV6, "host3.example.test", "AAAA"), "2001:db8:e::4\n");
-  EXPECT_TRUE(daemon->report_counters()) << "SIGUSR1 logs the counters while running:\n" << daemon->log();
+  EXPECT_TRUE(daemon->report_counters()) << "SIGUSR1 logs the counters while running:\n"
+                                         << daemon->log();
   EXPECT_GE(daemon->transmitted(), 4u) << daemon->log();
   EXPECT_EQ(daemon->stop(), 0) << daemon->log();
   // Two queries and two responses, each one descriptor move through a worker.
@@ -99,8 +103,8 @@ TEST_F(DnsproxydTest, HundredThousandDnsperfQueriesLoseNone) {
   auto daemon = start_daemon();
   ASSERT_TRUE(daemon);
   // 1000 names x 100 passes; -l bounds the run, -q keeps the offered load within the rings.
-  auto perf = topology_->client().run({"dnsperf", "-s", Topology::kUpstreamV4, "-d", *queries, "-n", "100", "-l",
-                                       "120", "-q", "64", "-c", "2", "-t", "5"});
+  auto perf = topology_->client().run({"dnsperf", "-s", Topology::kUpstreamV4, "-d", *queries, "-n",
+                                       "100", "-l", "120", "-q", "64", "-c", "2", "-t", "5"});
   ASSERT_TRUE(perf) << perf.error().message;
   EXPECT_NE(perf->output.find("Queries sent:         100000"), std::string::npos) << perf->output;
   EXPECT_NE(perf->output.find("Queries completed:    100000"), std::string::npos) << perf->output;
@@ -123,8 +127,8 @@ TEST_F(DnsproxydTest, PingAndTcpAreLeftToTheKernel) {
   ASSERT_TRUE(ping6);
   EXPECT_EQ(ping6->exit_code, 0) << ping6->output;
   // DNS over TCP to knotd: TCP port 53 is not steered (UDP only), the kernel forwards it.
-  auto tcp = client.run({"kdig", "+tcp", "+short", "+time=2", std::string("@") + Topology::kUpstreamV4,
-                         "www.example.test", "A"});
+  auto tcp = client.run({"kdig", "+tcp", "+short", "+time=2",
+                         std::string("@") + Topology::kUpstreamV4, "www.example.test", "A"});
   ASSERT_TRUE(tcp);
   EXPECT_EQ(tcp->output, "203.0.113.80\n");
   EXPECT_EQ(daemon->stop(), 0) << daemon->log();
@@ -143,8 +147,8 @@ TEST_F(DnsproxydTest, TwoWorkersServeAMultiQueueVeth) {
   for (const char* socket : {"worker 0 (cpu 0): cli0 queue 0", "worker 1 (cpu 1): cli0 queue 1",
                              "worker 0 (cpu 0): up0 queue 0", "worker 1 (cpu 1): up0 queue 1"})
     EXPECT_NE(log.find(socket), std::string::npos) << socket << " in\n" << log;
-  auto perf = topology_->client().run({"dnsperf", "-s", Topology::kUpstreamV4, "-d", *queries, "-n", "10", "-l",
-                                       "60", "-q", "64", "-c", "8", "-t", "5"});
+  auto perf = topology_->client().run({"dnsperf", "-s", Topology::kUpstreamV4, "-d", *queries, "-n",
+                                       "10", "-l", "60", "-q", "64", "-c", "8", "-t", "5"});
   ASSERT_TRUE(perf) << perf.error().message;
   EXPECT_NE(perf->output.find("Queries lost:         0 "), std::string::npos) << perf->output;
   EXPECT_EQ(daemon->stop(), 0) << daemon->log();
@@ -188,14 +192,17 @@ TEST_F(DnsproxydTest, ErrorsExitWithTheDocumentedCodes) {
       {{"-i", "cli0", "--forward-all", "--frame-size", "3000"}, 2, "frame size 3000"},
       {{"-i", "cli0", "--forward-all", "--bind-mode", "fast"}, 2, "--bind-mode"},
       {{"-i", "cli0", "--forward-all", "--xdp-mode", "turbo"}, 2, "turbo"},
-      {{"-i", "cli0", "-i", "up0", "--forward-all", "--bind-mode", "zerocopy", "--umem-frames", "4096",
-        "--ring-size", "1024", "--pin-dir", new_pin_dir()},
-       6, "zero-copy"},
+      {{"-i", "cli0", "-i", "up0", "--forward-all", "--bind-mode", "zerocopy", "--umem-frames",
+        "4096", "--ring-size", "1024", "--pin-dir", new_pin_dir()},
+       6,
+       "zero-copy"},
   };
   // Without CAP_IPC_LOCK a 32 MiB UMEM exceeds the 8 MiB RLIMIT_MEMLOCK of the test machines.
-  const Case no_ipc_lock = {{"setpriv", "--bounding-set=-ipc_lock", "--inh-caps=-ipc_lock", kDaemon, "-i", "cli0",
-                             "-i", "up0", "--forward-all", "--umem-frames", "16384", "--pin-dir", new_pin_dir()},
-                            5, "CAP_IPC_LOCK"};
+  const Case no_ipc_lock = {
+      {"setpriv", "--bounding-set=-ipc_lock", "--inh-caps=-ipc_lock", kDaemon, "-i", "cli0", "-i",
+       "up0", "--forward-all", "--umem-frames", "16384", "--pin-dir", new_pin_dir()},
+      5,
+      "CAP_IPC_LOCK"};
   for (const Case& c : cases) {
     std::vector<std::string> argv = {kDaemon};
     argv.insert(argv.end(), c.args.begin(), c.args.end());

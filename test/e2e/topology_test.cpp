@@ -16,10 +16,12 @@ TEST(TopologyTest, ClientResolvesThroughTheKernelForwardingNode) {
   auto knotd = Knotd::start((*topology)->upstream(), 10);
   ASSERT_TRUE(knotd) << knotd.error().message;
 
-  auto v4 = (*topology)->client().exec({"kdig", "@198.51.100.53", "+short", "+time=2", "host3.example.test", "A"});
+  auto v4 = (*topology)->client().exec(
+      {"kdig", "@198.51.100.53", "+short", "+time=2", "host3.example.test", "A"});
   ASSERT_TRUE(v4) << v4.error().message;
   EXPECT_EQ(*v4, "203.0.113.4\n");
-  auto v6 = (*topology)->client().exec({"kdig", "@2001:db8:5::53", "+short", "+time=2", "host3.example.test", "AAAA"});
+  auto v6 = (*topology)->client().exec(
+      {"kdig", "@2001:db8:5::53", "+short", "+time=2", "host3.example.test", "AAAA"});
   ASSERT_TRUE(v6) << v6.error().message;
   EXPECT_EQ(*v6, "2001:db8:e::4\n");
 }

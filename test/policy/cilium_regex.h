@@ -34,9 +34,12 @@ inline std::string cilium_match_pattern_regex(std::string_view pattern) {
     pattern.remove_prefix(3);
   }
   for (char c : pattern) {
-    if (c == '*') out += label + "*";
-    else if (c == '.') out += "[.]";
-    else out += c;
+    if (c == '*')
+      out += label + "*";
+    else if (c == '.')
+      out += "[.]";
+    else
+      out += c;
   }
   if (pattern.empty() || pattern.back() != '.') out += "[.]";
   return out + "$";

@@ -19,7 +19,7 @@ TEST(DnsproxyctlPolicyTest, TestExitCodes) {
   EXPECT_EQ(run("policy test '*.example.com' www.example.com"), 0);
   EXPECT_EQ(run("policy test '*.example.com' a.www.example.com"), 1);
   EXPECT_EQ(run("policy test '**.example.com' a.www.EXAMPLE.com."), 0);
-  EXPECT_EQ(run("policy test '*' 'a\\.b.example'"), 1);   // a dot inside a label
+  EXPECT_EQ(run("policy test '*' 'a\\.b.example'"), 1);              // a dot inside a label
   EXPECT_EQ(run("policy test 'abc.example' '\\097bc.example'"), 0);  // \097 is 'a'
   EXPECT_EQ(run("policy test --name api.example.com API.example.com"), 0);
   EXPECT_EQ(run("policy test --name '*.example.com' www.example.com"), 2);
@@ -29,7 +29,8 @@ TEST(DnsproxyctlPolicyTest, TestExitCodes) {
 }
 
 TEST(DnsproxyctlPolicyTest, CheckExitCodes) {
-  EXPECT_EQ(run(std::string("policy check ") + DNSPROXY_SOURCE_DIR + "/tools/policy.example.yaml"), 0);
+  EXPECT_EQ(run(std::string("policy check ") + DNSPROXY_SOURCE_DIR + "/tools/policy.example.yaml"),
+            0);
   const std::string path = "/tmp/dnsproxyctl-policy-test-" + std::to_string(getpid()) + ".yaml";
   { std::ofstream(path) << "policies:\n  - endpointSelector: {}\n    egres: []\n"; }
   EXPECT_EQ(run("policy check " + path), 2);

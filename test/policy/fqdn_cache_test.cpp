@@ -10,7 +10,9 @@ namespace {
 using std::chrono::seconds;
 using test::wire;
 
-IpAddress ip(std::string_view text) { return *IpAddress::parse(text); }
+IpAddress ip(std::string_view text) {
+  return *IpAddress::parse(text);
+}
 
 const Clock::time_point t0{seconds(1000)};
 

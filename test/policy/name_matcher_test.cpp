@@ -23,7 +23,9 @@ NameMatcher build(std::vector<NamePattern> patterns) {
   return m ? std::move(*m) : NameMatcher{};
 }
 
-bool matches(const NameMatcher& m, std::string_view name) { return m.matches(wire(name)); }
+bool matches(const NameMatcher& m, std::string_view name) {
+  return m.matches(wire(name));
+}
 
 TEST(NameMatcherTest, EmptyPatternListAllowsEverything) {
   const NameMatcher m = build({});
@@ -144,8 +146,10 @@ TEST(NameMatcherTest, AgreesWithCiliumRegexOnRandomInput) {
     std::string label;
     const size_t length = 1 + rng() % 4;
     for (size_t k = 0; k < length; ++k) {
-      if (with_stars && rng() % 4 == 0) label += '*';
-      else label += alphabet[rng() % alphabet.size()];
+      if (with_stars && rng() % 4 == 0)
+        label += '*';
+      else
+        label += alphabet[rng() % alphabet.size()];
     }
     return label;
   };
@@ -174,7 +178,7 @@ TEST(NameMatcherTest, AgreesWithCiliumRegexOnRandomInput) {
     for (int n = 0; n < 200; ++n) {
       std::string name = random_name(false);
       if (rng() % 8 == 0) name = "x\\032y." + name;  // a byte no pattern character matches
-      if (rng() % 3 == 0) {  // often take a pattern and fill in its stars
+      if (rng() % 3 == 0) {                          // often take a pattern and fill in its stars
         name = patterns[rng() % patterns.size()].text;
         if (name.starts_with("**.")) name = random_label(false) + name.substr(2);
         for (char& c : name)

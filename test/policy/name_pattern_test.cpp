@@ -7,7 +7,9 @@
 namespace dnsproxy::policy {
 namespace {
 
-std::string error_of(const Result<NamePattern>& r) { return r ? "" : r.error().message; }
+std::string error_of(const Result<NamePattern>& r) {
+  return r ? "" : r.error().message;
+}
 
 TEST(NamePatternTest, MatchNameIsLowercasedWithTrailingDot) {
   auto p = parse_match_name("  API.Example.COM ");

@@ -13,7 +13,9 @@ namespace {
 
 using test::wire;
 
-IpAddress ip(std::string_view text) { return *IpAddress::parse(text); }
+IpAddress ip(std::string_view text) {
+  return *IpAddress::parse(text);
+}
 
 std::string error_of(std::string_view yaml) {
   auto file = parse_policy_file(yaml, "p.yaml");
@@ -42,8 +44,9 @@ TEST(PolicyFileTest, ExampleFileParsesAndDecides) {
   EXPECT_FALSE(allowed("192.0.2.10", "198.51.100.99", "api.example.com"));  // not kube-dns
   EXPECT_FALSE(allowed("192.0.2.10", "198.51.100.53", "evil.example.com"));
   EXPECT_TRUE(allowed("192.0.2.11", "198.51.100.99", "anything.example"));
-  EXPECT_FALSE(s.decide(ip("192.0.2.11"), ip("198.51.100.99"), 53, Protocol::kTcp,
-                        wire("anything.example")).allowed);
+  EXPECT_FALSE(
+      s.decide(ip("192.0.2.11"), ip("198.51.100.99"), 53, Protocol::kTcp, wire("anything.example"))
+          .allowed);
   const EndpointRules* frontend = file->rules->find(101);
   ASSERT_NE(frontend, nullptr);
   EXPECT_TRUE(frontend->has_to_fqdns);
@@ -78,24 +81,31 @@ policies:
   EXPECT_EQ(error_of(bad_pattern),
             "p.yaml:10:33: matchPattern \"a+b.example\": character '+' at offset 1 is not allowed "
             "(only a-z, 0-9, '-', '_', '.' and '*')");
-  EXPECT_NE(error_of("identities:\n  - {id: 7, cidrs: [10.0.0.1/8]}\n").find("p.yaml:2:21: \"10.0.0.1/8\": host bits set"),
+  EXPECT_NE(error_of("identities:\n  - {id: 7, cidrs: [10.0.0.1/8]}\n")
+                .find("p.yaml:2:21: \"10.0.0.1/8\": host bits set"),
             std::string::npos);
   EXPECT_NE(error_of("endpoints:\n  - {id: 1, identity: 5, ips: [192.0.2.1]}\n"
-                     "  - {id: 1, identity: 6}\n").find("p.yaml:3:10: endpoint id 1 appears twice"),
+                     "  - {id: 1, identity: 6}\n")
+                .find("p.yaml:3:10: endpoint id 1 appears twice"),
             std::string::npos);
   EXPECT_NE(error_of("endpoints:\n  - {id: 1, identity: 5, ips: [192.0.2.1]}\n"
-                     "  - {id: 2, identity: 6, ips: [192.0.2.1]}\n").find("two endpoints"),
+                     "  - {id: 2, identity: 6, ips: [192.0.2.1]}\n")
+                .find("two endpoints"),
             std::string::npos);
-  EXPECT_NE(error_of("endpoints:\n  - {id: x, identity: 5}\n").find("p.yaml:2:10: endpoint id must be a number"),
+  EXPECT_NE(error_of("endpoints:\n  - {id: x, identity: 5}\n")
+                .find("p.yaml:2:10: endpoint id must be a number"),
             std::string::npos);
   const std::string bad_protocol = R"(policies:
   - endpointSelector: {}
     egress:
       - toPorts: [{ports: [{port: 53, protocol: SCTP}]}]
 )";
-  EXPECT_NE(error_of(bad_protocol).find("p.yaml:4:49: protocol must be UDP, TCP or ANY"), std::string::npos);
-  EXPECT_NE(error_of("policies:\n  - egress: []\n").find("needs an endpointSelector"), std::string::npos);
-  EXPECT_NE(error_of("policies:\n  - endpointSelector: {}\n    egress:\n      - toFQDNs: [{matchName: a, matchPattern: b}]\n")
+  EXPECT_NE(error_of(bad_protocol).find("p.yaml:4:49: protocol must be UDP, TCP or ANY"),
+            std::string::npos);
+  EXPECT_NE(error_of("policies:\n  - egress: []\n").find("needs an endpointSelector"),
+            std::string::npos);
+  EXPECT_NE(error_of("policies:\n  - endpointSelector: {}\n    egress:\n      - toFQDNs: "
+                     "[{matchName: a, matchPattern: b}]\n")
                 .find("exactly one of"),
             std::string::npos);
 }
@@ -104,14 +114,10 @@ TEST(PolicyFileTest, BadFileLeavesThePolicyInForce) {
   const std::string path = "/tmp/dnsproxy-policy-test-" + std::to_string(getpid()) + ".yaml";
   QsbrDomain domain;
   SnapshotStore store(domain);
-  {
-    std::ofstream(path) << "endpoints:\n  - {id: 1, identity: 5, ips: [192.0.2.1]}\n";
-  }
+  { std::ofstream(path) << "endpoints:\n  - {id: 1, identity: 5, ips: [192.0.2.1]}\n"; }
   ASSERT_TRUE(apply_policy_file(path, store));
   const uint64_t version = store.current().version;
-  {
-    std::ofstream(path) << "endpoints:\n  - {id: 1, identity: 5, ips: [192.0.2.1/33]}\n";
-  }
+  { std::ofstream(path) << "endpoints:\n  - {id: 1, identity: 5, ips: [192.0.2.1/33]}\n"; }
   auto bad = apply_policy_file(path, store);
   std::remove(path.c_str());
   ASSERT_FALSE(bad);

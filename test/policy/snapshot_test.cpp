@@ -12,7 +12,9 @@ using test::name_pattern;
 using test::pattern;
 using test::wire;
 
-IpAddress ip(std::string_view text) { return *IpAddress::parse(text); }
+IpAddress ip(std::string_view text) {
+  return *IpAddress::parse(text);
+}
 
 constexpr uint32_t kDnsIdentity = 20001;
 
@@ -43,7 +45,9 @@ struct Fixture {
 PolicySpec frontend_policy() {
   PolicySpec spec;
   EndpointPolicy frontend{101, {}, {}};
-  DnsRule to_cluster_dns{53, Protocol::kAny, {false, {kDnsIdentity}},
+  DnsRule to_cluster_dns{53,
+                         Protocol::kAny,
+                         {false, {kDnsIdentity}},
                          {name_pattern("api.example.com"), pattern("*.svc.cluster.local")}};
   DnsRule anywhere_tcp{5353, Protocol::kTcp, {}, {pattern("**.example.org")}};
   frontend.dns_rules = {to_cluster_dns, anywhere_tcp};
@@ -57,20 +61,26 @@ TEST(SnapshotDecideTest, AllowsWhatTheRulesAllow) {
   EXPECT_TRUE(d.allowed);
   EXPECT_EQ(d.endpoint_id, 101u);
   EXPECT_TRUE(f.decide("2001:db8:c::10", "2001:db8:5::53", "db.svc.cluster.local").allowed);
-  EXPECT_TRUE(f.decide("192.0.2.10", "198.51.100.9", "a.example.org", 5353, Protocol::kTcp).allowed);
+  EXPECT_TRUE(
+      f.decide("192.0.2.10", "198.51.100.9", "a.example.org", 5353, Protocol::kTcp).allowed);
 }
 
 TEST(SnapshotDecideTest, EachDenyHasItsReason) {
   Fixture f(frontend_policy());
-  auto reason = [](Decision d) { return d.allowed ? std::string("allowed") : std::string(to_string(d.reason)); };
+  auto reason = [](Decision d) {
+    return d.allowed ? std::string("allowed") : std::string(to_string(d.reason));
+  };
   EXPECT_EQ(reason(f.decide("192.0.2.99", "198.51.100.53", "api.example.com")), "unknown_source");
-  EXPECT_EQ(reason(f.decide("192.0.2.10", "198.51.100.53", "api.example.com", 54)), "no_rule_for_port");
+  EXPECT_EQ(reason(f.decide("192.0.2.10", "198.51.100.53", "api.example.com", 54)),
+            "no_rule_for_port");
   EXPECT_EQ(reason(f.decide("192.0.2.10", "198.51.100.9", "a.example.org", 5353, Protocol::kUdp)),
             "no_rule_for_port");
   EXPECT_EQ(reason(f.decide("192.0.2.11", "198.51.100.53", "api.example.com")), "no_rule_for_port");
-  EXPECT_EQ(reason(f.decide("192.0.2.10", "198.51.100.54", "api.example.com")), "server_not_selected");
+  EXPECT_EQ(reason(f.decide("192.0.2.10", "198.51.100.54", "api.example.com")),
+            "server_not_selected");
   EXPECT_EQ(reason(f.decide("192.0.2.10", "198.51.100.53", "www.example.com")), "name_not_allowed");
-  EXPECT_EQ(reason(f.decide("192.0.2.10", "198.51.100.53", "a.b.svc.cluster.local")), "name_not_allowed");
+  EXPECT_EQ(reason(f.decide("192.0.2.10", "198.51.100.53", "a.b.svc.cluster.local")),
+            "name_not_allowed");
 }
 
 TEST(SnapshotDecideTest, DefaultsAreConfigurable) {

@@ -52,9 +52,9 @@ TEST(EndpointTableTest, ExactMatchBothFamilies) {
 
 TEST(IpCacheTest, LongestPrefixWinsAndWorldIsTheDefault) {
   const std::vector<IpCacheEntry> entries = {
-      {prefix("0.0.0.0/0"), 9},           {prefix("198.51.100.0/24"), 100},
-      {prefix("198.51.100.53/32"), 153},  {prefix("198.51.100.128/25"), 125},
-      {prefix("2001:db8:5::/64"), 600},   {prefix("2001:db8:5::53/128"), 653},
+      {prefix("0.0.0.0/0"), 9},          {prefix("198.51.100.0/24"), 100},
+      {prefix("198.51.100.53/32"), 153}, {prefix("198.51.100.128/25"), 125},
+      {prefix("2001:db8:5::/64"), 600},  {prefix("2001:db8:5::53/128"), 653},
       {prefix("2001:db8::/32"), 632}};
   const IpCache cache(entries);
   EXPECT_EQ(cache.lookup(ip("198.51.100.53")), 153u);
@@ -123,8 +123,8 @@ TEST(IpCacheTest, WithChangesEditsACopy) {
       {prefix("198.51.100.0/24"), 124},            // new identity
       {prefix("0.0.0.0/0"), 9},                    // new length
       {prefix("2001:db8:5::/64"), std::nullopt},
-      {prefix("2001:db8:5::/64"), 664},            // a later change to a prefix wins
-      {prefix("203.0.113.0/24"), std::nullopt}};   // removing an absent prefix: nothing
+      {prefix("2001:db8:5::/64"), 664},           // a later change to a prefix wins
+      {prefix("203.0.113.0/24"), std::nullopt}};  // removing an absent prefix: nothing
   const IpCache after = before.with_changes(changes);
   EXPECT_EQ(after.size(), 3u);
   EXPECT_EQ(after.lookup(ip("198.51.100.53")), 124u);

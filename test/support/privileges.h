@@ -13,9 +13,9 @@ std::string missing_capabilities();
 }  // namespace dnsproxy::test
 
 // Use as the first statement of a privileged test.
-#define DNSPROXY_REQUIRE_PRIVILEGES()                                                   \
-  do {                                                                                 \
-    const std::string dnsproxy_missing = ::dnsproxy::test::missing_capabilities();     \
-    if (!dnsproxy_missing.empty())                                                     \
-      GTEST_SKIP() << "needs " << dnsproxy_missing << " (run as root): skipping";       \
+#define DNSPROXY_REQUIRE_PRIVILEGES()                                              \
+  do {                                                                             \
+    const std::string dnsproxy_missing = ::dnsproxy::test::missing_capabilities(); \
+    if (!dnsproxy_missing.empty())                                                 \
+      GTEST_SKIP() << "needs " << dnsproxy_missing << " (run as root): skipping";  \
   } while (0)

@@ -24,20 +24,23 @@ constexpr const char* kUpstreamMac = "02:00:00:00:05:53";
 // `ip neigh replace ADDR lladdr MAC nud permanent dev IF` inside ns.
 Result<void> add_neighbour(const NetNs& ns, const std::string& ifname, const std::string& address,
                            const std::string& mac) {
-  auto done = ns.ip({"neigh", "replace", address, "lladdr", mac, "nud", "permanent", "dev", ifname});
+  auto done =
+      ns.ip({"neigh", "replace", address, "lladdr", mac, "nud", "permanent", "dev", ifname});
   if (!done) return tl::unexpected(done.error());
   return {};
 }
 
 // Configures one host side: address, default routes via `gateway4/6`, neighbour entry for it.
-Result<void> configure_host(const NetNs& ns, const std::string& v4, const std::string& v6, const std::string& gw4,
-                            const std::string& gw6, const std::string& gateway_mac) {
+Result<void> configure_host(const NetNs& ns, const std::string& v4, const std::string& v6,
+                            const std::string& gw4, const std::string& gw6,
+                            const std::string& gateway_mac) {
   for (const std::string& cidr : {v4 + "/24", v6 + "/64"})
     if (auto r = ns.add_address("eth0", cidr); !r) return r;
   if (auto r = add_neighbour(ns, "eth0", gw4, gateway_mac); !r) return r;
   if (auto r = add_neighbour(ns, "eth0", gw6, gateway_mac); !r) return r;
   if (auto r = ns.ip({"route", "add", "default", "via", gw4}); !r) return tl::unexpected(r.error());
-  if (auto r = ns.ip({"-6", "route", "add", "default", "via", gw6}); !r) return tl::unexpected(r.error());
+  if (auto r = ns.ip({"-6", "route", "add", "default", "via", gw6}); !r)
+    return tl::unexpected(r.error());
   return {};
 }
 
@@ -50,33 +53,53 @@ Result<std::unique_ptr<Topology>> Topology::create(const TopologyOptions& option
   if (!node) return tl::unexpected(node.error());
   auto upstream = NetNs::create("upstream");
   if (!upstream) return tl::unexpected(upstream.error());
-  std::unique_ptr<Topology> topology(new Topology(std::move(*client), std::move(*node), std::move(*upstream)));
+  std::unique_ptr<Topology> topology(
+      new Topology(std::move(*client), std::move(*node), std::move(*upstream)));
   const NetNs& c = topology->client_;
   const NetNs& n = topology->node_;
   const NetNs& u = topology->upstream_;
 
-  auto client_link = VethPair::create({.name_a = "eth0", .ns_a = &c, .name_b = kNodeClientSide, .ns_b = &n,
-                                       .queues = options.queues, .mac_a = kClientMac, .mac_b = kNodeClientMac});
+  auto client_link = VethPair::create({.name_a = "eth0",
+                                       .ns_a = &c,
+                                       .name_b = kNodeClientSide,
+                                       .ns_b = &n,
+                                       .queues = options.queues,
+                                       .mac_a = kClientMac,
+                                       .mac_b = kNodeClientMac});
   if (!client_link) return tl::unexpected(client_link.error());
   topology->links_.push_back(std::move(*client_link));
-  auto upstream_link = VethPair::create({.name_a = "eth0", .ns_a = &u, .name_b = kNodeUpstreamSide, .ns_b = &n,
-                                         .queues = options.queues, .mac_a = kUpstreamMac, .mac_b = kNodeUpstreamMac});
+  auto upstream_link = VethPair::create({.name_a = "eth0",
+                                         .ns_a = &u,
+                                         .name_b = kNodeUpstreamSide,
+                                         .ns_b = &n,
+                                         .queues = options.queues,
+                                         .mac_a = kUpstreamMac,
+                                         .mac_b = kNodeUpstreamMac});
   if (!upstream_link) return tl::unexpected(upstream_link.error());
   topology->links_.push_back(std::move(*upstream_link));
 
-  for (const auto& [ifname, cidr] : std::vector<std::pair<std::string, std::string>>{
-           {kNodeClientSide, "192.0.2.1/24"}, {kNodeClientSide, "2001:db8:c::1/64"},
-           {kNodeUpstreamSide, "198.51.100.1/24"}, {kNodeUpstreamSide, "2001:db8:5::1/64"}})
+  for (const auto& [ifname, cidr] :
+       std::vector<std::pair<std::string, std::string>>{{kNodeClientSide, "192.0.2.1/24"},
+                                                        {kNodeClientSide, "2001:db8:c::1/64"},
+                                                        {kNodeUpstreamSide, "198.51.100.1/24"},
+                                                        {kNodeUpstreamSide, "2001:db8:5::1/64"}})
     if (auto r = n.add_address(ifname, cidr); !r) return tl::unexpected(r.error());
   if (auto r = n.enable_forwarding(); !r) return tl::unexpected(r.error());
-  for (const auto& [ifname, address, mac] : std::vector<std::tuple<std::string, std::string, std::string>>{
-           {kNodeClientSide, kClientV4, kClientMac}, {kNodeClientSide, kClientV6, kClientMac},
-           {kNodeUpstreamSide, kUpstreamV4, kUpstreamMac}, {kNodeUpstreamSide, kUpstreamV6, kUpstreamMac}})
+  for (const auto& [ifname, address, mac] :
+       std::vector<std::tuple<std::string, std::string, std::string>>{
+           {kNodeClientSide, kClientV4, kClientMac},
+           {kNodeClientSide, kClientV6, kClientMac},
+           {kNodeUpstreamSide, kUpstreamV4, kUpstreamMac},
+           {kNodeUpstreamSide, kUpstreamV6, kUpstreamMac}})
     if (auto r = add_neighbour(n, ifname, address, mac); !r) return tl::unexpected(r.error());
 
-  if (auto r = configure_host(c, kClientV4, kClientV6, "192.0.2.1", "2001:db8:c::1", kNodeClientMac); !r)
+  if (auto r =
+          configure_host(c, kClientV4, kClientV6, "192.0.2.1", "2001:db8:c::1", kNodeClientMac);
+      !r)
     return tl::unexpected(r.error());
-  if (auto r = configure_host(u, kUpstreamV4, kUpstreamV6, "198.51.100.1", "2001:db8:5::1", kNodeUpstreamMac); !r)
+  if (auto r = configure_host(u, kUpstreamV4, kUpstreamV6, "198.51.100.1", "2001:db8:5::1",
+                              kNodeUpstreamMac);
+      !r)
     return tl::unexpected(r.error());
   return topology;
 }
@@ -112,17 +135,27 @@ Result<std::unique_ptr<Knotd>> Knotd::start(const NetNs& upstream, unsigned name
   const std::string dir = pattern;
   const std::string conf =
       "server:\n"
-      "  rundir: \"" + dir + "\"\n"
-      "  listen: [ " + std::string(Topology::kUpstreamV4) + "@53, " + Topology::kUpstreamV6 + "@53 ]\n"
+      "  rundir: \"" +
+      dir +
+      "\"\n"
+      "  listen: [ " +
+      std::string(Topology::kUpstreamV4) + "@53, " + Topology::kUpstreamV6 +
+      "@53 ]\n"
       "  udp-workers: 2\n  tcp-workers: 1\n  background-workers: 1\n"
-      "database:\n  storage: \"" + dir + "/db\"\n"
-      "template:\n  - id: default\n    storage: \"" + dir + "\"\n    semantic-checks: off\n"
+      "database:\n  storage: \"" +
+      dir +
+      "/db\"\n"
+      "template:\n  - id: default\n    storage: \"" +
+      dir +
+      "\"\n    semantic-checks: off\n"
       "zone:\n  - domain: example.test\n    file: \"example.test.zone\"\n"
       "log:\n  - target: stderr\n    any: warning\n";
   if (auto r = write_file(dir + "/knot.conf", conf); !r) return tl::unexpected(r.error());
-  if (auto r = write_file(dir + "/example.test.zone", zone_text(names)); !r) return tl::unexpected(r.error());
+  if (auto r = write_file(dir + "/example.test.zone", zone_text(names)); !r)
+    return tl::unexpected(r.error());
 
-  auto process = BackgroundProcess::start({"knotd", "-c", dir + "/knot.conf"}, &upstream, dir + "/knotd.log");
+  auto process =
+      BackgroundProcess::start({"knotd", "-c", dir + "/knot.conf"}, &upstream, dir + "/knotd.log");
   if (!process) {
     std::filesystem::remove_all(dir);
     return tl::unexpected(process.error());
@@ -161,8 +194,8 @@ std::string read_file(const std::string& path) {
 }  // namespace
 
 Result<std::unique_ptr<Dnsproxyd>> Dnsproxyd::start(const std::string& binary, const NetNs& node,
-                                                    std::vector<std::string> args, const std::string& pin_dir,
-                                                    int timeout_ms) {
+                                                    std::vector<std::string> args,
+                                                    const std::string& pin_dir, int timeout_ms) {
   static std::atomic<int> counter{0};
   const std::string log_path =
       "/tmp/dnsproxyd-test-" + std::to_string(getpid()) + "-" + std::to_string(counter++) + ".log";
@@ -175,10 +208,12 @@ Result<std::unique_ptr<Dnsproxyd>> Dnsproxyd::start(const std::string& binary, c
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
   while (std::chrono::steady_clock::now() < deadline) {
     if (daemon->log().find("forwarding DNS") != std::string::npos) return daemon;
-    if (!daemon->process_.running()) return fail("dnsproxyd exited during startup: ", daemon->log());
+    if (!daemon->process_.running())
+      return fail("dnsproxyd exited during startup: ", daemon->log());
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
-  return fail("dnsproxyd not forwarding after ", std::to_string(timeout_ms), " ms: ", daemon->log());
+  return fail("dnsproxyd not forwarding after ", std::to_string(timeout_ms),
+              " ms: ", daemon->log());
 }
 
 Dnsproxyd::~Dnsproxyd() {
@@ -208,7 +243,9 @@ bool Dnsproxyd::report_counters(int timeout_ms) {
   return false;
 }
 
-std::string Dnsproxyd::log() const { return read_file(log_path_); }
+std::string Dnsproxyd::log() const {
+  return read_file(log_path_);
+}
 
 std::map<unsigned, uint64_t> Dnsproxyd::transmitted_by_worker() const {
   // Lines like "... worker 0: rx=10 tx=10 ...": the last report has one line per worker.
@@ -218,8 +255,10 @@ std::map<unsigned, uint64_t> Dnsproxyd::transmitted_by_worker() const {
     const size_t at = line.find("worker ");
     const size_t rx = line.find(": rx=");
     const size_t tx = line.find(" tx=");
-    if (at == std::string::npos || rx == std::string::npos || tx == std::string::npos || tx < rx) continue;
-    per_worker[static_cast<unsigned>(std::stoul(line.substr(at + 7)))] = std::stoull(line.substr(tx + 4));
+    if (at == std::string::npos || rx == std::string::npos || tx == std::string::npos || tx < rx)
+      continue;
+    per_worker[static_cast<unsigned>(std::stoul(line.substr(at + 7)))] =
+        std::stoull(line.substr(tx + 4));
   }
   return per_worker;
 }
@@ -235,12 +274,15 @@ Result<void> wait_until_answering(const NetNs& ns, const std::string& server, in
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
   std::string last;
   while (std::chrono::steady_clock::now() < deadline) {
-    auto out = run_command({"kdig", "@" + server, "+time=1", "+retry=0", "+short", "www.example.test", "A"}, &ns);
-    if (out && out->exit_code == 0 && out->output.find("203.0.113.80") != std::string::npos) return {};
+    auto out = run_command(
+        {"kdig", "@" + server, "+time=1", "+retry=0", "+short", "www.example.test", "A"}, &ns);
+    if (out && out->exit_code == 0 && out->output.find("203.0.113.80") != std::string::npos)
+      return {};
     if (out) last = out->output;
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }
-  return fail(server, " did not answer for www.example.test within ", std::to_string(timeout_ms), " ms: ", last);
+  return fail(server, " did not answer for www.example.test within ", std::to_string(timeout_ms),
+              " ms: ", last);
 }
 
 }  // namespace dnsproxy::test

@@ -1,8 +1,9 @@
 // The three-namespace test topology of DESIGN.md, and a knotd upstream serving a generated zone.
 //
 //   client                      node (router; dnsproxyd attaches here)          upstream
-//   eth0 192.0.2.10/24   ---   cli0 192.0.2.1/24      up0 198.51.100.1/24  ---  eth0 198.51.100.53/24
-//        2001:db8:c::10/64          2001:db8:c::1/64      2001:db8:5::1/64           2001:db8:5::53/64
+//   eth0 192.0.2.10/24   ---   cli0 192.0.2.1/24      up0 198.51.100.1/24  ---  eth0
+//   198.51.100.53/24
+//        2001:db8:c::10/64          2001:db8:c::1/64      2001:db8:5::1/64 2001:db8:5::53/64
 //
 // The node forwards in the kernel; the client and the upstream route through it. Every veth end
 // has a fixed MAC and every host has permanent neighbour entries for its peers, so the FIB lookup
@@ -80,7 +81,8 @@ class Dnsproxyd {
   // `binary`: path of dnsproxyd. `args` come after the binary, then `--pin-dir pin_dir` (a
   // directory on a bpf filesystem: a test's own BpfFsMount, see bpffs.h).
   static Result<std::unique_ptr<Dnsproxyd>> start(const std::string& binary, const NetNs& node,
-                                                  std::vector<std::string> args, const std::string& pin_dir,
+                                                  std::vector<std::string> args,
+                                                  const std::string& pin_dir,
                                                   int timeout_ms = 15000);
   ~Dnsproxyd();
   Dnsproxyd(const Dnsproxyd&) = delete;
@@ -99,7 +101,9 @@ class Dnsproxyd {
 
  private:
   Dnsproxyd(std::string log_path, std::string pin_dir, BackgroundProcess process)
-      : log_path_(std::move(log_path)), pin_dir_(std::move(pin_dir)), process_(std::move(process)) {}
+      : log_path_(std::move(log_path)),
+        pin_dir_(std::move(pin_dir)),
+        process_(std::move(process)) {}
 
   std::string log_path_;
   std::string pin_dir_;

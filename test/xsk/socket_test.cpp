@@ -20,7 +20,8 @@ class SocketTest : public ::testing::Test {
     auto ns = test::NetNs::create("xsk");
     ASSERT_TRUE(ns) << ns.error().message;
     ns_ = std::make_unique<test::NetNs>(std::move(*ns));
-    auto link = test::VethPair::create({.name_a = "xa", .ns_a = ns_.get(), .name_b = "xb", .ns_b = ns_.get()});
+    auto link = test::VethPair::create(
+        {.name_a = "xa", .ns_a = ns_.get(), .name_b = "xb", .ns_b = ns_.get()});
     ASSERT_TRUE(link) << link.error().message;
     link_ = std::make_unique<test::VethPair>(std::move(*link));
     auto inside = test::ScopedNetns::enter(*ns_);
@@ -40,7 +41,8 @@ class SocketTest : public ::testing::Test {
 };
 
 TEST_F(SocketTest, TwoInterfacesShareOneUmemInCopyMode) {
-  const SocketConfig sockets[] = {{.interface = "xa", .ring_size = 64}, {.interface = "xb", .ring_size = 64}};
+  const SocketConfig sockets[] = {{.interface = "xa", .ring_size = 64},
+                                  {.interface = "xb", .ring_size = 64}};
   auto umem = Umem::create(kUmem);
   ASSERT_TRUE(umem) << umem.error().message;
   auto io = XskPacketIo::create(std::move(*umem), sockets);
@@ -61,7 +63,8 @@ TEST_F(SocketTest, TwoInterfacesShareOneUmemInCopyMode) {
 
 TEST_F(SocketTest, SocketsSharingAUmemTooSmallForAllRingsGetEqualFillShares) {
   // 96 frames cannot fill two 64-entry rings: each socket gets 48 instead of the first taking 64.
-  const SocketConfig sockets[] = {{.interface = "xa", .ring_size = 64}, {.interface = "xb", .ring_size = 64}};
+  const SocketConfig sockets[] = {{.interface = "xa", .ring_size = 64},
+                                  {.interface = "xb", .ring_size = 64}};
   auto umem = Umem::create(UmemConfig{.frame_count = 96, .frame_size = 2048, .ring_size = 64});
   ASSERT_TRUE(umem) << umem.error().message;
   auto io = XskPacketIo::create(std::move(*umem), sockets);
@@ -95,8 +98,8 @@ TEST_F(SocketTest, TransmittedFramesComeBackThroughTheCompletionRing) {
   std::array<Packet, 8> packets{};
   for (size_t i = 0; i < frames.size(); ++i) {
     std::byte* data = (*umem)->data(frames[i]);
-    std::memset(data, 0xff, 6);                   // broadcast destination
-    std::memset(data + 6, 0x02, 6);               // locally administered source
+    std::memset(data, 0xff, 6);                              // broadcast destination
+    std::memset(data + 6, 0x02, 6);                          // locally administered source
     data[12] = std::byte{0x88}, data[13] = std::byte{0xb5};  // local experimental ethertype
     std::memset(data + 14, 0, 46);
     packets[i] = Packet{frames[i], 60};
@@ -126,15 +129,18 @@ TEST_F(SocketTest, AMissingInterfaceIsNamedInTheError) {
 TEST_F(SocketTest, ForcedZeroCopyOnVethFailsClearly) {
   auto umem = Umem::create(kUmem);
   ASSERT_TRUE(umem) << umem.error().message;
-  auto socket = Socket::create(**umem, {.interface = "xa", .bind_mode = BindMode::kZeroCopy, .ring_size = 64});
+  auto socket = Socket::create(
+      **umem, {.interface = "xa", .bind_mode = BindMode::kZeroCopy, .ring_size = 64});
   ASSERT_FALSE(socket);
-  EXPECT_NE(socket.error().message.find("zero-copy mode"), std::string::npos) << socket.error().message;
+  EXPECT_NE(socket.error().message.find("zero-copy mode"), std::string::npos)
+      << socket.error().message;
 }
 
 TEST_F(SocketTest, AQueueTheInterfaceDoesNotHaveIsRefused) {
   auto umem = Umem::create(kUmem);
   ASSERT_TRUE(umem) << umem.error().message;
-  auto socket = Socket::create(**umem, {.interface = "xa", .queue = 5, .bind_mode = BindMode::kCopy, .ring_size = 64});
+  auto socket = Socket::create(
+      **umem, {.interface = "xa", .queue = 5, .bind_mode = BindMode::kCopy, .ring_size = 64});
   ASSERT_FALSE(socket);
   EXPECT_NE(socket.error().message.find("queue 5"), std::string::npos) << socket.error().message;
 }

@@ -17,7 +17,8 @@ constexpr int kBadInput = 2;
 
 void test_pattern(const std::string& pattern_text, const std::string& name_text, bool exact) {
   using namespace dnsproxy;
-  auto pattern = exact ? policy::parse_match_name(pattern_text) : policy::parse_match_pattern(pattern_text);
+  auto pattern =
+      exact ? policy::parse_match_name(pattern_text) : policy::parse_match_pattern(pattern_text);
   if (!pattern) {
     std::cerr << "invalid pattern: " << pattern.error().message << "\n";
     throw CLI::RuntimeError(kBadInput);
@@ -38,7 +39,8 @@ void test_pattern(const std::string& pattern_text, const std::string& name_text,
   std::string shown;
   dns::append_name_text(name, shown);
   const bool match = matcher->matches(name);
-  std::cout << (match ? "match: " : "no match: ") << shown << (match ? " matches " : " does not match ")
+  std::cout << (match ? "match: " : "no match: ") << shown
+            << (match ? " matches " : " does not match ")
             << (exact ? "matchName " : "matchPattern ") << pattern->text << "\n";
   if (!match) throw CLI::RuntimeError(kNoMatch);
 }
@@ -74,13 +76,16 @@ void add_policy_commands(CLI::App& app) {
   test->add_option("PATTERN", test_args->pattern,
                    "a matchPattern (`*`, `**.`), or a matchName with --name")
       ->required();
-  test->add_option("NAME", test_args->name, "a name in presentation form; \\. and \\065 escapes work")
+  test->add_option("NAME", test_args->name,
+                   "a name in presentation form; \\. and \\065 escapes work")
       ->required();
   test->add_flag("--name", test_args->exact, "treat PATTERN as a matchName (exact name)");
-  test->callback([test_args] { test_pattern(test_args->pattern, test_args->name, test_args->exact); });
+  test->callback(
+      [test_args] { test_pattern(test_args->pattern, test_args->name, test_args->exact); });
 
   auto path = std::make_shared<std::string>();
-  CLI::App* check = policy->add_subcommand("check", "validate a policy file; exit 0 valid, 2 invalid");
+  CLI::App* check =
+      policy->add_subcommand("check", "validate a policy file; exit 0 valid, 2 invalid");
   check->add_option("FILE", *path, "the policy file (YAML)")->required();
   check->callback([path] { check_file(*path); });
 }

@@ -104,21 +104,27 @@ std::vector<unsigned> allowed_cpus() {
 
 Setup<void> validate(Options& options) {
   if (!options.forward_all)
-    return failure(kExitBadConfig, "only --forward-all is implemented: the policy pipeline comes later");
+    return failure(kExitBadConfig,
+                   "only --forward-all is implemented: the policy pipeline comes later");
   const std::vector<unsigned> allowed = allowed_cpus();
   if (options.cpus.empty() && !allowed.empty()) options.cpus.push_back(allowed.front());
   for (unsigned cpu : options.cpus)
     if (std::find(allowed.begin(), allowed.end(), cpu) == allowed.end())
-      return failure(kExitBadConfig, "--cpus: CPU " + std::to_string(cpu) + " is not available to this process");
+      return failure(kExitBadConfig,
+                     "--cpus: CPU " + std::to_string(cpu) + " is not available to this process");
   if (options.interfaces.size() > DNS_STEER_MAX_IFACES)
-    return failure(kExitBadConfig, fmt::format("at most {} -i/--interface values", DNS_STEER_MAX_IFACES));
+    return failure(kExitBadConfig,
+                   fmt::format("at most {} -i/--interface values", DNS_STEER_MAX_IFACES));
   if (options.dns_ports.size() > DNS_STEER_MAX_PORTS)
-    return failure(kExitBadConfig, fmt::format("at most {} --dns-port values", DNS_STEER_MAX_PORTS));
+    return failure(kExitBadConfig,
+                   fmt::format("at most {} --dns-port values", DNS_STEER_MAX_PORTS));
   for (uint16_t port : options.dns_ports)
     if (port == 0) return failure(kExitBadConfig, "--dns-port 0 is not a port");
   if (options.batch_size == 0 || options.batch_size > options.ring_size)
     return failure(kExitBadConfig, "--batch-size must be between 1 and --ring-size");
-  if (auto valid = xsk::validate(xsk::UmemConfig{options.umem_frames, options.frame_size, options.ring_size}); !valid)
+  if (auto valid = xsk::validate(
+          xsk::UmemConfig{options.umem_frames, options.frame_size, options.ring_size});
+      !valid)
     return failure(kExitBadConfig, valid.error().message);
   return {};
 }
@@ -127,7 +133,8 @@ Setup<void> validate(Options& options) {
 Setup<std::vector<uint32_t>> queue_counts(const Options& options) {
   std::vector<uint32_t> counts;
   for (const std::string& name : options.interfaces) {
-    if (if_nametoindex(name.c_str()) == 0) return failure(kExitNoInterface, "interface " + name + " not found");
+    if (if_nametoindex(name.c_str()) == 0)
+      return failure(kExitNoInterface, "interface " + name + " not found");
     uint32_t served = options.queues;
     if (served == 0) {
       auto count = xsk::receive_queue_count(name);
@@ -136,9 +143,10 @@ Setup<std::vector<uint32_t>> queue_counts(const Options& options) {
       served = *count;
     }
     if (served > DNS_STEER_MAX_QUEUES) {
-      spdlog::warn("{} has {} queues: serving the first {} (dns_steer's limit); DNS on the others goes to "
-                   "the kernel (dropped with --fail-closed)",
-                   name, served, DNS_STEER_MAX_QUEUES);
+      spdlog::warn(
+          "{} has {} queues: serving the first {} (dns_steer's limit); DNS on the others goes to "
+          "the kernel (dropped with --fail-closed)",
+          name, served, DNS_STEER_MAX_QUEUES);
       served = DNS_STEER_MAX_QUEUES;
     }
     counts.push_back(served);
@@ -156,9 +164,11 @@ void warn_if_forwarding_disabled(const std::vector<std::string>& interfaces) {
       std::ifstream file(path);
       int enabled = 1;
       if (file >> enabled && enabled == 0)
-        spdlog::warn("{} forwarding is disabled on {} ({} is 0): DNS received there ends as fib_fwd_disabled "
-                     "and is dropped",
-                     family, name, path);
+        spdlog::warn(
+            "{} forwarding is disabled on {} ({} is 0): DNS received there ends as "
+            "fib_fwd_disabled "
+            "and is dropped",
+            family, name, path);
     }
   }
 }
@@ -166,24 +176,26 @@ void warn_if_forwarding_disabled(const std::vector<std::string>& interfaces) {
 // Worker w serves queue q of every interface when q % workers == w, so a worker owns a socket on
 // each egress interface for the queues it serves and forwarding stays inside its UMEM.
 Setup<std::vector<std::unique_ptr<WorkerSlot>>> create_workers(const Options& options,
-                                                                const std::vector<uint32_t>& queues,
-                                                                xsk::BindMode bind_mode,
-                                                                datapath::SteerProgram& steer) {
+                                                               const std::vector<uint32_t>& queues,
+                                                               xsk::BindMode bind_mode,
+                                                               datapath::SteerProgram& steer) {
   const uint32_t max_queues = *std::max_element(queues.begin(), queues.end());
   if (*std::min_element(queues.begin(), queues.end()) != max_queues)
-    spdlog::warn("the interfaces have different queue counts: a packet received on a queue that its egress "
-                 "interface lacks has no socket to leave by in its worker (counted as no_egress_port)");
+    spdlog::warn(
+        "the interfaces have different queue counts: a packet received on a queue that its egress "
+        "interface lacks has no socket to leave by in its worker (counted as no_egress_port)");
   size_t worker_count = options.cpus.size();
   if (worker_count > max_queues) {
-    spdlog::warn("{} CPUs given but at most {} queues per interface: running {} workers", worker_count, max_queues,
-                 max_queues);
+    spdlog::warn("{} CPUs given but at most {} queues per interface: running {} workers",
+                 worker_count, max_queues, max_queues);
     worker_count = max_queues;
   }
   std::vector<std::unique_ptr<WorkerSlot>> workers;
   for (size_t w = 0; w < worker_count; ++w) {
     std::vector<xsk::SocketConfig> sockets;
     for (size_t i = 0; i < options.interfaces.size(); ++i)
-      for (uint32_t q = static_cast<uint32_t>(w); q < queues[i]; q += static_cast<uint32_t>(worker_count))
+      for (uint32_t q = static_cast<uint32_t>(w); q < queues[i];
+           q += static_cast<uint32_t>(worker_count))
         sockets.push_back(xsk::SocketConfig{.interface = options.interfaces[i],
                                             .queue = q,
                                             .bind_mode = bind_mode,
@@ -191,11 +203,15 @@ Setup<std::vector<std::unique_ptr<WorkerSlot>>> create_workers(const Options& op
                                             .busy_poll = options.busy_poll,
                                             .busy_poll_budget = options.batch_size});
     if (xsk::fill_share(options.umem_frames, sockets.size()) < xsk::kMinFillShare)
-      return failure(kExitBadConfig, fmt::format("worker {} serves {} queues: --umem-frames {} gives each fewer than "
-                                                 "{} frames (raise --umem-frames, or spread the queues with --cpus)",
-                                                 w, sockets.size(), options.umem_frames, xsk::kMinFillShare));
-    auto umem = xsk::Umem::create(xsk::UmemConfig{options.umem_frames, options.frame_size, options.ring_size});
-    if (!umem) return failure(kExitUmem, "worker " + std::to_string(w) + ": " + umem.error().message);
+      return failure(
+          kExitBadConfig,
+          fmt::format("worker {} serves {} queues: --umem-frames {} gives each fewer than "
+                      "{} frames (raise --umem-frames, or spread the queues with --cpus)",
+                      w, sockets.size(), options.umem_frames, xsk::kMinFillShare));
+    auto umem = xsk::Umem::create(
+        xsk::UmemConfig{options.umem_frames, options.frame_size, options.ring_size});
+    if (!umem)
+      return failure(kExitUmem, "worker " + std::to_string(w) + ": " + umem.error().message);
     auto io = xsk::XskPacketIo::create(std::move(*umem), sockets);
     if (!io) return failure(kExitSocket, "worker " + std::to_string(w) + ": " + io.error().message);
     // Fill rings first: a socket in the steering map with an empty fill ring drops what it gets.
@@ -204,8 +220,8 @@ Setup<std::vector<std::unique_ptr<WorkerSlot>>> create_workers(const Options& op
       const xsk::Socket& socket = (*io)->socket(port);
       if (auto bound = steer.bind_socket(socket.ifindex(), socket.queue(), socket.fd()); !bound)
         return failure(kExitSocket, bound.error().message);
-      spdlog::info("worker {} (cpu {}): {} queue {}: {} mode, XDP {}{}", w, options.cpus[w], socket.interface(),
-                   socket.queue(), socket.zero_copy() ? "zero-copy" : "copy",
+      spdlog::info("worker {} (cpu {}): {} queue {}: {} mode, XDP {}{}", w, options.cpus[w],
+                   socket.interface(), socket.queue(), socket.zero_copy() ? "zero-copy" : "copy",
                    datapath::to_string(steer.attached_mode(socket.ifindex())),
                    socket.busy_poll() ? ", busy polling" : "");
     }
@@ -230,45 +246,53 @@ int library_log(const char* format, va_list args) {
   }
   return length;
 }
-int libbpf_log(libbpf_print_level, const char* format, va_list args) { return library_log(format, args); }
-int libxdp_log(libxdp_print_level, const char* format, va_list args) { return library_log(format, args); }
+int libbpf_log(libbpf_print_level, const char* format, va_list args) {
+  return library_log(format, args);
+}
+int libxdp_log(libxdp_print_level, const char* format, va_list args) {
+  return library_log(format, args);
+}
 
 // `final`: the workers are joined, so the frame counts are a consistent snapshot and the check is
 // meaningful; while they run, frames move between the reads and the check could fail spuriously.
-void report(const std::vector<std::unique_ptr<WorkerSlot>>& workers, const datapath::SteerProgram& steer,
-            bool final) {
+void report(const std::vector<std::unique_ptr<WorkerSlot>>& workers,
+            const datapath::SteerProgram& steer, bool final) {
   for (size_t w = 0; w < workers.size(); ++w) {
     const WorkerSlot& slot = *workers[w];
     std::string drops;
     for (size_t r = 0; r < datapath::kDropReasonCount; ++r)
-      drops += fmt::format(" {}={}", datapath::drop_reason_name(static_cast<datapath::DropReason>(r)),
-                           slot.counters.drops[r].get());
-    spdlog::info("worker {}: rx={} tx={} leaked_frames={} idle_waits={} drops:{}", w, slot.counters.rx_packets.get(),
-                 slot.counters.tx_packets.get(), slot.counters.leaked_frames.get(), slot.counters.idle_waits.get(),
-                 drops);
+      drops +=
+          fmt::format(" {}={}", datapath::drop_reason_name(static_cast<datapath::DropReason>(r)),
+                      slot.counters.drops[r].get());
+    spdlog::info("worker {}: rx={} tx={} leaked_frames={} idle_waits={} drops:{}", w,
+                 slot.counters.rx_packets.get(), slot.counters.tx_packets.get(),
+                 slot.counters.leaked_frames.get(), slot.counters.idle_waits.get(), drops);
     const xsk::FrameCounts frames = slot.io->frame_counts();
     std::string places;
     for (size_t p = 0; p < xsk::kFramePlaceCount; ++p)
-      places += fmt::format(" {}={}", xsk::frame_place_name(static_cast<xsk::FramePlace>(p)), frames.in_place[p]);
+      places += fmt::format(" {}={}", xsk::frame_place_name(static_cast<xsk::FramePlace>(p)),
+                            frames.in_place[p]);
     if (final)
       spdlog::info("worker {}: frames total={}{} violations={} check={}", w, frames.total, places,
                    frames.violations, frames.consistent() ? "ok" : "FAILED");
     else
-      spdlog::info("worker {}: frames (approximate, workers running) total={}{} violations={}", w, frames.total,
-                   places, frames.violations);
+      spdlog::info("worker {}: frames (approximate, workers running) total={}{} violations={}", w,
+                   frames.total, places, frames.violations);
     for (size_t port = 0; port < slot.io->port_count(); ++port) {
       const xsk::Socket& socket = slot.io->socket(port);
       const xsk::Socket::KernelStats stats = socket.kernel_stats();
-      spdlog::info("worker {}: {} queue {}: kernel rx_dropped={} rx_ring_full={} fill_ring_empty={} "
-                   "rx_invalid={} tx_invalid={}",
-                   w, socket.interface(), socket.queue(), stats.rx_dropped, stats.rx_ring_full,
-                   stats.rx_fill_ring_empty, stats.rx_invalid_descs, stats.tx_invalid_descs);
+      spdlog::info(
+          "worker {}: {} queue {}: kernel rx_dropped={} rx_ring_full={} fill_ring_empty={} "
+          "rx_invalid={} tx_invalid={}",
+          w, socket.interface(), socket.queue(), stats.rx_dropped, stats.rx_ring_full,
+          stats.rx_fill_ring_empty, stats.rx_invalid_descs, stats.tx_invalid_descs);
     }
   }
   if (auto counters = steer.counters()) {
     std::string text;
     for (size_t i = 0; i < DNS_STEER_STAT__COUNT; ++i)
-      text += fmt::format(" {}={}", datapath::SteerCounters::name(static_cast<dns_steer_stat>(i)), counters->values[i]);
+      text += fmt::format(" {}={}", datapath::SteerCounters::name(static_cast<dns_steer_stat>(i)),
+                          counters->values[i]);
     spdlog::info("dns_steer:{}", text);
   }
 }
@@ -318,9 +342,11 @@ int run(Options& options) {
     if (end > begin) spdlog::info("{}", attached.substr(begin, end - begin));
   }
   for (const datapath::Attachment& attachment : (*steer)->attachments())
-    if (attachment.replaced_stale) spdlog::warn("replaced a stale dns_steer on {}", attachment.interface);
+    if (attachment.replaced_stale)
+      spdlog::warn("replaced a stale dns_steer on {}", attachment.interface);
   if ((*steer)->stale_pins_removed() > 0)
-    spdlog::warn("removed {} stale pins from {}", (*steer)->stale_pins_removed(), (*steer)->pin_dir());
+    spdlog::warn("removed {} stale pins from {}", (*steer)->stale_pins_removed(),
+                 (*steer)->pin_dir());
 
   warn_if_forwarding_disabled(options.interfaces);
   auto workers = create_workers(options, *queues, *bind_mode, **steer);
@@ -333,13 +359,15 @@ int run(Options& options) {
   const datapath::WorkerConfig worker_config{.batch_size = options.batch_size};
   for (auto& slot : *workers) {
     slot->thread = std::thread([&slot = *slot, &stop, worker_config] {
-      if (auto pinned = datapath::pin_current_thread(slot.cpu); !pinned) spdlog::warn("{}", pinned.error().message);
+      if (auto pinned = datapath::pin_current_thread(slot.cpu); !pinned)
+        spdlog::warn("{}", pinned.error().message);
       datapath::Worker worker(*slot.io, slot.handler, slot.counters, worker_config);
       worker.run(stop);
     });
   }
   spdlog::info("forwarding DNS (ports {}) between {} with {} worker(s); SIGUSR1 prints counters",
-               fmt::join(options.dns_ports, ","), fmt::join(options.interfaces, ", "), workers->size());
+               fmt::join(options.dns_ports, ","), fmt::join(options.interfaces, ", "),
+               workers->size());
 
   for (;;) {
     int sig = 0;
@@ -367,14 +395,17 @@ int run(Options& options) {
   for (auto& slot : *workers) {
     const xsk::FrameCounts frames = slot->io->frame_counts();
     frames_ok = frames_ok && frames.consistent() && slot->counters.leaked_frames.get() == 0 &&
-                frames.at(xsk::FramePlace::kWorker) == 0 && frames.at(xsk::FramePlace::kParked) == 0;
+                frames.at(xsk::FramePlace::kWorker) == 0 &&
+                frames.at(xsk::FramePlace::kParked) == 0;
   }
   workers->clear();
   auto detached = (*steer)->detach();
   if (!detached) spdlog::error("detach: {}", detached.error().message);
   steer->reset();
   if (!frames_ok) {
-    spdlog::error("frame accounting failed: a frame leaked or moved from the wrong place (see counters above)");
+    spdlog::error(
+        "frame accounting failed: a frame leaked or moved from the wrong place (see counters "
+        "above)");
     return kExitFrameAccounting;
   }
   if (!detached) return kExitDetach;
@@ -388,24 +419,35 @@ int run(Options& options) {
 int main(int argc, char** argv) {
   dnsproxy::Options options;
   CLI::App app{"dnsproxyd: DNS proxy on AF_XDP (forward-all mode)"};
-  app.add_option("-i,--interface", options.interfaces, "interface to serve (repeat for each)")->required();
-  app.add_flag("--forward-all", options.forward_all, "forward every DNS packet to its next hop, no policy");
-  app.add_option("--dns-port", options.dns_ports, "UDP port that carries DNS (repeatable)")->capture_default_str();
+  app.add_option("-i,--interface", options.interfaces, "interface to serve (repeat for each)")
+      ->required();
+  app.add_flag("--forward-all", options.forward_all,
+               "forward every DNS packet to its next hop, no policy");
+  app.add_option("--dns-port", options.dns_ports, "UDP port that carries DNS (repeatable)")
+      ->capture_default_str();
   app.add_option("--xdp-mode", options.xdp_mode, "auto|native|generic")->capture_default_str();
-  app.add_option("--bind-mode", options.bind_mode, "AF_XDP bind: auto|zerocopy|copy")->capture_default_str();
+  app.add_option("--bind-mode", options.bind_mode, "AF_XDP bind: auto|zerocopy|copy")
+      ->capture_default_str();
   app.add_option("--queues", options.queues, "queues per interface (default: all of them)");
   app.add_option("--cpus", options.cpus, "worker CPUs, one worker each, e.g. 0,1")->delimiter(',');
-  app.add_option("--frame-size", options.frame_size, "UMEM frame size: 2048 or 4096")->capture_default_str();
-  app.add_option("--umem-frames", options.umem_frames, "frames per worker UMEM")->capture_default_str();
-  app.add_option("--ring-size", options.ring_size, "size of every AF_XDP ring")->capture_default_str();
+  app.add_option("--frame-size", options.frame_size, "UMEM frame size: 2048 or 4096")
+      ->capture_default_str();
+  app.add_option("--umem-frames", options.umem_frames, "frames per worker UMEM")
+      ->capture_default_str();
+  app.add_option("--ring-size", options.ring_size, "size of every AF_XDP ring")
+      ->capture_default_str();
   app.add_option("--batch-size", options.batch_size, "packets per RX batch")->capture_default_str();
-  app.add_flag("--busy-poll", options.busy_poll, "busy-poll the sockets instead of sleeping in poll()");
-  app.add_flag("--fail-closed", options.fail_closed, "drop DNS on queues without a socket (default: pass)");
-  app.add_option("--pin-dir", options.pin_dir, "bpffs directory for the program's maps")->capture_default_str();
+  app.add_flag("--busy-poll", options.busy_poll,
+               "busy-poll the sockets instead of sleeping in poll()");
+  app.add_flag("--fail-closed", options.fail_closed,
+               "drop DNS on queues without a socket (default: pass)");
+  app.add_option("--pin-dir", options.pin_dir, "bpffs directory for the program's maps")
+      ->capture_default_str();
   app.add_flag("!--no-mount-bpffs", options.mount_bpffs,
                "never mount a bpf filesystem on /sys/fs/bpf (by default one is mounted there when "
                "--pin-dir is under it and nothing is mounted)");
-  app.add_flag("-v,--verbose", options.verbose, "debug log, including libbpf's and libxdp's messages");
+  app.add_flag("-v,--verbose", options.verbose,
+               "debug log, including libbpf's and libxdp's messages");
   spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ dnsproxyd: %v");
   try {
     app.parse(argc, argv);
