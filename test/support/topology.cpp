@@ -55,6 +55,7 @@ Result<std::unique_ptr<Topology>> Topology::create(const TopologyOptions& option
   if (!upstream) return tl::unexpected(upstream.error());
   std::unique_ptr<Topology> topology(
       new Topology(std::move(*client), std::move(*node), std::move(*upstream)));
+  topology->queues_ = options.queues;
   const NetNs& c = topology->client_;
   const NetNs& n = topology->node_;
   const NetNs& u = topology->upstream_;
@@ -283,6 +284,23 @@ Result<void> wait_until_answering(const NetNs& ns, const std::string& server, in
   }
   return fail(server, " did not answer for www.example.test within ", std::to_string(timeout_ms),
               " ms: ", last);
+}
+
+Result<void> Topology::steer_tx_queues_by_cpu() const {
+  // xps_cpus lives in sysfs, which shows a namespace's interfaces only when mounted from inside
+  // it: `ip netns exec` gives the shell a private mount of the namespace's /sys.
+  std::string script;
+  for (unsigned q = 0; q < queues_; ++q)
+    script += "printf %x " + std::to_string(1u << q) + " > /sys/class/net/eth0/queues/tx-" +
+              std::to_string(q) + "/xps_cpus && ";
+  script += "true";
+  for (const NetNs* ns : {&client_, &upstream_}) {
+    auto done = run_command({"ip", "netns", "exec", ns->name(), "sh", "-c", script});
+    if (!done) return tl::unexpected(done.error());
+    if (done->exit_code != 0)
+      return tl::unexpected(Error{"setting XPS in " + ns->name() + ": " + done->output});
+  }
+  return {};
 }
 
 }  // namespace dnsproxy::test

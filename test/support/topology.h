@@ -40,11 +40,19 @@ class Topology {
   const NetNs& node() const { return node_; }
   const NetNs& upstream() const { return upstream_; }
 
+  // Makes the node's RX queue for a flow a function of the sender's CPU: a socket in the client
+  // or upstream namespace that first sends from CPU q uses TX queue q of its eth0 (XPS), and
+  // veth delivers into the peer's RX queue of the same number. Without it the kernel hashes
+  // each socket to a queue, so a test that needs traffic on every queue would depend on luck.
+  // Pin the sender (`taskset -c q`) to choose the queue. Needs queues <= CPUs.
+  Result<void> steer_tx_queues_by_cpu() const;
+
  private:
   Topology(NetNs client, NetNs node, NetNs upstream)
       : client_(std::move(client)), node_(std::move(node)), upstream_(std::move(upstream)) {}
 
   NetNs client_, node_, upstream_;
+  unsigned queues_ = 1;
   std::vector<VethPair> links_;
 };
 
