@@ -70,7 +70,8 @@ void print_worker_counters(const std::string& log) {
   while ((at = log.find("worker ", at)) != std::string::npos) {
     const size_t end = log.find('\n', at);
     const std::string line = log.substr(at, end - at);
-    if (line.find(": rx=") != std::string::npos) std::printf("  dnsproxyd %s\n", line.c_str());
+    if (line.find(": rx_packets=") != std::string::npos)
+      std::printf("  dnsproxyd %s\n", line.c_str());
     at = end;
   }
 }

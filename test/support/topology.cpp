@@ -238,7 +238,7 @@ bool Dnsproxyd::report_counters(int timeout_ms) {
   ::kill(process_.pid(), SIGUSR1);
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
   while (std::chrono::steady_clock::now() < deadline) {
-    if (log().find(": rx=", before) != std::string::npos) return true;
+    if (log().find(": rx_packets=", before) != std::string::npos) return true;
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
   return false;
@@ -249,17 +249,18 @@ std::string Dnsproxyd::log() const {
 }
 
 std::map<unsigned, uint64_t> Dnsproxyd::transmitted_by_worker() const {
-  // Lines like "... worker 0: rx=10 tx=10 ...": the last report has one line per worker.
+  // Lines like "... worker 0: rx_packets=10 tx_packets=10 ...": the last report has one line per
+  // worker.
   std::istringstream lines(log());
   std::map<unsigned, uint64_t> per_worker;
   for (std::string line; std::getline(lines, line);) {
     const size_t at = line.find("worker ");
-    const size_t rx = line.find(": rx=");
-    const size_t tx = line.find(" tx=");
+    const size_t rx = line.find(": rx_packets=");
+    const size_t tx = line.find(" tx_packets=");
     if (at == std::string::npos || rx == std::string::npos || tx == std::string::npos || tx < rx)
       continue;
     per_worker[static_cast<unsigned>(std::stoul(line.substr(at + 7)))] =
-        std::stoull(line.substr(tx + 4));
+        std::stoull(line.substr(tx + 12));
   }
   return per_worker;
 }

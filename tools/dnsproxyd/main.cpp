@@ -34,6 +34,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "datapath/kernel_path.h"
 #include "datapath/steer_program.h"
 #include "datapath/worker.h"
 #include "xsk/packet_io.h"
@@ -76,7 +77,7 @@ struct WorkerSlot {
   unsigned cpu = 0;
   std::unique_ptr<xsk::XskPacketIo> io;
   datapath::ForwardAllHandler handler;
-  datapath::WorkerCounters counters;
+  datapath::WorkerCounters<datapath::ForwardDrop> counters;
   std::thread thread;
 };
 
@@ -259,14 +260,14 @@ void report(const std::vector<std::unique_ptr<WorkerSlot>>& workers,
             const datapath::SteerProgram& steer, bool final) {
   for (size_t w = 0; w < workers.size(); ++w) {
     const WorkerSlot& slot = *workers[w];
-    std::string drops;
-    for (size_t r = 0; r < datapath::kDropReasonCount; ++r)
-      drops +=
-          fmt::format(" {}={}", datapath::drop_reason_name(static_cast<datapath::DropReason>(r)),
-                      slot.counters.drops[r].get());
-    spdlog::info("worker {}: rx={} tx={} leaked_frames={} idle_waits={} drops:{}", w,
-                 slot.counters.rx_packets.get(), slot.counters.tx_packets.get(),
-                 slot.counters.leaked_frames.get(), slot.counters.idle_waits.get(), drops);
+    std::string packets, drops;
+    slot.counters.packets.for_each([&](std::string_view name, uint64_t value) {
+      packets += fmt::format(" {}={}", name, value);
+    });
+    slot.counters.for_each_drop([&](std::string_view name, uint64_t value) {
+      drops += fmt::format(" {}={}", name, value);
+    });
+    spdlog::info("worker {}:{} drops:{}", w, packets, drops);
     const xsk::FrameCounts frames = slot.io->frame_counts();
     std::string places;
     for (size_t p = 0; p < xsk::kFramePlaceCount; ++p)
@@ -355,13 +356,19 @@ int run(Options& options) {
     return workers.error().code;
   }
 
+  // The node's stack, for to_kernel verdicts: opened here, in the node's network namespace.
+  auto kernel = datapath::RawKernelPath::open();
+  if (!kernel) {
+    spdlog::error("{}", kernel.error().message);
+    return kExitSocket;
+  }
   std::atomic<bool> stop{false};
   const datapath::WorkerConfig worker_config{.batch_size = options.batch_size};
   for (auto& slot : *workers) {
-    slot->thread = std::thread([&slot = *slot, &stop, worker_config] {
+    slot->thread = std::thread([&slot = *slot, &kernel = *kernel, &stop, worker_config] {
       if (auto pinned = datapath::pin_current_thread(slot.cpu); !pinned)
         spdlog::warn("{}", pinned.error().message);
-      datapath::Worker worker(*slot.io, slot.handler, slot.counters, worker_config);
+      datapath::Worker worker(*slot.io, slot.handler, kernel, slot.counters, worker_config);
       worker.run(stop);
     });
   }
@@ -394,7 +401,8 @@ int run(Options& options) {
   report(*workers, **steer, true);
   for (auto& slot : *workers) {
     const xsk::FrameCounts frames = slot->io->frame_counts();
-    frames_ok = frames_ok && frames.consistent() && slot->counters.leaked_frames.get() == 0 &&
+    frames_ok = frames_ok && frames.consistent() &&
+                slot->counters.get(datapath::WorkerCounter::kLeakedFrames) == 0 &&
                 frames.at(xsk::FramePlace::kWorker) == 0 &&
                 frames.at(xsk::FramePlace::kParked) == 0;
   }
