@@ -50,18 +50,23 @@ struct Verdict {
   Drop drop{};                  // kDrop
   uint16_t l3_offset = 0;       // kToKernel: bytes from the packet start to the IP header
   uint32_t egress_ifindex = 0;  // kForward
+  // kForward, kReply: the packet's new length when the handler shortened it in place (an answer
+  // cut after the question); 0 keeps the received length. Never longer than received.
+  uint32_t length = 0;
 
-  static constexpr Verdict forward(uint32_t ifindex) noexcept {
-    return {VerdictKind::kForward, {}, 0, ifindex};
+  static constexpr Verdict forward(uint32_t ifindex, uint32_t new_length = 0) noexcept {
+    return {VerdictKind::kForward, {}, 0, ifindex, new_length};
   }
-  static constexpr Verdict reply() noexcept { return {VerdictKind::kReply, {}, 0, 0}; }
+  static constexpr Verdict reply(uint32_t new_length = 0) noexcept {
+    return {VerdictKind::kReply, {}, 0, 0, new_length};
+  }
   static constexpr Verdict to_kernel(uint16_t l3_offset) noexcept {
-    return {VerdictKind::kToKernel, {}, l3_offset, 0};
+    return {VerdictKind::kToKernel, {}, l3_offset, 0, 0};
   }
   static constexpr Verdict dropped(Drop reason) noexcept {
-    return {VerdictKind::kDrop, reason, 0, 0};
+    return {VerdictKind::kDrop, reason, 0, 0, 0};
   }
-  static constexpr Verdict park() noexcept { return {VerdictKind::kPark, {}, 0, 0}; }
+  static constexpr Verdict park() noexcept { return {VerdictKind::kPark, {}, 0, 0, 0}; }
 };
 
 // One received packet as the handler sees it. `frame` and `port` are what a handler keeps when it
@@ -175,10 +180,12 @@ enum class WorkerDrop : uint8_t {
   kTxRingFull,      // the egress TX ring had no room
   kToKernelFailed,  // the node's stack refused it (or the IP header was not inside the packet)
   kInvalidRelease,  // the handler handed a parked frame back with a park verdict
+  kInvalidLength,   // a forward or reply verdict's length was longer than the packet
   kCount,
 };
-constexpr std::array<std::string_view, 4> counter_names(WorkerDrop) {
-  return {"no_egress_port", "tx_ring_full", "to_kernel_failed", "invalid_release"};
+constexpr std::array<std::string_view, 5> counter_names(WorkerDrop) {
+  return {"no_egress_port", "tx_ring_full", "to_kernel_failed", "invalid_release",
+          "invalid_length"};
 }
 
 template <CounterEnum HandlerDrop>
@@ -287,6 +294,11 @@ class Worker {
   }
 
   void apply(Packet frame, uint32_t port, const Verdict<Drop>& verdict) noexcept {
+    if (verdict.length != 0 &&
+        (verdict.kind == VerdictKind::kForward || verdict.kind == VerdictKind::kReply)) {
+      if (verdict.length > frame.len) return drop(frame, WorkerDrop::kInvalidLength);
+      frame.len = verdict.length;
+    }
     switch (verdict.kind) {
       case VerdictKind::kForward: {
         counters_.packets.add(WorkerCounter::kForwarded);

@@ -278,6 +278,32 @@ TEST(WorkerTest, AReplyLeavesThroughTheIngressPort) {
   EXPECT_EQ(io.pool().snapshot().at(xsk::FramePlace::kFree), io.pool().snapshot().total);
 }
 
+// A handler that cut the packet short in place (an answer truncated to the question) says so in
+// the verdict; the worker sends the new length, and refuses one longer than the packet.
+TEST(WorkerTest, AVerdictsNewLengthIsWhatIsSent) {
+  MemoryPacketIo io({10, 20}, 64);
+  ScriptedHandler handler;
+  handler.next = ScriptedHandler::V::reply(50);
+  RecordingKernel kernel;
+  WorkerCounters<ScriptDrop> counters;
+  Worker worker(io, handler, kernel, counters, WorkerConfig{.batch_size = 4});
+  io.inject(0, ipv4_query(), meta_to(20));
+  EXPECT_EQ(worker.run_once(), 1u);
+  handler.next = ScriptedHandler::V::forward(20, 44);
+  io.inject(0, ipv4_query(), meta_to(20));
+  EXPECT_EQ(worker.run_once(), 1u);
+  handler.next = ScriptedHandler::V::reply(static_cast<uint32_t>(ipv4_query().size()) + 1);
+  io.inject(0, ipv4_query(), meta_to(20));
+  EXPECT_EQ(worker.run_once(), 1u);
+  ASSERT_EQ(io.sent(0).size(), 1u);
+  EXPECT_EQ(io.sent(0)[0].len, 50u);
+  ASSERT_EQ(io.sent(1).size(), 1u);
+  EXPECT_EQ(io.sent(1)[0].len, 44u);
+  EXPECT_EQ(counters.drop(WorkerDrop::kInvalidLength), 1u);
+  io.complete_all();
+  EXPECT_EQ(io.pool().snapshot().at(xsk::FramePlace::kFree), io.pool().snapshot().total);
+}
+
 TEST(WorkerTest, ToKernelSendsTheIpPacketAndFreesTheFrame) {
   MemoryPacketIo io({10}, 64);
   ScriptedHandler handler;
