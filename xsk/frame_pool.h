@@ -25,16 +25,19 @@
 #include <atomic>
 #include <cstdint>
 #include <span>
+#include <string_view>
 #include <vector>
 
 #include "common/counters.h"
 
 namespace dnsproxy::xsk {
 
-enum class FramePlace : uint8_t { kFree, kKernelRx, kWorker, kParked, kKernelTx };
-inline constexpr size_t kFramePlaceCount = 5;
-
-[[nodiscard]] const char* frame_place_name(FramePlace place) noexcept;
+enum class FramePlace : uint8_t { kFree, kKernelRx, kWorker, kParked, kKernelTx, kCount };
+// Names for logs and the stats snapshot (counter_name(place)).
+constexpr std::array<std::string_view, 5> counter_names(FramePlace) {
+  return {"free", "fill_rx", "worker", "parked", "tx_completion"};
+}
+inline constexpr size_t kFramePlaceCount = kCounterCount<FramePlace>;
 
 // A snapshot of the ledger, for logs, tests and the end-of-run check.
 struct FrameCounts {
