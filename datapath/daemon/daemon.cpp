@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include <bpf/libbpf.h>
+#include <systemd/sd-daemon.h>
 #include <xdp/libxdp.h>
 
 #include <atomic>
@@ -20,8 +21,10 @@
 #include <fmt/ranges.h>
 #include <spdlog/spdlog.h>
 
+#include "common/capabilities.h"
 #include "datapath/daemon/control_loop.h"
 #include "datapath/daemon/stats.h"
+#include "datapath/daemon/watchdog.h"
 #include "datapath/daemon/worker_plan.h"
 #include "datapath/kernel_path.h"
 #include "datapath/steer_program.h"
@@ -200,9 +203,35 @@ class Publisher {
   uint64_t sequence_ = 0;
 };
 
+// What the daemon needs once its sockets exist: CAP_NET_ADMIN and CAP_SYS_ADMIN to detach at exit
+// (libxdp inspects the attached programs by id), CAP_BPF for the steering and stats maps. Every
+// other capability (CAP_NET_RAW and CAP_IPC_LOCK were for the sockets and the UMEMs) is dropped
+// before the workers start, so they never hold it.
+constexpr int kKeptCapabilities[] = {CAP_NET_ADMIN, CAP_SYS_ADMIN, CAP_BPF};
+constexpr std::string_view kKeptCapabilityNames = "CAP_NET_ADMIN CAP_SYS_ADMIN CAP_BPF";
+
+void drop_capabilities() {
+  uint64_t keep = 0;
+  for (int cap : kKeptCapabilities) keep |= capability_bit(cap);
+  if (auto dropped = keep_only_capabilities(keep); !dropped) {
+    spdlog::warn("could not drop capabilities: {}", dropped.error().message);
+    return;
+  }
+  spdlog::info(
+      "capabilities: kept {} (at most: for the maps and the detach at exit), dropped "
+      "the rest",
+      kKeptCapabilityNames);
+}
+
+// The service manager's notification socket (sd_notify(3)); a no-op without NOTIFY_SOCKET.
+void notify(const std::string& state) {
+  (void)sd_notify(0, state.c_str());
+}
+
 template <class Handler>
 int serve(const Config& config, const WorkerPlan& plan, datapath::SteerProgram& steer,
           ControlLoop& loop) {
+  notify("STATUS=creating AF_XDP sockets");
   auto created = create_workers<Handler>(config, plan, steer);
   if (!created) {
     spdlog::error("{}", created.error().message);
@@ -215,6 +244,8 @@ int serve(const Config& config, const WorkerPlan& plan, datapath::SteerProgram& 
     spdlog::error("{}", kernel.error().message);
     return kExitSocket;
   }
+
+  drop_capabilities();
 
   const auto started = std::chrono::steady_clock::now();
   std::atomic<bool> stop{false};
@@ -233,6 +264,10 @@ int serve(const Config& config, const WorkerPlan& plan, datapath::SteerProgram& 
   // The first stats file says the daemon is serving (tests wait for it).
   Publisher stats(config);
   stats.publish(collect(workers, steer, started, false), "start", false);
+  // Ready: dns_steer attached, every socket bound and in the steering map, workers running (the
+  // policy, once there is one, in force too).
+  notify(fmt::format("READY=1\nSTATUS=serving DNS on {} with {} worker(s)",
+                     fmt::join(config.interfaces, ", "), workers.size()));
 
   for (int sig : {SIGINT, SIGTERM})
     loop.on_signal(sig, [&loop, name = std::string(strsignal(sig))] {
@@ -247,10 +282,27 @@ int serve(const Config& config, const WorkerPlan& plan, datapath::SteerProgram& 
     timer = loop.add_timer(std::chrono::milliseconds(config.stats_interval), [&] {
       stats.publish(collect(workers, steer, started, false), "interval", false);
     });
-  if (!timer) spdlog::error("stats timer: {}: stopping", timer.error().message);
+  ProgressCheck progress;
+  uint64_t watchdog_usec = 0;
+  if (timer && sd_watchdog_enabled(0, &watchdog_usec) > 0) {
+    const auto interval = std::chrono::milliseconds(std::max<uint64_t>(watchdog_usec / 2000, 1));
+    spdlog::info("watchdog: pinging every {} ms while every worker makes progress",
+                 interval.count());
+    timer = loop.add_timer(interval, [&] {
+      std::vector<uint64_t> iterations;
+      for (const auto& slot : workers)
+        iterations.push_back(slot->counters.get(datapath::WorkerCounter::kIterations));
+      const std::vector<size_t> stuck = progress.stalled(iterations);
+      if (stuck.empty()) return notify("WATCHDOG=1");
+      spdlog::error("watchdog: worker(s) {} made no progress: not pinging", fmt::join(stuck, ","));
+      notify(fmt::format("STATUS=worker(s) {} made no progress", fmt::join(stuck, ",")));
+    });
+  }
+  if (!timer) spdlog::error("timer: {}: stopping", timer.error().message);
   auto ran = timer ? loop.run() : Result<void>{};
   if (!ran) spdlog::error("control loop: {}: stopping", ran.error().message);
 
+  notify("STOPPING=1\nSTATUS=stopping");
   // Teardown, in ownership order: stop steering to the sockets while the workers still run (so
   // DNS arriving meanwhile takes the fail action, the kernel with fail-open, instead of dying in
   // an RX ring nobody reads), stop the workers, let TX finish, count frames, close sockets and
@@ -309,6 +361,7 @@ int run(Config config) {
   settings.mode = *datapath::parse_xdp_mode(config.xdp_mode);  // validated
   settings.pin_dir = config.pin_dir;
   settings.mount_bpffs = config.mount_bpffs;
+  notify("STATUS=attaching dns_steer");
   auto steer = datapath::SteerProgram::attach(config.interfaces, settings);
   if (!steer) {
     spdlog::error("{}", steer.error().message);

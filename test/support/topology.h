@@ -107,6 +107,7 @@ class Dnsproxyd {
   bool report_counters(int timeout_ms = 5000);
   std::string log() const;
   const std::string& pin_dir() const { return pin_dir_; }
+  pid_t pid() const { return process_.pid(); }
   // The last stats snapshot written (README, "Stats file"); after stop(), the final one.
   Result<nlohmann::json> stats() const;
   // The workers' tx_packets counters in the last snapshot, by worker index, and their sum (0 when
