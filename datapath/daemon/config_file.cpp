@@ -38,6 +38,8 @@ constexpr Knob kKnobs[] = {
      "write a JSON stats snapshot here (atomically) every --stats-interval, on SIGUSR1 and at exit",
      &Config::stats_file},
     {"stats-interval", "--stats-interval", "ms between stats snapshots", &Config::stats_interval},
+    {"metrics", "--metrics", "serve Prometheus metrics on ADDR:PORT (GET /metrics); default off",
+     &Config::metrics},
     {"verbose", "-v,--verbose", "debug log, including libbpf's and libxdp's messages",
      &Config::verbose},
 };

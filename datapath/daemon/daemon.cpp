@@ -23,6 +23,7 @@
 
 #include "common/capabilities.h"
 #include "datapath/daemon/control_loop.h"
+#include "datapath/daemon/metrics.h"
 #include "datapath/daemon/stats.h"
 #include "datapath/daemon/watchdog.h"
 #include "datapath/daemon/worker_plan.h"
@@ -245,9 +246,25 @@ int serve(const Config& config, const WorkerPlan& plan, datapath::SteerProgram& 
     return kExitSocket;
   }
 
-  drop_capabilities();
-
   const auto started = std::chrono::steady_clock::now();
+  // Bound before the capability drop, served after it (metrics.h).
+  std::unique_ptr<MetricsServer> metrics;
+  if (!config.metrics.empty()) {
+    auto bound = MetricsServer::bind(*parse_host_port(config.metrics, "--metrics"), [&] {
+      return to_prometheus(collect(workers, steer, started, false));
+    });
+    if (!bound) {
+      spdlog::error("{}", bound.error().message);
+      return bound.error().code;
+    }
+    metrics = std::move(*bound);
+  }
+  drop_capabilities();
+  if (metrics) {
+    metrics->start();
+    spdlog::info("metrics: http://{}/metrics", config.metrics);
+  }
+
   std::atomic<bool> stop{false};
   const datapath::WorkerConfig worker_config{.batch_size = config.batch_size};
   for (auto& slot : workers) {
@@ -303,6 +320,7 @@ int serve(const Config& config, const WorkerPlan& plan, datapath::SteerProgram& 
   if (!ran) spdlog::error("control loop: {}: stopping", ran.error().message);
 
   notify("STOPPING=1\nSTATUS=stopping");
+  metrics.reset();  // its thread reads the workers: first to go
   // Teardown, in ownership order: stop steering to the sockets while the workers still run (so
   // DNS arriving meanwhile takes the fail action, the kernel with fail-open, instead of dying in
   // an RX ring nobody reads), stop the workers, let TX finish, count frames, close sockets and

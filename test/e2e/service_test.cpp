@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <gtest/gtest.h>
+#include <httplib.h>
 
 #include <chrono>
 #include <cstring>
@@ -187,6 +188,46 @@ TEST_F(ServiceTest, CapabilitiesAreDroppedAfterSetup) {
   auto link = topology_->node().ip({"-d", "link", "show", "dev", "cli0"});
   ASSERT_TRUE(link);
   EXPECT_EQ(link->find("prog/xdp"), std::string::npos) << "detached with the kept capabilities";
+}
+
+// --metrics: a live scrape from inside the node namespace passes promtool and counts the traffic.
+TEST_F(ServiceTest, PrometheusMetricsAreServedLive) {
+  auto knotd = Knotd::start(topology_->upstream(), 10);
+  ASSERT_TRUE(knotd) << knotd.error().message;
+  auto daemon = Dnsproxyd::start(kDaemon, topology_->node(),
+                                 {"-i", "cli0", "-i", "up0", "--forward-all", "--umem-frames",
+                                  "4096", "--ring-size", "1024", "--metrics", "127.0.0.1:9253"},
+                                 pin_dir());
+  ASSERT_TRUE(daemon) << daemon.error().message;
+  auto kdig = topology_->client().run({"kdig", std::string("@") + Topology::kUpstreamV4, "+short",
+                                       "+time=2", "+retry=1", "www.example.test", "A"});
+  ASSERT_TRUE(kdig);
+  EXPECT_EQ(kdig->output, "203.0.113.80\n");
+  std::string body;
+  {
+    auto inside = ScopedNetns::enter(topology_->node());
+    ASSERT_TRUE(inside) << inside.error().message;
+    httplib::Client client("127.0.0.1", 9253);
+    auto response = client.Get("/metrics");
+    ASSERT_TRUE(response) << "no answer on 127.0.0.1:9253";
+    EXPECT_EQ(response->status, 200);
+    EXPECT_NE(response->get_header_value("Content-Type").find("version=0.0.4"), std::string::npos);
+    body = response->body;
+    EXPECT_EQ(client.Get("/other")->status, 404);
+  }
+  EXPECT_NE(body.find("dnsproxy_worker_tx_packets_total{worker=\"0\",cpu=\"0\"} 2\n"),
+            std::string::npos)
+      << body;
+  EXPECT_NE(body.find("dnsproxy_dns_steer_packets_total{counter=\"redirect\"} 2\n"),
+            std::string::npos)
+      << body;
+  const std::string path = "/tmp/dnsproxyd-scrape-" + std::to_string(getpid()) + ".txt";
+  std::ofstream(path) << body;
+  auto check = run_command({"sh", "-c", "promtool check metrics < " + path});
+  std::filesystem::remove(path);
+  ASSERT_TRUE(check) << check.error().message;
+  EXPECT_EQ(check->exit_code, 0) << check->output;
+  EXPECT_EQ((*daemon)->stop(), 0) << (*daemon)->log();
 }
 
 }  // namespace
