@@ -1,0 +1,697 @@
+// dnsproxy-e2e-bench: the end-to-end benchmark (tools/run bench; bench/RESULTS.md, README.md
+// "End-to-end benchmark"). On the test topology (client -- node -- upstream knotd in network
+// namespaces, test/support/topology.h) it measures, side by side in one invocation, the paths of
+// DESIGN.md "How performance is measured":
+//
+//   kernel     the node forwards in the kernel (no proxy): the peer every ratio is taken against
+//   xdp        an in-kernel XDP forwarder on the node (bench/xdp_forward.bpf.c): the upper bound
+//   forward    dnsproxyd --forward-all: the upper bound of a user-space path
+//   policy     dnsproxyd --policy (an allow rule for the zone), when the daemon has the flag
+//   dnsdist    dnsdist on the node as a socket proxy, suffix + netmask REFUSED policy
+//
+// Load: dnsproxy-loadgen on AF_XDP in the client namespace. Per path and run: completed q/s at
+// saturation (closed loop), whole-machine busy CPU per completed query at a fixed rate
+// (/proc/stat, minus the kernel path's in the same run), and p50 / p99 latency at a fixed low
+// rate (minus the kernel path's). Paths alternate inside each run (the order reverses every
+// run). Two layouts (where each process runs, printed): `default` (nothing pinned; dnsproxyd
+// puts its one worker on the first allowed CPU, CPU 0) and `pinned` (client, knotd on CPU 0, the
+// proxy alone on CPU 1, as the systemd unit deploys the worker). Then one sweep of offered rates
+// per path for the latency-vs-load plot (bench/plot_e2e.py), and dnsperf against the load
+// generator on the kernel path.
+//
+// SIGINT / SIGTERM: the current measurement stops, everything built is removed (namespaces,
+// processes, pins, temporary files), exit 130.
+#include <sched.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "test/support/bpffs.h"
+#include "test/support/privileges.h"
+#include "test/support/topology.h"
+#include "xdp_forward.skel.h"
+
+#include <bpf/libbpf.h>
+#include <linux/if_link.h>
+#include <net/if.h>
+
+namespace dnsproxy::bench {
+namespace {
+
+using nlohmann::json;
+using test::BackgroundProcess;
+using test::Dnsproxyd;
+using test::Knotd;
+using test::NetNs;
+using test::Topology;
+
+std::atomic<bool> g_stop{false};
+void on_signal(int) {
+  g_stop.store(true);
+}
+
+struct Options {
+  int runs = 5;
+  double seconds = 4;  // saturation run; the fixed-rate runs take half of it each
+  double low_rate = 2000;
+  double cpu_rate = 20000;
+  std::vector<double> curve_rates = {2000, 10000, 30000, 60000, 100000};
+  unsigned outstanding = 256;
+  std::vector<std::string> layouts = {"default", "pinned"};
+  std::vector<std::string> paths = {"kernel", "xdp", "forward", "policy", "dnsdist"};
+  std::string query_file;  // default: one A query per zone name
+  std::string json_path = "e2e-bench.json";
+  bool dnsperf = true;
+};
+
+std::string sibling_binary(const std::string& name) {
+  return (std::filesystem::read_symlink("/proc/self/exe").parent_path() / name).string();
+}
+
+std::string load_average() {
+  std::ifstream in("/proc/loadavg");
+  std::string one, five, fifteen;
+  in >> one >> five >> fifteen;
+  return one + " " + five + " " + fifteen;
+}
+
+// Busy and total jiffies of the whole machine (first line of /proc/stat).
+struct CpuTimes {
+  uint64_t busy = 0, total = 0;
+};
+CpuTimes cpu_times() {
+  std::ifstream in("/proc/stat");
+  std::string cpu;
+  in >> cpu;
+  uint64_t v[10] = {};
+  for (uint64_t& x : v) in >> x;
+  CpuTimes t;
+  for (int i = 0; i < 8; ++i) t.total += v[i];  // guest time is inside user already
+  t.busy = t.total - v[3] - v[4];               // minus idle, iowait
+  return t;
+}
+
+double median(std::vector<double> values) {
+  if (values.empty()) return 0;
+  std::sort(values.begin(), values.end());
+  const size_t n = values.size();
+  return n % 2 == 1 ? values[n / 2] : (values[n / 2 - 1] + values[n / 2]) / 2;
+}
+
+cpu_set_t cpus(std::initializer_list<int> list) {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  for (int cpu : list) CPU_SET(cpu, &set);
+  return set;
+}
+
+// The XDP programs of the benchmark, attached (native mode) until destruction.
+class XdpAttachment {
+ public:
+  XdpAttachment() = default;
+  XdpAttachment(const XdpAttachment&) = delete;
+  XdpAttachment& operator=(const XdpAttachment&) = delete;
+  ~XdpAttachment() { detach(); }
+
+  // Attaches `program` to `ifname` inside `ns`.
+  Result<void> attach(const NetNs& ns, const std::string& ifname, const bpf_program* program) {
+    auto inside = test::ScopedNetns::enter(ns);
+    if (!inside) return tl::unexpected(inside.error());
+    const int ifindex = static_cast<int>(if_nametoindex(ifname.c_str()));
+    if (ifindex == 0) return fail(ifname, " not found in ", ns.name());
+    if (bpf_xdp_attach(ifindex, bpf_program__fd(program), XDP_FLAGS_DRV_MODE, nullptr) != 0)
+      return fail("cannot attach ", bpf_program__name(program), " to ", ifname);
+    attached_.push_back({&ns, ifindex});
+    return {};
+  }
+  void detach() {
+    for (const auto& [ns, ifindex] : attached_) {
+      auto inside = test::ScopedNetns::enter(*ns);
+      if (inside) bpf_xdp_detach(ifindex, XDP_FLAGS_DRV_MODE, nullptr);
+    }
+    attached_.clear();
+  }
+
+ private:
+  std::vector<std::pair<const NetNs*, int>> attached_;
+};
+
+struct Environment {
+  test::BpfFsMount bpffs;  // dnsproxyd pins here, not in the host's /sys/fs/bpf
+  std::unique_ptr<Topology> topology;
+  std::unique_ptr<Knotd> knotd;
+  std::string queries;
+  std::string work_dir;  // policy file, dnsdist config, load generator output
+  xdp_forward* skel = nullptr;
+  std::unique_ptr<XdpAttachment> receive_side;  // xdp_pass on the upstream's eth0
+
+  explicit Environment(test::BpfFsMount fs) : bpffs(std::move(fs)) {}
+  Environment(const Environment&) = delete;
+  Environment& operator=(const Environment&) = delete;
+  ~Environment() {
+    receive_side.reset();
+    if (skel != nullptr) xdp_forward::destroy(skel);
+    if (!work_dir.empty()) std::filesystem::remove_all(work_dir);
+  }
+  std::string pin_dir() const { return bpffs.path() + "/dnsproxy"; }
+};
+
+// Topology, knotd (pinned to CPU 0 in the pinned layout: children inherit the affinity set while
+// they start), and the upstream's eth0 made able to take XDP-redirected frames.
+Result<std::unique_ptr<Environment>> build_environment(const Options& options, bool pinned) {
+  auto bpffs = test::BpfFsMount::create();
+  if (!bpffs) return tl::unexpected(bpffs.error());
+  auto env = std::make_unique<Environment>(std::move(*bpffs));
+  char dir_template[] = "/tmp/dnsproxy-e2e-bench-XXXXXX";
+  if (mkdtemp(dir_template) == nullptr) return fail("mkdtemp failed");
+  env->work_dir = dir_template;
+  auto topology = Topology::create();
+  if (!topology) return tl::unexpected(topology.error());
+  env->topology = std::move(*topology);
+  cpu_set_t all;
+  sched_getaffinity(0, sizeof(all), &all);
+  if (pinned) {
+    const cpu_set_t zero = cpus({0});
+    sched_setaffinity(0, sizeof(zero), &zero);
+  }
+  auto knotd = Knotd::start(env->topology->upstream(), 1000);
+  sched_setaffinity(0, sizeof(all), &all);
+  if (!knotd) return tl::unexpected(knotd.error());
+  env->knotd = std::move(*knotd);
+  if (options.query_file.empty()) {
+    auto queries = env->knotd->write_query_file(1000);
+    if (!queries) return tl::unexpected(queries.error());
+    env->queries = *queries;
+  } else {
+    env->queries = options.query_file;
+  }
+  // knotd's answers leave with full UDP checksums (no offload), so a frame the XDP forwarder
+  // redirects is as valid as one the kernel forwarded.
+  if (auto off = env->topology->upstream().exec({"ethtool", "-K", "eth0", "tx", "off"}); !off)
+    return tl::unexpected(off.error());
+  env->skel = xdp_forward::open_and_load();
+  if (env->skel == nullptr) return fail("cannot load bench/xdp_forward.bpf.c");
+  env->receive_side = std::make_unique<XdpAttachment>();
+  if (auto ok =
+          env->receive_side->attach(env->topology->upstream(), "eth0", env->skel->progs.xdp_pass);
+      !ok)
+    return tl::unexpected(ok.error());
+  return env;
+}
+
+// One load generator run, its JSON result (with "cpu_busy_s" added), or an error.
+Result<json> loadgen(const Environment& env, const std::string& server, bool pinned,
+                     std::vector<std::string> args) {
+  std::vector<std::string> argv;
+  if (pinned) argv = {"taskset", "-c", "0"};
+  argv.insert(argv.end(), {sibling_binary("dnsproxy-loadgen"), "-i", "eth0", "-s", server, "-d",
+                           env.queries, "--json"});
+  argv.insert(argv.end(), args.begin(), args.end());
+  const std::string out_path = env.work_dir + "/loadgen.json";
+  const CpuTimes before = cpu_times();
+  auto process = BackgroundProcess::start(argv, &env.topology->client(), out_path);
+  if (!process) return tl::unexpected(process.error());
+  while (process->running()) {
+    if (g_stop.load()) {
+      process->stop();
+      return fail("interrupted");
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  const CpuTimes after = cpu_times();
+  const int code = process->stop();
+  std::ifstream in(out_path);
+  std::stringstream text;
+  text << in.rdbuf();
+  json result = json::parse(text.str(), nullptr, false);
+  if (code != 0 || !result.is_object())
+    return fail("dnsproxy-loadgen exited with ", std::to_string(code), ": ", text.str());
+  const double ticks = static_cast<double>(sysconf(_SC_CLK_TCK));
+  result["cpu_busy_s"] = static_cast<double>(after.busy - before.busy) / ticks;
+  return result;
+}
+
+// A path while it is set up: whatever makes the node carry the traffic this way.
+class PathSetup {
+ public:
+  virtual ~PathSetup() = default;
+  virtual std::string server() const { return Topology::kUpstreamV4; }
+  virtual std::string evidence() { return ""; }  // after the runs: counters that show no loss
+  virtual Result<void> finish() { return {}; }
+};
+
+class XdpPath : public PathSetup {
+ public:
+  static Result<std::unique_ptr<PathSetup>> start(const Environment& env) {
+    auto path = std::make_unique<XdpPath>();
+    for (const char* ifname : {Topology::kNodeClientSide, Topology::kNodeUpstreamSide})
+      if (auto ok =
+              path->attached_.attach(env.topology->node(), ifname, env.skel->progs.xdp_forward);
+          !ok)
+        return tl::unexpected(ok.error());
+    return std::unique_ptr<PathSetup>(std::move(path));
+  }
+
+ private:
+  XdpAttachment attached_;
+};
+
+class DaemonPath : public PathSetup {
+ public:
+  static Result<std::unique_ptr<PathSetup>> start(const Environment& env,
+                                                  std::vector<std::string> args) {
+    auto daemon =
+        Dnsproxyd::start(sibling_binary("dnsproxyd"), env.topology->node(), args, env.pin_dir());
+    if (!daemon) return tl::unexpected(daemon.error());
+    auto path = std::make_unique<DaemonPath>();
+    path->daemon_ = std::move(*daemon);
+    return std::unique_ptr<PathSetup>(std::move(path));
+  }
+  std::string evidence() override { return evidence_; }
+  Result<void> finish() override {
+    const int code = daemon_->stop();
+    // The final per-worker report (rx, tx, drops, leaked frames): the figure did not come from
+    // dropping work.
+    const std::string log = daemon_->log();
+    std::istringstream lines(log);
+    std::string line;
+    while (std::getline(lines, line))
+      if (line.find("worker ") != std::string::npos && line.find(" rx=") != std::string::npos)
+        evidence_ += "    " + line.substr(line.find("worker ")) + "\n";
+    if (code != 0) return fail("dnsproxyd exited with ", std::to_string(code), ":\n", log);
+    return {};
+  }
+
+ private:
+  std::unique_ptr<Dnsproxyd> daemon_;
+  std::string evidence_;
+};
+
+class DnsdistPath : public PathSetup {
+ public:
+  static constexpr const char* kListen = "192.0.2.1";  // the node's client-side address
+
+  static Result<std::unique_ptr<PathSetup>> start(const Environment& env, bool pinned) {
+    const std::string config = env.work_dir + "/dnsdist.conf";
+    std::ofstream(config)
+        << "-- The policy dnsproxyd enforces, as dnsdist rules: clients of 192.0.2.0/24 may ask\n"
+           "-- for names under example.test; everything else is REFUSED.\n"
+           "setLocal('"
+        << kListen
+        << ":53')\n"
+           "setSecurityPollSuffix('')\n"
+           "setACL({'192.0.2.0/24', '2001:db8:c::/64'})\n"
+           "newServer({address='"
+        << Topology::kUpstreamV4
+        << ":53', checkName='www.example.test.', checkInterval=60})\n"
+           "clients = newNMG()\n"
+           "clients:addMask('192.0.2.0/24')\n"
+           "zone = newSuffixMatchNode()\n"
+           "zone:add(newDNSName('example.test.'))\n"
+           "addAction(NotRule(AndRule({NetmaskGroupRule(clients), SuffixMatchNodeRule(zone)})), "
+           "RCodeAction(DNSRCode.REFUSED))\n";
+    std::vector<std::string> argv;
+    if (pinned) argv = {"taskset", "-c", "1"};
+    argv.insert(argv.end(), {"dnsdist", "--supervised", "--disable-syslog", "-C", config});
+    auto process =
+        BackgroundProcess::start(argv, &env.topology->node(), env.work_dir + "/dnsdist.log");
+    if (!process) return tl::unexpected(process.error());
+    auto path = std::make_unique<DnsdistPath>(std::move(*process));
+    if (auto up = test::wait_until_answering(env.topology->client(), kListen, 10000); !up) {
+      std::ifstream log(env.work_dir + "/dnsdist.log");
+      std::stringstream text;
+      text << log.rdbuf();
+      return fail("dnsdist did not answer: ", up.error().message, "\n", text.str());
+    }
+    return std::unique_ptr<PathSetup>(std::move(path));
+  }
+  explicit DnsdistPath(BackgroundProcess process) : process_(std::move(process)) {}
+  std::string server() const override { return kListen; }
+
+ private:
+  BackgroundProcess process_;
+};
+
+bool daemon_has_policy() {
+  auto out = test::run_command({sibling_binary("dnsproxyd"), "--help"});
+  return out && out->output.find("--policy") != std::string::npos;
+}
+
+std::string write_policy(const Environment& env) {
+  const std::string path = env.work_dir + "/policy.yaml";
+  std::ofstream(path) << "# The benchmark's policy: the client may ask knotd for names under "
+                         "example.test.\n"
+                         "identities:\n"
+                         "  - {id: 20001, labels: {k8s-app: kube-dns}, cidrs: ["
+                      << Topology::kUpstreamV4 << "/32, " << Topology::kUpstreamV6
+                      << "/128]}\n"
+                         "endpoints:\n"
+                         "  - {id: 101, identity: 10001, labels: {app: bench}, ips: ["
+                      << Topology::kClientV4 << ", " << Topology::kClientV6
+                      << "]}\n"
+                         "policies:\n"
+                         "  - name: bench-dns\n"
+                         "    endpointSelector: {matchLabels: {app: bench}}\n"
+                         "    egress:\n"
+                         "      - toEndpoints: [{matchLabels: {k8s-app: kube-dns}}]\n"
+                         "        toPorts:\n"
+                         "          - ports: [{port: \"53\", protocol: ANY}]\n"
+                         "            rules:\n"
+                         "              dns: [{matchPattern: \"*.example.test\"}]\n";
+  return path;
+}
+
+// Sets up `path` in `layout`; nullptr with a reason when it cannot run here.
+Result<std::unique_ptr<PathSetup>> start_path(const Environment& env, const std::string& path,
+                                              bool pinned) {
+  std::vector<std::string> daemon = {"-i", Topology::kNodeClientSide, "-i",
+                                     Topology::kNodeUpstreamSide};
+  if (pinned) daemon.insert(daemon.end(), {"--cpus", "1"});
+  if (path == "kernel") return std::make_unique<PathSetup>();
+  if (path == "xdp") return XdpPath::start(env);
+  if (path == "forward") {
+    daemon.push_back("--forward-all");
+    return DaemonPath::start(env, daemon);
+  }
+  if (path == "policy") {
+    daemon.insert(daemon.end(), {"--policy", write_policy(env)});
+    return DaemonPath::start(env, daemon);
+  }
+  if (path == "dnsdist") return DnsdistPath::start(env, pinned);
+  return fail("unknown path ", path);
+}
+
+// Per path, one run's three measurements.
+struct Sample {
+  double qps = 0;                 // completed q/s at saturation
+  double cpu_us = 0;              // busy CPU microseconds per completed query at cpu_rate
+  double p50_us = 0, p99_us = 0;  // at low_rate
+  json raw;
+};
+
+Result<Sample> measure(const Environment& env, const Options& options, const PathSetup& path,
+                       bool pinned) {
+  Sample sample;
+  const std::string half = std::to_string(options.seconds / 2);
+  auto saturation =
+      loadgen(env, path.server(), pinned,
+              {"-l", std::to_string(options.seconds), "-q", std::to_string(options.outstanding)});
+  if (!saturation) return tl::unexpected(saturation.error());
+  auto fixed =
+      loadgen(env, path.server(), pinned, {"-l", half, "-Q", std::to_string(options.cpu_rate)});
+  if (!fixed) return tl::unexpected(fixed.error());
+  auto low =
+      loadgen(env, path.server(), pinned, {"-l", half, "-Q", std::to_string(options.low_rate)});
+  if (!low) return tl::unexpected(low.error());
+  sample.qps = (*saturation)["completed_qps"];
+  const double completed = (*fixed)["completed"];
+  sample.cpu_us = completed > 0 ? (*fixed)["cpu_busy_s"].get<double>() * 1e6 / completed : 0;
+  sample.p50_us = (*low)["latency_us"]["p50"];
+  sample.p99_us = (*low)["latency_us"]["p99"];
+  sample.raw = {{"saturation", *saturation}, {"fixed_rate", *fixed}, {"low_rate", *low}};
+  return sample;
+}
+
+std::string range_text(const std::vector<double>& v, const char* format) {
+  if (v.empty()) return "-";
+  char text[128];
+  const auto [lo, hi] = std::minmax_element(v.begin(), v.end());
+  std::string f = std::string(format) + " (" + format + "-" + format + ")";
+  std::snprintf(text, sizeof(text), f.c_str(), median(v), *lo, *hi);
+  return text;
+}
+
+const char* layout_text(const std::string& layout) {
+  return layout == "pinned"
+             ? "pinned: loadgen and knotd on CPU 0 (taskset); dnsproxyd's worker (--cpus 1) or "
+               "dnsdist alone on CPU 1; kernel/XDP forwarding runs in softirq where the packets "
+               "are (mostly CPU 0)"
+             : "default: nothing pinned by the harness; dnsproxyd puts its one worker on the "
+               "first allowed CPU (CPU 0); loadgen, knotd, dnsdist wherever the scheduler puts "
+               "them";
+}
+
+int run_layout(const Options& options, const std::string& layout, json& out) {
+  const bool pinned = layout == "pinned";
+  auto env = build_environment(options, pinned);
+  if (!env) {
+    std::fprintf(stderr, "cannot build the topology: %s\n", env.error().message.c_str());
+    return 1;
+  }
+  // What an interrupted run must remove (test/e2e/e2e_bench_test.cpp checks it).
+  std::printf("\n== layout %s\n   %s\n   cleanup list: %s %s %s %s %s %s\n", layout.c_str(),
+              layout_text(layout), (*env)->topology->client().name().c_str(),
+              (*env)->topology->node().name().c_str(), (*env)->topology->upstream().name().c_str(),
+              (*env)->bpffs.path().c_str(), (*env)->work_dir.c_str(),
+              (*env)->knotd->directory().c_str());
+  std::fflush(stdout);
+  std::vector<std::string> paths;
+  json unavailable = json::object();
+  for (const std::string& path : options.paths) {
+    if (path == "policy" && !daemon_has_policy()) {
+      unavailable[path] = "not available: this dnsproxyd has no --policy";
+      continue;
+    }
+    paths.push_back(path);
+  }
+  for (const auto& [path, why] : unavailable.items())
+    std::printf("   %s: %s\n", path.c_str(), why.get<std::string>().c_str());
+  std::map<std::string, std::vector<Sample>> samples;
+  std::map<std::string, std::string> evidence;
+  std::vector<double> background_cpus;
+  for (int run = 0; run < options.runs && !g_stop.load(); ++run) {
+    std::vector<std::string> order = paths;
+    if (run % 2 == 1) std::reverse(order.begin(), order.end());
+    // What the machine does without our load (other users' work): shown, not subtracted; the
+    // kernel path's figure of the same run is what every path is compared with.
+    const CpuTimes idle_before = cpu_times();
+    std::this_thread::sleep_for(std::chrono::milliseconds(static_cast<int>(options.seconds * 250)));
+    const CpuTimes idle_after = cpu_times();
+    const double background = static_cast<double>(idle_after.busy - idle_before.busy) /
+                              static_cast<double>(idle_after.total - idle_before.total) *
+                              static_cast<double>(sysconf(_SC_NPROCESSORS_ONLN));
+    background_cpus.push_back(background);
+    std::printf("run %d (load average %s, busy CPUs before the run without our load %.2f):",
+                run + 1, load_average().c_str(), background);
+    for (const std::string& path : order) {
+      if (g_stop.load()) break;
+      if (unavailable.contains(path)) continue;
+      auto setup = start_path(**env, path, pinned);
+      Result<Sample> sample =
+          setup ? measure(**env, options, **setup, pinned) : tl::unexpected(setup.error());
+      if (setup) {
+        if (auto done = (*setup)->finish(); !done && sample) sample = tl::unexpected(done.error());
+        evidence[path] = (*setup)->evidence();
+      }
+      if (!sample) {
+        if (g_stop.load()) break;
+        std::printf(" %s FAILED", path.c_str());
+        unavailable[path] = "failed: " + sample.error().message;
+        continue;
+      }
+      std::printf(" %s %.0f q/s", path.c_str(), sample->qps);
+      std::fflush(stdout);
+      samples[path].push_back(std::move(*sample));
+    }
+    std::printf("\n");
+  }
+  if (g_stop.load()) return 130;
+  for (const auto& [path, why] : unavailable.items())
+    if (why.get<std::string>().rfind("failed", 0) == 0)
+      std::printf("   %s %s\n", path.c_str(), why.get<std::string>().c_str());
+
+  // Summary: ratios and differences against the kernel path of the same run.
+  const std::vector<Sample>& kernel = samples["kernel"];
+  std::printf(
+      "\n| path | q/s at saturation | / kernel | CPU us/query at %.0f q/s | added vs kernel | "
+      "p50 us at %.0f q/s | added p50 | p99 us | added p99 |\n|---|---|---|---|---|---|---|---|"
+      "---|\n",
+      options.cpu_rate, options.low_rate);
+  json summary = json::object();
+  for (const std::string& path : paths) {
+    const auto found = samples.find(path);
+    if (found == samples.end()) continue;
+    const std::vector<Sample>& s = found->second;
+    std::vector<double> qps, ratio, cpu, added_cpu, p50, added_p50, p99, added_p99;
+    for (size_t i = 0; i < s.size() && i < kernel.size(); ++i) {
+      qps.push_back(s[i].qps);
+      ratio.push_back(s[i].qps / kernel[i].qps);
+      cpu.push_back(s[i].cpu_us);
+      added_cpu.push_back(s[i].cpu_us - kernel[i].cpu_us);
+      p50.push_back(s[i].p50_us);
+      added_p50.push_back(s[i].p50_us - kernel[i].p50_us);
+      p99.push_back(s[i].p99_us);
+      added_p99.push_back(s[i].p99_us - kernel[i].p99_us);
+    }
+    std::printf("| %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", path.c_str(),
+                range_text(qps, "%.0f").c_str(), range_text(ratio, "%.2f").c_str(),
+                range_text(cpu, "%.1f").c_str(), range_text(added_cpu, "%+.1f").c_str(),
+                range_text(p50, "%.0f").c_str(), range_text(added_p50, "%+.0f").c_str(),
+                range_text(p99, "%.0f").c_str(), range_text(added_p99, "%+.0f").c_str());
+    json runs = json::array();
+    for (const Sample& one : s) runs.push_back(one.raw);
+    summary[path] = {{"qps", qps},
+                     {"ratio_to_kernel", ratio},
+                     {"cpu_us_per_query", cpu},
+                     {"added_cpu_us", added_cpu},
+                     {"p50_us", p50},
+                     {"added_p50_us", added_p50},
+                     {"p99_us", p99},
+                     {"added_p99_us", added_p99},
+                     {"runs", runs}};
+  }
+  for (const auto& [path, text] : evidence)
+    if (!text.empty())
+      std::printf("%s, last run's final counters:\n%s", path.c_str(), text.c_str());
+
+  // Latency against offered load, one sweep per path (default layout only: the plot).
+  json curves = json::object();
+  if (!pinned) {
+    for (const std::string& path : paths) {
+      if (g_stop.load()) return 130;
+      if (samples.find(path) == samples.end()) continue;
+      auto setup = start_path(**env, path, pinned);
+      if (!setup) continue;
+      json points = json::array();
+      for (const double rate : options.curve_rates) {
+        auto r = loadgen(**env, (*setup)->server(), pinned,
+                         {"-l", std::to_string(options.seconds / 2), "-Q", std::to_string(rate)});
+        if (!r) break;
+        points.push_back({{"offered_qps", rate},
+                          {"completed_qps", (*r)["completed_qps"]},
+                          {"p50_us", (*r)["latency_us"]["p50"]},
+                          {"p99_us", (*r)["latency_us"]["p99"]},
+                          {"lost", (*r)["lost"]},
+                          {"rate_reached", (*r)["rate_reached"]}});
+      }
+      (void)(*setup)->finish();
+      curves[path] = points;
+    }
+  }
+  if (g_stop.load()) return 130;
+
+  // dnsperf from the same client namespace against the same knotd, kernel path, same run.
+  json dnsperf = json::object();
+  if (options.dnsperf && !pinned) {
+    std::vector<double> perf, ours;
+    for (int run = 0; run < options.runs && !g_stop.load(); ++run) {
+      auto out = (*env)->topology->client().run(
+          {"dnsperf", "-s", Topology::kUpstreamV4, "-d", (*env)->queries, "-l",
+           std::to_string(static_cast<int>(options.seconds)), "-c", "4", "-q",
+           std::to_string(options.outstanding), "-t", "2"});
+      const size_t at = out ? out->output.find("Queries per second:") : std::string::npos;
+      if (at == std::string::npos) break;
+      perf.push_back(std::stod(out->output.substr(at + 19)));
+      auto r = loadgen(
+          **env, Topology::kUpstreamV4, pinned,
+          {"-l", std::to_string(options.seconds), "-q", std::to_string(options.outstanding)});
+      if (!r) break;
+      ours.push_back((*r)["completed_qps"]);
+    }
+    if (g_stop.load()) return 130;
+    std::vector<double> ratio;
+    for (size_t i = 0; i < perf.size() && i < ours.size(); ++i) ratio.push_back(ours[i] / perf[i]);
+    std::printf(
+        "\nload generators on the kernel path, same knotd: dnsperf -c 4 -q %u %s q/s, "
+        "dnsproxy-loadgen -q %u %s q/s, loadgen / dnsperf %s\n",
+        options.outstanding, range_text(perf, "%.0f").c_str(), options.outstanding,
+        range_text(ours, "%.0f").c_str(), range_text(ratio, "%.2f").c_str());
+    dnsperf = {{"dnsperf_qps", perf}, {"loadgen_qps", ours}, {"ratio", ratio}};
+  }
+  std::printf("load average at the end: %s\n", load_average().c_str());
+  out[layout] = {{"description", layout_text(layout)}, {"paths", summary},
+                 {"unavailable", unavailable},         {"background_busy_cpus", background_cpus},
+                 {"latency_vs_load", curves},          {"load_generators", dnsperf},
+                 {"load_average_end", load_average()}};
+  return 0;
+}
+
+int bench(const Options& options) {
+  std::printf(
+      "dnsproxy end-to-end benchmark: %d runs per path, %.1f s at saturation (-q %u), %.1f s at "
+      "%.0f q/s (CPU), %.1f s at %.0f q/s (latency); %ld CPUs online; load average %s\n",
+      options.runs, options.seconds, options.outstanding, options.seconds / 2, options.cpu_rate,
+      options.seconds / 2, options.low_rate, sysconf(_SC_NPROCESSORS_ONLN), load_average().c_str());
+  json out = {{"command_options",
+               {{"runs", options.runs},
+                {"seconds", options.seconds},
+                {"low_rate", options.low_rate},
+                {"cpu_rate", options.cpu_rate},
+                {"outstanding", options.outstanding}}},
+              {"load_average_start", load_average()},
+              {"cpus_online", sysconf(_SC_NPROCESSORS_ONLN)}};
+  int code = 0;
+  for (const std::string& layout : options.layouts) {
+    code = run_layout(options, layout, out);
+    if (code != 0) break;
+  }
+  if (code == 1) return code;
+  if (code == 130) {
+    std::printf("interrupted: namespaces, processes and pins removed\n");
+    return code;
+  }
+  std::ofstream(options.json_path) << out.dump(1) << "\n";
+  std::printf("wrote %s\n", options.json_path.c_str());
+  return code;
+}
+
+}  // namespace
+}  // namespace dnsproxy::bench
+
+int main(int argc, char** argv) {
+  dnsproxy::bench::Options options;
+  CLI::App app{
+      "dnsproxy end-to-end benchmark: kernel forwarding, XDP forwarder, dnsproxyd, dnsdist side "
+      "by side (needs root: namespaces, XDP, AF_XDP)"};
+  app.add_option("--runs", options.runs, "alternating runs per path (median and range reported)")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 1000));
+  app.add_option("--seconds", options.seconds,
+                 "length of a saturation run; each fixed-rate run takes half")
+      ->capture_default_str()
+      ->check(CLI::Range(0.5, 3600.0));
+  app.add_option("--low-rate", options.low_rate, "q/s of the latency runs")->capture_default_str();
+  app.add_option("--cpu-rate", options.cpu_rate, "q/s of the CPU-per-query runs")
+      ->capture_default_str();
+  app.add_option("--curve-rates", options.curve_rates, "offered q/s of the latency-vs-load sweep")
+      ->capture_default_str();
+  app.add_option("--outstanding", options.outstanding, "queries in flight at saturation")
+      ->capture_default_str();
+  app.add_option("--layouts", options.layouts, "default, pinned (see the output)")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"default", "pinned"}));
+  app.add_option("--paths", options.paths, "kernel, xdp, forward, policy, dnsdist (kernel first)")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"kernel", "xdp", "forward", "policy", "dnsdist"}));
+  app.add_option("--queries", options.query_file,
+                 "query file in dnsperf format (default: A queries for the zone's 1000 names)")
+      ->check(CLI::ExistingFile);
+  app.add_option("--json", options.json_path, "where the results go")->capture_default_str();
+  app.add_flag("!--no-dnsperf", options.dnsperf, "skip dnsperf vs dnsproxy-loadgen");
+  CLI11_PARSE(app, argc, argv);
+  if (options.paths.empty() || options.paths.front() != "kernel") {
+    std::fprintf(stderr, "--paths: kernel must come first (every figure is relative to it)\n");
+    return 2;
+  }
+  if (const std::string missing = dnsproxy::test::missing_capabilities(); !missing.empty()) {
+    std::fprintf(stderr, "needs %s (run as root)\n", missing.c_str());
+    return 77;
+  }
+  struct sigaction action {};
+  action.sa_handler = dnsproxy::bench::on_signal;
+  sigaction(SIGINT, &action, nullptr);
+  sigaction(SIGTERM, &action, nullptr);
+  return dnsproxy::bench::bench(options);
+}
