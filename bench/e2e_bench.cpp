@@ -443,7 +443,7 @@ const char* layout_text(const std::string& layout) {
                "them";
 }
 
-int run_layout(const Options& options, const std::string& layout, json& out) {
+int run_layout(const Options& options, const std::string& layout, json& results) {
   const bool pinned = layout == "pinned";
   auto env = build_environment(options, pinned);
   if (!env) {
@@ -611,10 +611,11 @@ int run_layout(const Options& options, const std::string& layout, json& out) {
     dnsperf = {{"dnsperf_qps", perf}, {"loadgen_qps", ours}, {"ratio", ratio}};
   }
   std::printf("load average at the end: %s\n", load_average().c_str());
-  out[layout] = {{"description", layout_text(layout)}, {"paths", summary},
-                 {"unavailable", unavailable},         {"background_busy_cpus", background_cpus},
-                 {"latency_vs_load", curves},          {"load_generators", dnsperf},
-                 {"load_average_end", load_average()}};
+  results[layout] = {
+      {"description", layout_text(layout)}, {"paths", summary},
+      {"unavailable", unavailable},         {"background_busy_cpus", background_cpus},
+      {"latency_vs_load", curves},          {"load_generators", dnsperf},
+      {"load_average_end", load_average()}};
   return 0;
 }
 
