@@ -183,9 +183,9 @@ struct ipcache_change {
  * traffic passes to the kernel. */
 #define LOADGEN_MAX_QUEUES 64
 struct loadgen_rx_config {
-  __u16 server_port;    /* network byte order */
-  __u16 first_port;     /* host byte order: the load generator's source ports are */
-  __u16 port_count;     /* first_port .. first_port + port_count - 1 */
+  __u16 server_port; /* network byte order */
+  __u16 first_port;  /* host byte order: the load generator's source ports are */
+  __u16 port_count;  /* first_port .. first_port + port_count - 1 */
   __u16 pad;
 };
 
