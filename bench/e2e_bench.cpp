@@ -17,7 +17,7 @@
 // puts its one worker on the first allowed CPU, CPU 0) and `pinned` (client, knotd on CPU 0, the
 // proxy alone on CPU 1, as the systemd unit deploys the worker). Then one sweep of offered rates
 // per path for the latency-vs-load plot (bench/plot_e2e.py), and dnsperf against the load
-// generator on the kernel path.
+// generator, both against knotd in XDP mode on a direct link.
 //
 // SIGINT / SIGTERM: the current measurement stops, everything built is removed (namespaces,
 // processes, pins, temporary files), exit 130.
@@ -212,16 +212,17 @@ Result<std::unique_ptr<Environment>> build_environment(const Options& options, b
 }
 
 // One load generator run, its JSON result (with "cpu_busy_s" added), or an error.
-Result<json> loadgen(const Environment& env, const std::string& server, bool pinned,
-                     std::vector<std::string> args) {
+Result<json> run_loadgen(const NetNs& client, const std::string& queries,
+                         const std::string& work_dir, const std::string& server, bool pinned,
+                         std::vector<std::string> args) {
   std::vector<std::string> argv;
   if (pinned) argv = {"taskset", "-c", "0"};
   argv.insert(argv.end(), {sibling_binary("dnsproxy-loadgen"), "-i", "eth0", "-s", server, "-d",
-                           env.queries, "--json"});
+                           queries, "--json"});
   argv.insert(argv.end(), args.begin(), args.end());
-  const std::string out_path = env.work_dir + "/loadgen.json";
+  const std::string out_path = work_dir + "/loadgen.json";
   const CpuTimes before = cpu_times();
-  auto process = BackgroundProcess::start(argv, &env.topology->client(), out_path);
+  auto process = BackgroundProcess::start(argv, &client, out_path);
   if (!process) return tl::unexpected(process.error());
   while (process->running()) {
     if (g_stop.load()) {
@@ -241,6 +242,12 @@ Result<json> loadgen(const Environment& env, const std::string& server, bool pin
   const double ticks = static_cast<double>(sysconf(_SC_CLK_TCK));
   result["cpu_busy_s"] = static_cast<double>(after.busy - before.busy) / ticks;
   return result;
+}
+
+Result<json> loadgen(const Environment& env, const std::string& server, bool pinned,
+                     std::vector<std::string> args) {
+  return run_loadgen(env.topology->client(), env.queries, env.work_dir, server, pinned,
+                     std::move(args));
 }
 
 // A path while it is set up: whatever makes the node carry the traffic this way.
@@ -582,40 +589,90 @@ int run_layout(const Options& options, const std::string& layout, json& results)
   }
   if (g_stop.load()) return 130;
 
-  // dnsperf from the same client namespace against the same knotd, kernel path, same run.
-  json dnsperf = json::object();
-  if (options.dnsperf && !pinned) {
-    std::vector<double> perf, ours;
-    for (int run = 0; run < options.runs && !g_stop.load(); ++run) {
-      auto out = (*env)->topology->client().run(
-          {"dnsperf", "-s", Topology::kUpstreamV4, "-d", (*env)->queries, "-l",
-           std::to_string(static_cast<int>(options.seconds)), "-c", "4", "-q",
-           std::to_string(options.outstanding), "-t", "2"});
-      const size_t at = out ? out->output.find("Queries per second:") : std::string::npos;
-      if (at == std::string::npos) break;
-      perf.push_back(std::stod(out->output.substr(at + 19)));
-      auto r = loadgen(
-          **env, Topology::kUpstreamV4, pinned,
-          {"-l", std::to_string(options.seconds), "-q", std::to_string(options.outstanding)});
-      if (!r) break;
-      ours.push_back((*r)["completed_qps"]);
-    }
-    if (g_stop.load()) return 130;
-    std::vector<double> ratio;
-    for (size_t i = 0; i < perf.size() && i < ours.size(); ++i) ratio.push_back(ours[i] / perf[i]);
-    std::printf(
-        "\nload generators on the kernel path, same knotd: dnsperf -c 4 -q %u %s q/s, "
-        "dnsproxy-loadgen -q %u %s q/s, loadgen / dnsperf %s\n",
-        options.outstanding, range_text(perf, "%.0f").c_str(), options.outstanding,
-        range_text(ours, "%.0f").c_str(), range_text(ratio, "%.2f").c_str());
-    dnsperf = {{"dnsperf_qps", perf}, {"loadgen_qps", ours}, {"ratio", ratio}};
-  }
   std::printf("load average at the end: %s\n", load_average().c_str());
   results[layout] = {
       {"description", layout_text(layout)}, {"paths", summary},
       {"unavailable", unavailable},         {"background_busy_cpus", background_cpus},
-      {"latency_vs_load", curves},          {"load_generators", dnsperf},
-      {"load_average_end", load_average()}};
+      {"latency_vs_load", curves},          {"load_average_end", load_average()}};
+  return 0;
+}
+
+// dnsperf and dnsproxy-loadgen from the same client namespace against the same knotd serving
+// through its own XDP path (knot's `xdp: listen`), the client and the server on one veth link:
+// what each generator can offer, alternating, same run.
+int compare_generators(const Options& options, json& results) {
+  auto client = NetNs::create("genclient");
+  auto server = NetNs::create("genserver");
+  if (!client || !server) return std::fprintf(stderr, "cannot create namespaces\n"), 1;
+  auto link = test::VethPair::create(
+      {.name_a = "eth0", .ns_a = &*client, .name_b = "eth0", .ns_b = &*server});
+  if (!link) return std::fprintf(stderr, "%s\n", link.error().message.c_str()), 1;
+  for (const auto& [ns, v4, v6] : {std::tuple{&*client, "198.51.100.10/24", "2001:db8:5::10/64"},
+                                   std::tuple{&*server, "198.51.100.53/24", "2001:db8:5::53/64"}}) {
+    if (!ns->add_address("eth0", v4) || !ns->add_address("eth0", v6))
+      return std::fprintf(stderr, "cannot address the generator link\n"), 1;
+  }
+  char dir_template[] = "/tmp/dnsproxy-e2e-bench-XXXXXX";
+  if (mkdtemp(dir_template) == nullptr) return 1;
+  const std::string work_dir = dir_template;
+  struct RemoveDir {
+    std::string dir;
+    ~RemoveDir() { std::filesystem::remove_all(dir); }
+  } remove_dir{work_dir};
+  auto knotd = Knotd::start(*server, 1000, "eth0");
+  if (!knotd) return std::fprintf(stderr, "%s\n", knotd.error().message.c_str()), 1;
+  std::printf(
+      "\n== load generators against knotd in XDP mode (direct link), cleanup list: %s %s %s %s\n",
+      client->name().c_str(), server->name().c_str(), work_dir.c_str(),
+      (*knotd)->directory().c_str());
+  std::string queries = options.query_file;
+  if (queries.empty()) {
+    auto written = (*knotd)->write_query_file(1000);
+    if (!written) return 1;
+    queries = *written;
+  }
+  std::vector<double> perf, ours, ratio;
+  for (int run = 0; run < options.runs && !g_stop.load(); ++run) {
+    double perf_qps = 0, our_qps = 0;
+    for (int leg = 0; leg < 2 && !g_stop.load(); ++leg) {
+      if ((leg == 0) == (run % 2 == 0)) {
+        auto out = client->run({"dnsperf", "-s", Topology::kUpstreamV4, "-d", queries, "-l",
+                                std::to_string(static_cast<int>(options.seconds)), "-c", "4", "-q",
+                                std::to_string(options.outstanding), "-t", "2"});
+        const size_t at = out ? out->output.find("Queries per second:") : std::string::npos;
+        if (at == std::string::npos) {
+          if (!g_stop.load()) std::fprintf(stderr, "dnsperf failed\n");
+          return g_stop.load() ? 130 : 1;
+        }
+        perf_qps = std::stod(out->output.substr(at + 19));
+      } else {
+        auto r = run_loadgen(
+            *client, queries, work_dir, Topology::kUpstreamV4, false,
+            {"-l", std::to_string(options.seconds), "-q", std::to_string(options.outstanding)});
+        if (!r) {
+          if (!g_stop.load()) std::fprintf(stderr, "%s\n", r.error().message.c_str());
+          return g_stop.load() ? 130 : 1;
+        }
+        our_qps = (*r)["completed_qps"];
+      }
+    }
+    if (g_stop.load()) return 130;
+    perf.push_back(perf_qps);
+    ours.push_back(our_qps);
+    ratio.push_back(our_qps / perf_qps);
+    std::printf("run %d (load average %s): dnsperf %.0f q/s, dnsproxy-loadgen %.0f q/s, %.2fx\n",
+                run + 1, load_average().c_str(), perf_qps, our_qps, ratio.back());
+    std::fflush(stdout);
+  }
+  std::printf(
+      "dnsperf -c 4 -q %u: %s q/s; dnsproxy-loadgen -q %u: %s q/s; loadgen / dnsperf %s "
+      "(target >= 3)\n",
+      options.outstanding, range_text(perf, "%.0f").c_str(), options.outstanding,
+      range_text(ours, "%.0f").c_str(), range_text(ratio, "%.2f").c_str());
+  results["load_generators"] = {{"server", "knotd, xdp: listen eth0, direct veth link"},
+                                {"dnsperf_qps", perf},
+                                {"loadgen_qps", ours},
+                                {"ratio", ratio}};
   return 0;
 }
 
@@ -638,6 +695,7 @@ int bench(const Options& options) {
     code = run_layout(options, layout, out);
     if (code != 0) break;
   }
+  if (code == 0 && options.dnsperf) code = compare_generators(options, out);
   if (code == 1) return code;
   if (code == 130) {
     std::printf("interrupted: namespaces, processes and pins removed\n");
