@@ -40,6 +40,9 @@ constexpr Knob kKnobs[] = {
     {"stats-interval", "--stats-interval", "ms between stats snapshots", &Config::stats_interval},
     {"metrics", "--metrics", "serve Prometheus metrics on ADDR:PORT (GET /metrics); default off",
      &Config::metrics},
+    {"admin-socket", "--admin-socket",
+     "listen for dnsproxyctl on this unix socket (mode 0600, root only); default off",
+     &Config::admin_socket},
     {"verbose", "-v,--verbose", "debug log, including libbpf's and libxdp's messages",
      &Config::verbose},
 };

@@ -3,6 +3,7 @@
 #include <net/if.h>
 #include <signal.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <bpf/libbpf.h>
 #include <systemd/sd-daemon.h>
@@ -22,6 +23,7 @@
 #include <spdlog/spdlog.h>
 
 #include "common/capabilities.h"
+#include "datapath/daemon/admin.h"
 #include "datapath/daemon/control_loop.h"
 #include "datapath/daemon/metrics.h"
 #include "datapath/daemon/stats.h"
@@ -224,6 +226,25 @@ void drop_capabilities() {
       kKeptCapabilityNames);
 }
 
+// `dnsproxyctl status`: what runs where, without the counters.
+nlohmann::json status_json(const Config& config, const Snapshot& snapshot) {
+  nlohmann::json workers = nlohmann::json::array();
+  for (size_t w = 0; w < snapshot.workers.size(); ++w) {
+    nlohmann::json sockets = nlohmann::json::array();
+    for (const SocketSnapshot& socket : snapshot.workers[w].sockets)
+      sockets.push_back({{"interface", socket.interface},
+                         {"queue", socket.queue},
+                         {"bind_mode", socket.zero_copy ? "zerocopy" : "copy"},
+                         {"xdp_mode", std::string(socket.xdp_mode)},
+                         {"busy_poll", socket.busy_poll}});
+    workers.push_back({{"worker", w}, {"cpu", snapshot.workers[w].cpu}, {"sockets", sockets}});
+  }
+  return {{"mode", std::string(snapshot.mode)}, {"pid", ::getpid()},
+          {"uptime_ms", snapshot.uptime_ms},    {"interfaces", config.interfaces},
+          {"dns_ports", config.dns_ports},      {"fail_closed", config.fail_closed},
+          {"pin_dir", config.pin_dir},          {"workers", workers}};
+}
+
 // The service manager's notification socket (sd_notify(3)); a no-op without NOTIFY_SOCKET.
 void notify(const std::string& state) {
   (void)sd_notify(0, state.c_str());
@@ -258,6 +279,20 @@ int serve(const Config& config, const WorkerPlan& plan, datapath::SteerProgram& 
       return bound.error().code;
     }
     metrics = std::move(*bound);
+  }
+  // The admin socket: answered on this thread by the control loop.
+  std::unique_ptr<AdminServer> admin;
+  if (!config.admin_socket.empty()) {
+    auto listening = AdminServer::listen(config.admin_socket, loop, [&](std::string_view command) {
+      if (command == "stats") return to_json(collect(workers, steer, started, false));
+      if (command == "status") return status_json(config, collect(workers, steer, started, false));
+      return nlohmann::json{{"error", fmt::format("unknown command '{}'", command)}};
+    });
+    if (!listening) {
+      spdlog::error("{}", listening.error().message);
+      return listening.error().code;
+    }
+    admin = std::move(*listening);
   }
   drop_capabilities();
   if (metrics) {
@@ -321,6 +356,7 @@ int serve(const Config& config, const WorkerPlan& plan, datapath::SteerProgram& 
 
   notify("STOPPING=1\nSTATUS=stopping");
   metrics.reset();  // its thread reads the workers: first to go
+  admin.reset();
   // Teardown, in ownership order: stop steering to the sockets while the workers still run (so
   // DNS arriving meanwhile takes the fail action, the kernel with fail-open, instead of dying in
   // an RX ring nobody reads), stop the workers, let TX finish, count frames, close sockets and
