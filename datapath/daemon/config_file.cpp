@@ -244,6 +244,27 @@ Setup<Config> resolve_config(const Config& cli, const std::set<std::string>& giv
   return config;
 }
 
+std::vector<std::string_view> changed_keys(const Config& a, const Config& b) {
+  std::vector<std::string_view> changed;
+  for (const Knob& knob : kKnobs) {
+    const bool differs = std::visit(
+        [&](auto member) {
+          if constexpr (std::is_same_v<decltype(member), InvertedBool>)
+            return a.*member.member != b.*member.member;
+          else
+            return a.*member != b.*member;
+        },
+        knob.field);
+    if (differs) changed.push_back(knob.key);
+  }
+  return changed;
+}
+
+// Only the log level today: everything else shapes sockets, UMEMs, threads or the program.
+bool applies_live(std::string_view key) {
+  return key == "verbose";
+}
+
 std::string to_yaml(const Config& config) {
   YAML::Emitter out;
   out << YAML::BeginMap;

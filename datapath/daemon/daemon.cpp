@@ -24,6 +24,7 @@
 
 #include "common/capabilities.h"
 #include "datapath/daemon/admin.h"
+#include "datapath/daemon/config_file.h"
 #include "datapath/daemon/control_loop.h"
 #include "datapath/daemon/metrics.h"
 #include "datapath/daemon/stats.h"
@@ -190,8 +191,10 @@ Snapshot collect(const Workers<Handler>& workers, const datapath::SteerProgram& 
 class Publisher {
  public:
   explicit Publisher(const Config& config) : config_(config) {}
+  [[nodiscard]] ReloadState& reloads() { return reloads_; }
   void publish(Snapshot snapshot, std::string_view reason, bool log_report) {
     snapshot.sequence = ++sequence_;
+    snapshot.reloads = reloads_;
     snapshot.reason = reason;
     if (log_report)
       for (const std::string& line : report_lines(snapshot)) spdlog::info("{}", line);
@@ -204,7 +207,39 @@ class Publisher {
  private:
   const Config& config_;
   uint64_t sequence_ = 0;
+  ReloadState reloads_;
 };
+
+// SIGHUP: the configuration again; a bad file changes nothing. Applies what can change live (the
+// log level) and names what needs a restart; `state` feeds the stats snapshot.
+void reload_config(const Config& running, const Reload& reload, ReloadState& state) {
+  if (!reload) {
+    spdlog::info("SIGHUP: no --config file: nothing to reload");
+    return;
+  }
+  auto next = reload();
+  if (!next) {
+    ++state.failed;
+    spdlog::error("SIGHUP: reload failed, nothing changed: {}", next.error().message);
+    return;
+  }
+  (void)validate(*next);  // fills in the defaults run() filled into `running` (valid already)
+  ++state.applied;
+  state.restart_needed.clear();
+  std::vector<std::string_view> live;
+  for (std::string_view key : changed_keys(running, *next)) {
+    if (applies_live(key))
+      live.push_back(key);
+    else
+      state.restart_needed.emplace_back(key);
+  }
+  spdlog::set_level(next->verbose ? spdlog::level::debug : spdlog::level::info);
+  spdlog::info("SIGHUP: reloaded; applied: {}; need a restart: {}",
+               live.empty() ? "nothing changed" : fmt::format("{}", fmt::join(live, ", ")),
+               state.restart_needed.empty()
+                   ? "none"
+                   : fmt::format("{}", fmt::join(state.restart_needed, ", ")));
+}
 
 // What the daemon needs once its sockets exist: CAP_NET_ADMIN and CAP_SYS_ADMIN to detach at exit
 // (libxdp inspects the attached programs by id), CAP_BPF for the steering and stats maps. Every
@@ -251,8 +286,8 @@ void notify(const std::string& state) {
 }
 
 template <class Handler>
-int serve(const Config& config, const WorkerPlan& plan, datapath::SteerProgram& steer,
-          ControlLoop& loop) {
+int serve(const Config& config, const Reload& reload, const WorkerPlan& plan,
+          datapath::SteerProgram& steer, ControlLoop& loop) {
   notify("STATUS=creating AF_XDP sockets");
   auto created = create_workers<Handler>(config, plan, steer);
   if (!created) {
@@ -328,7 +363,7 @@ int serve(const Config& config, const WorkerPlan& plan, datapath::SteerProgram& 
     });
   loop.on_signal(SIGUSR1,
                  [&] { stats.publish(collect(workers, steer, started, false), "signal", true); });
-  loop.on_signal(SIGHUP, [] { spdlog::info("SIGHUP: nothing to reload in forward-all mode"); });
+  loop.on_signal(SIGHUP, [&] { reload_config(config, reload, stats.reloads()); });
   Result<void> timer{};
   if (!config.stats_file.empty())
     timer = loop.add_timer(std::chrono::milliseconds(config.stats_interval), [&] {
@@ -382,7 +417,7 @@ int serve(const Config& config, const WorkerPlan& plan, datapath::SteerProgram& 
 
 }  // namespace
 
-int run(Config config) {
+int run(Config config, Reload reload) {
   if (config.verbose) spdlog::set_level(spdlog::level::debug);
   libbpf_set_print(libbpf_log);
   libxdp_set_print(libxdp_log);
@@ -435,7 +470,7 @@ int run(Config config) {
                  (*steer)->pin_dir());
   warn_if_forwarding_disabled(config.interfaces);
 
-  const int served = serve<datapath::ForwardAllHandler>(config, *plan, **steer, **loop);
+  const int served = serve<datapath::ForwardAllHandler>(config, reload, *plan, **steer, **loop);
   // Last: detach and unpin, whatever happened above (the workers and sockets are gone).
   auto detached = (*steer)->detach();
   if (!detached) spdlog::error("detach: {}", detached.error().message);
