@@ -66,7 +66,11 @@ class Knotd {
  public:
   static constexpr const char* kZone = "example.test";
 
-  static Result<std::unique_ptr<Knotd>> start(const NetNs& upstream, unsigned names = 1000);
+  // `xdp_interface`: also serve UDP on that interface through knotd's own XDP program and AF_XDP
+  // sockets (knot's `xdp: listen`), the fastest server there is for a load generator to measure
+  // itself against; the interface must have no other XDP program.
+  static Result<std::unique_ptr<Knotd>> start(const NetNs& upstream, unsigned names = 1000,
+                                              const std::string& xdp_interface = "");
   ~Knotd();
   Knotd(const Knotd&) = delete;
   Knotd& operator=(const Knotd&) = delete;
