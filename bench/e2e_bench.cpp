@@ -350,14 +350,20 @@ class DaemonPath : public PathSetup {
   std::string evidence() override { return evidence_; }
   Result<void> finish() override {
     const int code = daemon_->stop();
-    // The final per-worker report (rx, tx, drops, leaked frames): the figure did not come from
-    // dropping work.
+    // The final per-worker counters from the stats file (rx, tx, drops, leaked frames): the
+    // figure did not come from dropping work.
     const std::string log = daemon_->log();
-    std::istringstream lines(log);
-    std::string line;
-    while (std::getline(lines, line))
-      if (line.find("worker ") != std::string::npos && line.find(" rx=") != std::string::npos)
-        evidence_ += "    " + line.substr(line.find("worker ")) + "\n";
+    if (auto stats = daemon_->stats()) {
+      for (const nlohmann::json& worker : stats->at("workers")) {
+        std::string line = "    worker " + worker.at("worker").dump() + ":";
+        for (const char* name : {"rx_packets", "tx_packets", "leaked_frames"})
+          line += std::string(" ") + name + "=" + worker.at("counters").at(name).dump();
+        for (const auto& [reason, value] : worker.at("drops").items())
+          if (value.get<uint64_t>() != 0) line += " drop_" + reason + "=" + value.dump();
+        evidence_ += line + "\n";
+      }
+      evidence_ += "    frame check: " + stats->at("frame_check").dump() + "\n";
+    }
     if (code != 0) return fail("dnsproxyd exited with ", std::to_string(code), ":\n", log);
     return {};
   }

@@ -54,6 +54,7 @@ struct Config {
   std::string stats_file;          // empty: no stats snapshot
   uint32_t stats_interval = 1000;  // ms between snapshots
   std::string metrics;             // ADDR:PORT for Prometheus; empty: off
+  std::string admin_socket;        // unix socket path for dnsproxyctl; empty: off
 };
 
 // The checks that need no system state beyond the CPUs this process may run on. Fills in the

@@ -40,6 +40,9 @@ constexpr Knob kKnobs[] = {
     {"stats-interval", "--stats-interval", "ms between stats snapshots", &Config::stats_interval},
     {"metrics", "--metrics", "serve Prometheus metrics on ADDR:PORT (GET /metrics); default off",
      &Config::metrics},
+    {"admin-socket", "--admin-socket",
+     "listen for dnsproxyctl on this unix socket (mode 0600, root only); default off",
+     &Config::admin_socket},
     {"verbose", "-v,--verbose", "debug log, including libbpf's and libxdp's messages",
      &Config::verbose},
 };
@@ -239,6 +242,27 @@ Setup<Config> resolve_config(const Config& cli, const std::set<std::string>& giv
     return failure(valid.error().code, message);
   }
   return config;
+}
+
+std::vector<std::string_view> changed_keys(const Config& a, const Config& b) {
+  std::vector<std::string_view> changed;
+  for (const Knob& knob : kKnobs) {
+    const bool differs = std::visit(
+        [&](auto member) {
+          if constexpr (std::is_same_v<decltype(member), InvertedBool>)
+            return a.*member.member != b.*member.member;
+          else
+            return a.*member != b.*member;
+        },
+        knob.field);
+    if (differs) changed.push_back(knob.key);
+  }
+  return changed;
+}
+
+// Only the log level today: everything else shapes sockets, UMEMs, threads or the program.
+bool applies_live(std::string_view key) {
+  return key == "verbose";
 }
 
 std::string to_yaml(const Config& config) {

@@ -47,6 +47,11 @@ struct Knob {
 [[nodiscard]] Setup<Config> resolve_config(const Config& cli, const std::set<std::string>& given,
                                            const std::string& config_path);
 
+// The keys whose values differ between `a` and `b`, in table order.
+[[nodiscard]] std::vector<std::string_view> changed_keys(const Config& a, const Config& b);
+// Whether a running daemon applies a change of `key` on SIGHUP (else it needs a restart).
+[[nodiscard]] bool applies_live(std::string_view key);
+
 // Every knob as YAML, loadable again with --config.
 [[nodiscard]] std::string to_yaml(const Config& config);
 

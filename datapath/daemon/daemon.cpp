@@ -3,6 +3,7 @@
 #include <net/if.h>
 #include <signal.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <bpf/libbpf.h>
 #include <systemd/sd-daemon.h>
@@ -22,6 +23,8 @@
 #include <spdlog/spdlog.h>
 
 #include "common/capabilities.h"
+#include "datapath/daemon/admin.h"
+#include "datapath/daemon/config_file.h"
 #include "datapath/daemon/control_loop.h"
 #include "datapath/daemon/metrics.h"
 #include "datapath/daemon/stats.h"
@@ -188,8 +191,10 @@ Snapshot collect(const Workers<Handler>& workers, const datapath::SteerProgram& 
 class Publisher {
  public:
   explicit Publisher(const Config& config) : config_(config) {}
+  [[nodiscard]] ReloadState& reloads() { return reloads_; }
   void publish(Snapshot snapshot, std::string_view reason, bool log_report) {
     snapshot.sequence = ++sequence_;
+    snapshot.reloads = reloads_;
     snapshot.reason = reason;
     if (log_report)
       for (const std::string& line : report_lines(snapshot)) spdlog::info("{}", line);
@@ -202,7 +207,39 @@ class Publisher {
  private:
   const Config& config_;
   uint64_t sequence_ = 0;
+  ReloadState reloads_;
 };
+
+// SIGHUP: the configuration again; a bad file changes nothing. Applies what can change live (the
+// log level) and names what needs a restart; `state` feeds the stats snapshot.
+void reload_config(const Config& running, const Reload& reload, ReloadState& state) {
+  if (!reload) {
+    spdlog::info("SIGHUP: no --config file: nothing to reload");
+    return;
+  }
+  auto next = reload();
+  if (!next) {
+    ++state.failed;
+    spdlog::error("SIGHUP: reload failed, nothing changed: {}", next.error().message);
+    return;
+  }
+  (void)validate(*next);  // fills in the defaults run() filled into `running` (valid already)
+  ++state.applied;
+  state.restart_needed.clear();
+  std::vector<std::string_view> live;
+  for (std::string_view key : changed_keys(running, *next)) {
+    if (applies_live(key))
+      live.push_back(key);
+    else
+      state.restart_needed.emplace_back(key);
+  }
+  spdlog::set_level(next->verbose ? spdlog::level::debug : spdlog::level::info);
+  spdlog::info("SIGHUP: reloaded; applied: {}; need a restart: {}",
+               live.empty() ? "nothing changed" : fmt::format("{}", fmt::join(live, ", ")),
+               state.restart_needed.empty()
+                   ? "none"
+                   : fmt::format("{}", fmt::join(state.restart_needed, ", ")));
+}
 
 // What the daemon needs once its sockets exist: CAP_NET_ADMIN and CAP_SYS_ADMIN to detach at exit
 // (libxdp inspects the attached programs by id), CAP_BPF for the steering and stats maps. Every
@@ -224,14 +261,33 @@ void drop_capabilities() {
       kKeptCapabilityNames);
 }
 
+// `dnsproxyctl status`: what runs where, without the counters.
+nlohmann::json status_json(const Config& config, const Snapshot& snapshot) {
+  nlohmann::json workers = nlohmann::json::array();
+  for (size_t w = 0; w < snapshot.workers.size(); ++w) {
+    nlohmann::json sockets = nlohmann::json::array();
+    for (const SocketSnapshot& socket : snapshot.workers[w].sockets)
+      sockets.push_back({{"interface", socket.interface},
+                         {"queue", socket.queue},
+                         {"bind_mode", socket.zero_copy ? "zerocopy" : "copy"},
+                         {"xdp_mode", std::string(socket.xdp_mode)},
+                         {"busy_poll", socket.busy_poll}});
+    workers.push_back({{"worker", w}, {"cpu", snapshot.workers[w].cpu}, {"sockets", sockets}});
+  }
+  return {{"mode", std::string(snapshot.mode)}, {"pid", ::getpid()},
+          {"uptime_ms", snapshot.uptime_ms},    {"interfaces", config.interfaces},
+          {"dns_ports", config.dns_ports},      {"fail_closed", config.fail_closed},
+          {"pin_dir", config.pin_dir},          {"workers", workers}};
+}
+
 // The service manager's notification socket (sd_notify(3)); a no-op without NOTIFY_SOCKET.
 void notify(const std::string& state) {
   (void)sd_notify(0, state.c_str());
 }
 
 template <class Handler>
-int serve(const Config& config, const WorkerPlan& plan, datapath::SteerProgram& steer,
-          ControlLoop& loop) {
+int serve(const Config& config, const Reload& reload, const WorkerPlan& plan,
+          datapath::SteerProgram& steer, ControlLoop& loop) {
   notify("STATUS=creating AF_XDP sockets");
   auto created = create_workers<Handler>(config, plan, steer);
   if (!created) {
@@ -258,6 +314,20 @@ int serve(const Config& config, const WorkerPlan& plan, datapath::SteerProgram& 
       return bound.error().code;
     }
     metrics = std::move(*bound);
+  }
+  // The admin socket: answered on this thread by the control loop.
+  std::unique_ptr<AdminServer> admin;
+  if (!config.admin_socket.empty()) {
+    auto listening = AdminServer::listen(config.admin_socket, loop, [&](std::string_view command) {
+      if (command == "stats") return to_json(collect(workers, steer, started, false));
+      if (command == "status") return status_json(config, collect(workers, steer, started, false));
+      return nlohmann::json{{"error", fmt::format("unknown command '{}'", command)}};
+    });
+    if (!listening) {
+      spdlog::error("{}", listening.error().message);
+      return listening.error().code;
+    }
+    admin = std::move(*listening);
   }
   drop_capabilities();
   if (metrics) {
@@ -293,7 +363,7 @@ int serve(const Config& config, const WorkerPlan& plan, datapath::SteerProgram& 
     });
   loop.on_signal(SIGUSR1,
                  [&] { stats.publish(collect(workers, steer, started, false), "signal", true); });
-  loop.on_signal(SIGHUP, [] { spdlog::info("SIGHUP: nothing to reload in forward-all mode"); });
+  loop.on_signal(SIGHUP, [&] { reload_config(config, reload, stats.reloads()); });
   Result<void> timer{};
   if (!config.stats_file.empty())
     timer = loop.add_timer(std::chrono::milliseconds(config.stats_interval), [&] {
@@ -321,6 +391,7 @@ int serve(const Config& config, const WorkerPlan& plan, datapath::SteerProgram& 
 
   notify("STOPPING=1\nSTATUS=stopping");
   metrics.reset();  // its thread reads the workers: first to go
+  admin.reset();
   // Teardown, in ownership order: stop steering to the sockets while the workers still run (so
   // DNS arriving meanwhile takes the fail action, the kernel with fail-open, instead of dying in
   // an RX ring nobody reads), stop the workers, let TX finish, count frames, close sockets and
@@ -346,7 +417,7 @@ int serve(const Config& config, const WorkerPlan& plan, datapath::SteerProgram& 
 
 }  // namespace
 
-int run(Config config) {
+int run(Config config, Reload reload) {
   if (config.verbose) spdlog::set_level(spdlog::level::debug);
   libbpf_set_print(libbpf_log);
   libxdp_set_print(libxdp_log);
@@ -399,7 +470,7 @@ int run(Config config) {
                  (*steer)->pin_dir());
   warn_if_forwarding_disabled(config.interfaces);
 
-  const int served = serve<datapath::ForwardAllHandler>(config, *plan, **steer, **loop);
+  const int served = serve<datapath::ForwardAllHandler>(config, reload, *plan, **steer, **loop);
   // Last: detach and unpin, whatever happened above (the workers and sockets are gone).
   auto detached = (*steer)->detach();
   if (!detached) spdlog::error("detach: {}", detached.error().message);

@@ -6,12 +6,18 @@
 // forwarding every DNS packet to the next hop the kernel FIB chose.
 #pragma once
 
+#include <functional>
+
 #include "datapath/daemon/config.h"
 
 namespace dnsproxy::daemon {
 
+// Where SIGHUP gets the configuration again (main: the --config file under the same flags);
+// empty: SIGHUP has nothing to reload.
+using Reload = std::function<Setup<Config>()>;
+
 // Validates `config`, sets up, serves until SIGINT or SIGTERM, tears down; returns the exit code
 // (config.h, ExitCode). Logs through spdlog's default logger.
-[[nodiscard]] int run(Config config);
+[[nodiscard]] int run(Config config, Reload reload = {});
 
 }  // namespace dnsproxy::daemon

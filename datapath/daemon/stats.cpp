@@ -54,6 +54,9 @@ nlohmann::json to_json(const Snapshot& snapshot) {
   out["reason"] = std::string(snapshot.reason);
   out["mode"] = std::string(snapshot.mode);
   out["uptime_ms"] = snapshot.uptime_ms;
+  out["reloads"] = {{"applied", snapshot.reloads.applied},
+                    {"failed", snapshot.reloads.failed},
+                    {"restart_needed", snapshot.reloads.restart_needed}};
   nlohmann::json workers = nlohmann::json::array();
   nlohmann::json total_counters = nlohmann::json::object();
   nlohmann::json total_drops = nlohmann::json::object();

@@ -41,6 +41,13 @@ struct WorkerSnapshot {
   std::vector<SocketSnapshot> sockets;
 };
 
+// What SIGHUP did so far.
+struct ReloadState {
+  uint64_t applied = 0;                     // reloads that read a valid configuration
+  uint64_t failed = 0;                      // reloads refused (bad file): nothing changed
+  std::vector<std::string> restart_needed;  // keys the last applied reload changed but cannot apply
+};
+
 struct Snapshot {
   // Final: the workers are joined, so the frame counts are consistent and the frame check is
   // meaningful (while they run, frames move between the reads).
@@ -52,6 +59,7 @@ struct Snapshot {
   std::vector<WorkerSnapshot> workers;
   std::optional<datapath::SteerCounters> dns_steer;  // absent if the map could not be read
   bool frames_ok = true;                             // final only: every worker's check passed
+  ReloadState reloads;
 };
 
 // Appends `counters` (a CounterSet) to `out` by name.

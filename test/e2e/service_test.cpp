@@ -24,6 +24,7 @@ namespace dnsproxy::test {
 namespace {
 
 const std::string kDaemon = DNSPROXYD_PATH;
+const std::string kCtl = DNSPROXYCTL_PATH;
 
 // A datagram socket at a path of its own: what systemd gives a Type=notify service.
 class NotifySocket {
@@ -228,6 +229,50 @@ TEST_F(ServiceTest, PrometheusMetricsAreServedLive) {
   ASSERT_TRUE(check) << check.error().message;
   EXPECT_EQ(check->exit_code, 0) << check->output;
   EXPECT_EQ((*daemon)->stop(), 0) << (*daemon)->log();
+}
+
+// dnsproxyctl status / stats over --admin-socket: text and JSON answers from the live daemon,
+// root only, and a clear exit 3 when nothing listens.
+TEST_F(ServiceTest, DnsproxyctlAsksTheRunningDaemon) {
+  const std::string socket = "/tmp/dnsproxyd-admin-" + std::to_string(getpid()) + ".sock";
+  auto daemon = Dnsproxyd::start(kDaemon, topology_->node(),
+                                 {"-i", "cli0", "-i", "up0", "--forward-all", "--umem-frames",
+                                  "4096", "--ring-size", "1024", "--admin-socket", socket},
+                                 pin_dir());
+  ASSERT_TRUE(daemon) << daemon.error().message;
+  EXPECT_EQ(std::filesystem::status(socket).permissions() & std::filesystem::perms::all,
+            std::filesystem::perms::owner_read | std::filesystem::perms::owner_write);
+  auto status = run_command({kCtl, "status", "--socket", socket});
+  ASSERT_TRUE(status) << status.error().message;
+  EXPECT_EQ(status->exit_code, 0) << status->output;
+  EXPECT_NE(status->output.find("interfaces cli0, up0; DNS ports 53; fail-open"), std::string::npos)
+      << status->output;
+  EXPECT_NE(status->output.find("  cli0 queue 0: copy mode, XDP"), std::string::npos)
+      << status->output;
+  auto json = run_command({kCtl, "stats", "--json", "--socket", socket});
+  ASSERT_TRUE(json) << json.error().message;
+  ASSERT_EQ(json->exit_code, 0) << json->output;
+  const nlohmann::json stats = nlohmann::json::parse(json->output, nullptr, false);
+  ASSERT_FALSE(stats.is_discarded()) << json->output;
+  EXPECT_EQ(stats.at("schema"), 1);
+  EXPECT_EQ(stats.at("final"), false);
+  EXPECT_TRUE(stats.at("workers").at(0).at("counters").contains("tx_packets"));
+  auto text = run_command({kCtl, "stats", "--socket", socket});
+  ASSERT_TRUE(text) << text.error().message;
+  EXPECT_NE(text->output.find(" rx_packets="), std::string::npos) << text->output;
+  EXPECT_NE(text->output.find("worker 0 drops: "), std::string::npos) << text->output;
+  // Not root: the socket's mode refuses the connection.
+  auto nobody = run_command({"setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", kCtl,
+                             "status", "--socket", socket});
+  ASSERT_TRUE(nobody) << nobody.error().message;
+  EXPECT_EQ(nobody->exit_code, 3) << nobody->output;
+  EXPECT_NE(nobody->output.find("Permission denied"), std::string::npos) << nobody->output;
+  EXPECT_EQ((*daemon)->stop(), 0) << (*daemon)->log();
+  EXPECT_FALSE(std::filesystem::exists(socket)) << "removed at exit";
+  auto gone = run_command({kCtl, "status", "--socket", socket});
+  ASSERT_TRUE(gone) << gone.error().message;
+  EXPECT_EQ(gone->exit_code, 3) << gone->output;
+  EXPECT_NE(gone->output.find("cannot reach dnsproxyd"), std::string::npos) << gone->output;
 }
 
 }  // namespace

@@ -1,7 +1,8 @@
-// dnsproxyctl: inspect packets and policies, and (later) talk to a running dnsproxyd.
+// dnsproxyctl: inspect packets and policies, and talk to a running dnsproxyd (status, stats).
 //
 // Exit codes are part of the interface: 0 success, 1 a negative answer (e.g. no match),
-// 2 bad input (malformed packet, invalid pattern or file), 64 bad usage.
+// 2 bad input (malformed packet, invalid pattern or file, a daemon answer that makes no sense),
+// 3 dnsproxyd not reachable on its admin socket, 64 bad usage.
 #include <CLI/CLI.hpp>
 
 #include "tools/dnsproxyctl/commands.h"
@@ -12,6 +13,7 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
   add_dns_commands(app);
   add_policy_commands(app);
+  add_daemon_commands(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::RuntimeError& e) {

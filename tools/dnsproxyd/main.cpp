@@ -73,5 +73,11 @@ int main(int argc, char** argv) {
     std::fputs(dnsproxy::daemon::to_yaml(*config).c_str(), stdout);
     return 0;
   }
-  return dnsproxy::daemon::run(std::move(*config));
+  // SIGHUP reads the file again under the same flags.
+  dnsproxy::daemon::Reload reload;
+  if (!config_path.empty())
+    reload = [cli, given, config_path] {
+      return dnsproxy::daemon::resolve_config(cli, given, config_path);
+    };
+  return dnsproxy::daemon::run(std::move(*config), std::move(reload));
 }

@@ -6,12 +6,12 @@
 
 #include <gtest/gtest.h>
 
-#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <string>
 
 #include "datapath/worker.h"
+#include "test/support/netns.h"
 
 namespace dnsproxy::daemon {
 namespace {
@@ -37,19 +37,15 @@ Snapshot two_workers() {
   return snapshot;
 }
 
-// promtool's verdict on `text`: its exit code and output.
+// promtool's verdict on `text`: its exit code and output (promtool reads the exposition on stdin).
 std::pair<int, std::string> promtool_check(const std::string& text) {
   const std::string path = std::filesystem::temp_directory_path() /
                            ("dnsproxy-metrics-" + std::to_string(getpid()) + ".txt");
   std::ofstream(path) << text;
-  const std::string command = "promtool check metrics < " + path + " 2>&1";
-  FILE* pipe = popen(command.c_str(), "r");
-  std::string output;
-  char buffer[512];
-  while (pipe != nullptr && fgets(buffer, sizeof(buffer), pipe) != nullptr) output += buffer;
-  const int status = pipe == nullptr ? -1 : pclose(pipe);
+  auto out = test::run_command({"sh", "-c", "promtool check metrics < " + path});
   std::filesystem::remove(path);
-  return {status, output};
+  if (!out) return {-1, out.error().message};
+  return {out->exit_code, out->output};
 }
 
 TEST(MetricsTest, TheExpositionPassesPromtool) {
