@@ -196,15 +196,6 @@ TEST_F(SteerProgramTest, NativeModeOnAnInterfaceWithoutItFailsAndAutoFallsBack) 
   EXPECT_EQ((*automatic)->attached_mode(br0), XdpMode::kGeneric);
 }
 
-TEST_F(SteerProgramTest, ParsesModesAndRejectsUnknownOnes) {
-  EXPECT_EQ(*parse_xdp_mode("native"), XdpMode::kNative);
-  EXPECT_EQ(*parse_xdp_mode("generic"), XdpMode::kGeneric);
-  EXPECT_EQ(*parse_xdp_mode("auto"), XdpMode::kAuto);
-  auto offload = parse_xdp_mode("offload");
-  ASSERT_FALSE(offload);
-  EXPECT_NE(offload.error().message.find("unsupported XDP mode 'offload'"), std::string::npos);
-}
-
 TEST_F(SteerProgramTest, RejectsBadSettings) {
   settings_.dns_ports = {};
   EXPECT_FALSE(SteerProgram::attach(both_, settings_));

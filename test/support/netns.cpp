@@ -48,6 +48,22 @@ std::vector<char*> exec_args(const std::vector<std::string>& argv) {
   return args;
 }
 
+// Appends argv (tab-separated, one line) to $DNSPROXY_EXEC_LOG when it is set: tools/run test
+// sets it and hands the log to tools/check-commands, which fails if a command the tests ran
+// comes from no package tools/run installs. One write() with O_APPEND, so concurrent tests
+// never interleave within a line.
+void record_exec(const std::vector<std::string>& argv) {
+  const char* log_path = getenv("DNSPROXY_EXEC_LOG");
+  if (log_path == nullptr || *log_path == '\0') return;
+  std::string line;
+  for (const std::string& arg : argv) line += (line.empty() ? "" : "\t") + arg;
+  line += '\n';
+  const int fd = open(log_path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+  if (fd < 0) return;
+  (void)!write(fd, line.data(), line.size());
+  close(fd);
+}
+
 // In the forked child: enter `netns_fd` (if >= 0), redirect stdout+stderr to `out_fd`, exec.
 // Only async-signal-safe calls: the parent may be multi-threaded.
 [[noreturn]] void exec_child(char* const* args, int netns_fd, int out_fd) {
@@ -84,6 +100,7 @@ Result<void> checked_void(const Result<std::string>& result) {
 // run_command() with the namespace given as an fd (-1: the caller's).
 Result<CommandOutput> run_command_in(const std::vector<std::string>& argv, int netns_fd) {
   if (argv.empty()) return fail("run_command: empty command");
+  record_exec(argv);
   std::vector<char*> args = exec_args(argv);
   int pipe_fds[2];
   if (pipe2(pipe_fds, O_CLOEXEC) != 0) return fail("pipe2: ", errno_text(errno));
@@ -331,6 +348,7 @@ ScopedNetns::~ScopedNetns() {
 Result<BackgroundProcess> BackgroundProcess::start(const std::vector<std::string>& argv,
                                                    const NetNs* ns, const std::string& log_path) {
   if (argv.empty()) return fail("BackgroundProcess: empty command");
+  record_exec(argv);
   std::vector<char*> args = exec_args(argv);
   const int log_fd = open(log_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (log_fd < 0) return fail("open ", log_path, ": ", errno_text(errno));

@@ -79,12 +79,6 @@ TEST_F(SocketTest, SocketsSharingAUmemTooSmallForAllRingsGetEqualFillShares) {
   EXPECT_TRUE(counts.consistent());
 }
 
-TEST(FillShareTest, SplitsTheUmemEquallyBetweenSockets) {
-  EXPECT_EQ(fill_share(16384, 1), 16384u);
-  EXPECT_EQ(fill_share(16384, 16), 1024u);
-  EXPECT_EQ(fill_share(100, 3), 33u);
-}
-
 TEST_F(SocketTest, TransmittedFramesComeBackThroughTheCompletionRing) {
   auto umem = Umem::create(kUmem);
   ASSERT_TRUE(umem) << umem.error().message;
@@ -143,13 +137,6 @@ TEST_F(SocketTest, AQueueTheInterfaceDoesNotHaveIsRefused) {
       **umem, {.interface = "xa", .queue = 5, .bind_mode = BindMode::kCopy, .ring_size = 64});
   ASSERT_FALSE(socket);
   EXPECT_NE(socket.error().message.find("queue 5"), std::string::npos) << socket.error().message;
-}
-
-TEST(UmemTest, BadGeometryIsRefusedBeforeAnyMapping) {
-  EXPECT_FALSE(validate(UmemConfig{.frame_count = 1024, .frame_size = 3000, .ring_size = 64}));
-  EXPECT_FALSE(validate(UmemConfig{.frame_count = 1024, .frame_size = 2048, .ring_size = 100}));
-  EXPECT_FALSE(validate(UmemConfig{.frame_count = 32, .frame_size = 2048, .ring_size = 64}));
-  EXPECT_TRUE(validate(UmemConfig{.frame_count = 1024, .frame_size = 4096, .ring_size = 512}));
 }
 
 }  // namespace
