@@ -63,16 +63,24 @@ Result<double> dnsperf_qps(const Environment& env, const std::string& queries, i
   return std::stod(out->output.substr(at + 19));
 }
 
-// The daemon's final per-worker counters (rx, tx, drops, leaked frames), as evidence that the
-// proxied figure did not come from dropping work.
-void print_worker_counters(const std::string& log) {
-  size_t at = 0;
-  while ((at = log.find("worker ", at)) != std::string::npos) {
-    const size_t end = log.find('\n', at);
-    const std::string line = log.substr(at, end - at);
-    if (line.find(": rx=") != std::string::npos) std::printf("  dnsproxyd %s\n", line.c_str());
-    at = end;
+// The daemon's final per-worker counters (from its stats file: rx, tx, drops, leaked frames), as
+// evidence that the proxied figure did not come from dropping work.
+void print_worker_counters(const Dnsproxyd& daemon) {
+  const auto stats = daemon.stats();
+  if (!stats) {
+    std::printf("  dnsproxyd: %s\n", stats.error().message.c_str());
+    return;
   }
+  for (const nlohmann::json& worker : stats->at("workers")) {
+    std::string line;
+    for (const auto& [name, value] : worker.at("counters").items())
+      if (value.get<uint64_t>() != 0 || name == "leaked_frames")
+        line += " " + name + "=" + value.dump();
+    for (const auto& [name, value] : worker.at("drops").items())
+      if (value.get<uint64_t>() != 0) line += " drop_" + name + "=" + value.dump();
+    std::printf("  dnsproxyd worker %u:%s\n", worker.at("worker").get<unsigned>(), line.c_str());
+  }
+  std::printf("  dnsproxyd frame check: %s\n", stats->at("frame_check").dump().c_str());
 }
 
 double median(std::vector<double> values) {
@@ -119,7 +127,7 @@ int bench(int seconds, int runs, const std::vector<std::string>& extra_daemon_ar
         return std::fprintf(stderr, "dnsproxyd exited with %d:\n%s\n", code,
                             (*daemon)->log().c_str()),
                1;
-      print_worker_counters((*daemon)->log());
+      print_worker_counters(**daemon);
     }
     direct.push_back(qps_direct);
     proxied.push_back(qps_proxied);
@@ -166,6 +174,8 @@ int demo() {
   const int code = (*daemon)->stop();
   show("dnsproxyd stopped (SIGTERM), exit code " + std::to_string(code),
        (*daemon)->log().substr(before));
+  std::printf("\n== counters (the final stats snapshot)\n");
+  print_worker_counters(**daemon);
   std::printf("\ncleaning up: namespaces, knotd and pins removed\n");
   return code;
 }

@@ -8,24 +8,6 @@
 
 namespace dnsproxy::datapath {
 
-const char* drop_reason_name(DropReason reason) noexcept {
-  switch (reason) {
-    case DropReason::kNotForwarded:
-      return "not_forwarded";
-    case DropReason::kTtlExceeded:
-      return "ttl_exceeded";
-    case DropReason::kMalformed:
-      return "malformed";
-    case DropReason::kShortDns:
-      return "short_dns";
-    case DropReason::kNoEgressPort:
-      return "no_egress_port";
-    case DropReason::kTxRingFull:
-      return "tx_ring_full";
-  }
-  return "?";
-}
-
 Result<void> pin_current_thread(unsigned cpu) {
   cpu_set_t set;
   CPU_ZERO(&set);

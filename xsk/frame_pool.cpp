@@ -4,22 +4,6 @@
 
 namespace dnsproxy::xsk {
 
-const char* frame_place_name(FramePlace place) noexcept {
-  switch (place) {
-    case FramePlace::kFree:
-      return "free";
-    case FramePlace::kKernelRx:
-      return "fill/rx";
-    case FramePlace::kWorker:
-      return "worker";
-    case FramePlace::kParked:
-      return "parked";
-    case FramePlace::kKernelTx:
-      return "tx/completion";
-  }
-  return "?";
-}
-
 bool FrameCounts::consistent() const noexcept {
   return violations == 0 && std::accumulate(in_place.begin(), in_place.end(), uint64_t{0}) == total;
 }

@@ -25,30 +25,19 @@
 #include <atomic>
 #include <cstdint>
 #include <span>
+#include <string_view>
 #include <vector>
+
+#include "common/counters.h"
 
 namespace dnsproxy::xsk {
 
-enum class FramePlace : uint8_t { kFree, kKernelRx, kWorker, kParked, kKernelTx };
-inline constexpr size_t kFramePlaceCount = 5;
-
-[[nodiscard]] const char* frame_place_name(FramePlace place) noexcept;
-
-// A counter written by one thread and read by others: a plain add on x86, no lock prefix.
-class RelaxedCounter {
- public:
-  void add(uint64_t n) noexcept {
-    value_.store(value_.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
-  }
-  void sub(uint64_t n) noexcept {
-    value_.store(value_.load(std::memory_order_relaxed) - n, std::memory_order_relaxed);
-  }
-  void set(uint64_t n) noexcept { value_.store(n, std::memory_order_relaxed); }
-  [[nodiscard]] uint64_t get() const noexcept { return value_.load(std::memory_order_relaxed); }
-
- private:
-  std::atomic<uint64_t> value_{0};
-};
+enum class FramePlace : uint8_t { kFree, kKernelRx, kWorker, kParked, kKernelTx, kCount };
+// Names for logs and the stats snapshot (counter_name(place)).
+constexpr std::array<std::string_view, 5> counter_names(FramePlace) {
+  return {"free", "fill_rx", "worker", "parked", "tx_completion"};
+}
+inline constexpr size_t kFramePlaceCount = kCounterCount<FramePlace>;
 
 // A snapshot of the ledger, for logs, tests and the end-of-run check.
 struct FrameCounts {

@@ -16,6 +16,7 @@ Result<std::unique_ptr<XskPacketIo>> XskPacketIo::create(std::unique_ptr<Umem> u
     io->busy_poll_ = io->busy_poll_ || config.busy_poll;
     io->sockets_.push_back(std::move(*socket));
   }
+  io->poll_fds_.push_back(pollfd{.fd = -1, .events = POLLIN, .revents = 0});  // the wake fd
   // Fair share: every socket may hold frame_count / sockets frames in its fill and RX rings (at
   // most its ring size); what the shares leave over stays free for TX.
   const uint32_t share = fill_share(io->umem_->config().frame_count, io->sockets_.size());
@@ -46,12 +47,13 @@ void XskPacketIo::flush() noexcept {
   for (auto& socket : sockets_) socket->kick_tx();
 }
 
-void XskPacketIo::wait_for_packets(int timeout_ms) noexcept {
+void XskPacketIo::wait_for_packets(int timeout_ms, int wake_fd) noexcept {
   if (busy_poll_) {
     for (auto& socket : sockets_)
       (void)recvfrom(socket->fd(), nullptr, 0, MSG_DONTWAIT, nullptr, nullptr);
     return;
   }
+  poll_fds_.back().fd = wake_fd;  // poll() ignores a negative fd
   (void)poll(poll_fds_.data(), poll_fds_.size(), timeout_ms);
 }
 

@@ -1,16 +1,8 @@
-// The packet I/O seam between the worker and a backend. The worker (datapath/worker.h) is a
-// template over the PacketIo concept, so the hot path calls a concrete type with no virtual
-// dispatch; a DPDK backend later implements the same members next to XskPacketIo.
-//
-// A backend exposes numbered ports (here: one AF_XDP socket per interface and queue) sharing one
-// frame pool. Frame ownership across a worker iteration:
-//   service()  completed TX frames -> free list; free list -> each port's fill ring, up to the
-//              port's fair share of the UMEM (fill_share() below)
-//              and wakes a driver that asked for it (Socket::wake_rx)
-//   receive()  fill/rx -> worker (the packets returned are the caller's until it hands them on)
-//   transmit() worker -> tx/completion for the packets accepted; the rest stay the caller's
-//   release()  worker -> free (a dropped packet)
-// At the end of an iteration the worker holds nothing: frames_in_worker() must be 0.
+// xsk::XskPacketIo: the AF_XDP backend of the packet I/O seam (datapath/packet_io.h, where the
+// frame ownership of each call is described). One Umem is shared by a worker's sockets, so
+// forwarding between interfaces is a descriptor move, not a copy. service() also wakes a driver
+// that asked for it (Socket::wake_rx) and tops each socket's fill ring up to its fair share of the
+// UMEM (fill_share() below).
 #pragma once
 
 #include <poll.h>
@@ -23,36 +15,11 @@
 #include <vector>
 
 #include "common/result.h"
+#include "datapath/packet_io.h"
 #include "xsk/socket.h"
 #include "xsk/umem.h"
 
 namespace dnsproxy::xsk {
-
-template <class Io>
-concept PacketIo = requires(Io io, const Io cio, size_t port, std::span<Packet> rx,
-                            std::span<const Packet> tx, Packet packet, uint32_t ifindex,
-                            int timeout_ms) {
-  { cio.port_count() }
-  noexcept->std::same_as<size_t>;
-  { cio.port_for_ifindex(ifindex) }
-  noexcept->std::same_as<int>;
-  { io.service() }
-  noexcept;
-  { io.receive(port, rx) }
-  noexcept->std::same_as<uint32_t>;
-  { io.transmit(port, tx) }
-  noexcept->std::same_as<uint32_t>;
-  { io.release(packet) }
-  noexcept;
-  { io.bytes(packet) }
-  noexcept->std::same_as<std::span<std::byte>>;
-  { io.flush() }
-  noexcept;
-  { io.wait_for_packets(timeout_ms) }
-  noexcept;
-  { cio.frames_in_worker() }
-  noexcept->std::same_as<uint64_t>;
-};
 
 // The frames each of `sockets` sockets on a UMEM of `frame_count` frames may hold in its fill
 // and RX rings (before the ring-size cap): an equal share, so no socket starves the others.
@@ -76,6 +43,9 @@ class XskPacketIo {
   [[nodiscard]] size_t port_count() const noexcept { return sockets_.size(); }
   [[nodiscard]] Socket& socket(size_t port) noexcept { return *sockets_[port]; }
   [[nodiscard]] const Socket& socket(size_t port) const noexcept { return *sockets_[port]; }
+  [[nodiscard]] datapath::PortInfo port_info(size_t port) const noexcept {
+    return {sockets_[port]->ifindex(), sockets_[port]->queue()};
+  }
   // The first port on interface `ifindex`, or -1: where a packet for that egress goes.
   [[nodiscard]] int port_for_ifindex(uint32_t ifindex) const noexcept;
 
@@ -87,16 +57,26 @@ class XskPacketIo {
     return sockets_[port]->transmit(packets);
   }
   void release(Packet packet) noexcept { umem_->pool().release(packet.addr, FramePlace::kWorker); }
+  void park(Packet packet) noexcept {
+    umem_->pool().move(packet.addr, FramePlace::kWorker, FramePlace::kParked);
+  }
+  void unpark(Packet packet) noexcept {
+    umem_->pool().move(packet.addr, FramePlace::kParked, FramePlace::kWorker);
+  }
   [[nodiscard]] std::span<std::byte> bytes(Packet packet) noexcept {
     return {umem_->data(packet.addr), packet.len};
   }
   void flush() noexcept;
-  // Idle: poll() every socket for RX (which also wakes a driver that asked for it) up to
-  // timeout_ms, or with busy polling one non-blocking recvfrom per socket to run its NAPI loop.
-  void wait_for_packets(int timeout_ms) noexcept;
+  // Idle: poll() every socket for RX (which also wakes a driver that asked for it) and `wake_fd`
+  // (when >= 0) up to timeout_ms, or with busy polling one non-blocking recvfrom per socket to
+  // run its NAPI loop.
+  void wait_for_packets(int timeout_ms, int wake_fd) noexcept;
 
   [[nodiscard]] uint64_t frames_in_worker() const noexcept {
     return umem_->pool().count(FramePlace::kWorker);
+  }
+  [[nodiscard]] uint64_t frames_parked() const noexcept {
+    return umem_->pool().count(FramePlace::kParked);
   }
   [[nodiscard]] FrameCounts frame_counts() const noexcept { return umem_->pool().snapshot(); }
 
@@ -109,10 +89,10 @@ class XskPacketIo {
 
   std::unique_ptr<Umem> umem_;
   std::vector<std::unique_ptr<Socket>> sockets_;  // destroyed before umem_ (see ~XskPacketIo)
-  std::vector<pollfd> poll_fds_;
+  std::vector<pollfd> poll_fds_;                  // one per socket, then a slot for the wake fd
   bool busy_poll_ = false;
 };
 
-static_assert(PacketIo<XskPacketIo>);
+static_assert(datapath::PacketIo<XskPacketIo>);
 
 }  // namespace dnsproxy::xsk

@@ -17,6 +17,7 @@
 #include <string_view>
 
 #include "common/result.h"
+#include "datapath/packet_io.h"
 #include "xsk/umem.h"
 
 namespace dnsproxy::xsk {
@@ -33,11 +34,8 @@ struct SocketConfig {
   uint32_t busy_poll_budget = 64;
 };
 
-// A packet as the worker sees it: a UMEM address (pointing at the Ethernet header) and a length.
-struct Packet {
-  uint64_t addr = 0;
-  uint32_t len = 0;
-};
+// A packet as the worker sees it: the backend-neutral frame handle of datapath/packet_io.h.
+using Packet = datapath::Packet;
 
 class Socket {
  public:

@@ -10,6 +10,7 @@
 #include <optional>
 #include <sstream>
 #include <string>
+#include <thread>
 
 #include "test/support/bpffs.h"
 #include "test/support/privileges.h"
@@ -79,8 +80,13 @@ class DnsproxydTest : public ::testing::Test {
     }
   }
 
-  // Nothing of ours is left on the node: no XDP program on either interface, no pin directory.
+  // Nothing of ours is left on the node: no XDP program on either interface, no pin directory;
+  // and the final stats snapshot says every frame came back.
   void expect_clean(const Dnsproxyd& daemon) {
+    auto stats = daemon.stats();
+    ASSERT_TRUE(stats) << stats.error().message;
+    EXPECT_EQ(stats->at("final"), true) << stats->dump(2);
+    EXPECT_EQ(stats->at("frame_check"), "ok") << stats->dump(2);
     for (const char* ifname : {"cli0", "up0"}) {
       auto link = topology_->node().ip({"-d", "link", "show", "dev", ifname});
       ASSERT_TRUE(link) << link.error().message;
@@ -104,13 +110,16 @@ TEST_F(DnsproxydTest, KdigOverV4AndV6IsForwardedByTheWorkers) {
   expect_attached();
   EXPECT_EQ(kdig(Topology::kUpstreamV4, "host3.example.test", "A"), "203.0.113.4\n");
   EXPECT_EQ(kdig(Topology::kUpstreamV6, "host3.example.test", "AAAA"), "2001:db8:e::4\n");
-  EXPECT_TRUE(daemon->report_counters()) << "SIGUSR1 logs the counters while running:\n"
+  EXPECT_TRUE(daemon->report_counters()) << "SIGUSR1 writes a snapshot while running:\n"
                                          << daemon->log();
   EXPECT_GE(daemon->transmitted(), 4u) << daemon->log();
   EXPECT_EQ(daemon->stop(), 0) << daemon->log();
   // Two queries and two responses, each one descriptor move through a worker.
   EXPECT_GE(daemon->transmitted(), 4u) << daemon->log();
-  EXPECT_NE(daemon->log().find("copy mode"), std::string::npos) << "achieved mode is reported";
+  auto stats = daemon->stats();
+  ASSERT_TRUE(stats) << stats.error().message;
+  for (const auto& socket : stats->at("workers").at(0).at("sockets"))
+    EXPECT_EQ(socket.at("bind_mode"), "copy") << "achieved mode is reported: " << socket.dump();
   expect_clean(*daemon);
 }
 
@@ -130,6 +139,54 @@ TEST_F(DnsproxydTest, HundredThousandDnsperfQueriesLoseNone) {
   EXPECT_NE(perf->output.find("Queries lost:         0 "), std::string::npos) << perf->output;
   EXPECT_EQ(daemon->stop(), 0) << daemon->log();
   EXPECT_GE(daemon->transmitted(), 200000u) << daemon->log();
+  expect_clean(*daemon);
+}
+
+// The stats file (README, "Stats file"): rewritten every --stats-interval while running, every
+// counter of each table present by name, and a final snapshot at exit with the frame check.
+TEST_F(DnsproxydTest, TheStatsFileNamesEveryCounterAndEndsFinal) {
+  DNSPROXY_REQUIRE_PRIVILEGES();
+  ASSERT_NO_FATAL_FAILURE(build());
+  auto daemon = start_daemon({"--stats-interval", "100"});
+  ASSERT_TRUE(daemon);
+  auto first = daemon->stats();
+  ASSERT_TRUE(first) << first.error().message;
+  EXPECT_EQ(first->at("final"), false);
+  EXPECT_TRUE(first->at("frame_check").is_null()) << "no frame check while the workers run";
+  EXPECT_EQ(kdig(Topology::kUpstreamV4, "www.example.test", "A"), "203.0.113.80\n");
+  // Interval snapshots follow each other (100 ms apart).
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  auto later = daemon->stats();
+  ASSERT_TRUE(later) << later.error().message;
+  EXPECT_GE(later->at("sequence").get<uint64_t>(), first->at("sequence").get<uint64_t>() + 2);
+  EXPECT_EQ(later->at("reason"), "interval");
+  EXPECT_EQ(daemon->stop(), 0) << daemon->log();
+
+  auto last = daemon->stats();
+  ASSERT_TRUE(last) << last.error().message;
+  EXPECT_EQ(last->at("reason"), "exit");
+  EXPECT_EQ(last->at("mode"), "forward_all");
+  const auto& worker = last->at("workers").at(0);
+  for (const char* name : {"rx_packets", "tx_packets", "forwarded", "replied", "to_kernel",
+                           "parked", "released", "idle_waits", "leaked_frames"})
+    EXPECT_TRUE(worker.at("counters").contains(name)) << name << " in " << worker.dump(2);
+  for (const char* name :
+       {"no_egress_port", "tx_ring_full", "to_kernel_failed", "invalid_release", "invalid_length",
+        "not_forwarded", "ttl_exceeded", "malformed", "short_dns"})
+    EXPECT_EQ(worker.at("drops").at(name), 0u) << name << " in " << worker.dump(2);
+  // One query and its response: two forwards through the worker.
+  EXPECT_EQ(worker.at("counters").at("forwarded"), 2u) << worker.dump(2);
+  EXPECT_EQ(last->at("totals").at("counters").at("tx_packets"), 2u) << last->dump(2);
+  const auto& frames = worker.at("frames");
+  EXPECT_EQ(frames.at("total"), 4096u);
+  EXPECT_EQ(frames.at("worker"), 0u);
+  EXPECT_EQ(frames.at("parked"), 0u);
+  EXPECT_EQ(frames.at("violations"), 0u);
+  ASSERT_EQ(worker.at("sockets").size(), 2u);
+  EXPECT_EQ(worker.at("sockets").at(0).at("interface"), "cli0");
+  EXPECT_TRUE(worker.at("sockets").at(0).at("kernel").contains("rx_ring_full"));
+  // dns_steer redirected the query on cli0 and the response on up0.
+  EXPECT_EQ(last->at("dns_steer").at("redirect"), 2u) << last->at("dns_steer").dump(2);
   expect_clean(*daemon);
 }
 

@@ -5,7 +5,6 @@
 #include <unistd.h>
 
 #include <atomic>
-#include <sstream>
 
 #include <chrono>
 #include <filesystem>
@@ -198,28 +197,34 @@ Result<std::unique_ptr<Dnsproxyd>> Dnsproxyd::start(const std::string& binary, c
                                                     std::vector<std::string> args,
                                                     const std::string& pin_dir, int timeout_ms) {
   static std::atomic<int> counter{0};
-  const std::string log_path =
-      "/tmp/dnsproxyd-test-" + std::to_string(getpid()) + "-" + std::to_string(counter++) + ".log";
+  const std::string base =
+      "/tmp/dnsproxyd-test-" + std::to_string(getpid()) + "-" + std::to_string(counter++);
+  const std::string log_path = base + ".log";
+  const std::string stats_path = base + ".stats.json";
+  std::filesystem::remove(stats_path);
   args.insert(args.begin(), binary);
-  args.push_back("--pin-dir");
-  args.push_back(pin_dir);
+  for (const std::string& arg :
+       {std::string("--pin-dir"), pin_dir, std::string("--stats-file"), stats_path})
+    args.push_back(arg);
   auto process = BackgroundProcess::start(args, &node, log_path);
   if (!process) return tl::unexpected(process.error());
-  std::unique_ptr<Dnsproxyd> daemon(new Dnsproxyd(log_path, pin_dir, std::move(*process)));
+  std::unique_ptr<Dnsproxyd> daemon(
+      new Dnsproxyd(log_path, stats_path, pin_dir, std::move(*process)));
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
   while (std::chrono::steady_clock::now() < deadline) {
-    if (daemon->log().find("forwarding DNS") != std::string::npos) return daemon;
+    if (daemon->stats()) return daemon;
     if (!daemon->process_.running())
       return fail("dnsproxyd exited during startup: ", daemon->log());
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
-  return fail("dnsproxyd not forwarding after ", std::to_string(timeout_ms),
+  return fail("dnsproxyd wrote no stats file after ", std::to_string(timeout_ms),
               " ms: ", daemon->log());
 }
 
 Dnsproxyd::~Dnsproxyd() {
   if (!stopped_) process_.stop();
   unlink(log_path_.c_str());
+  unlink(stats_path_.c_str());
 }
 
 int Dnsproxyd::stop() {
@@ -234,11 +239,16 @@ void Dnsproxyd::kill_hard() {
 }
 
 bool Dnsproxyd::report_counters(int timeout_ms) {
-  const size_t before = log().size();
+  const auto before = stats();
+  const uint64_t sequence = before ? before->value("sequence", uint64_t{0}) : 0;
   ::kill(process_.pid(), SIGUSR1);
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
   while (std::chrono::steady_clock::now() < deadline) {
-    if (log().find(": rx=", before) != std::string::npos) return true;
+    // Interval snapshots may come in between: wait for the one the signal asked for.
+    const auto now = stats();
+    if (now && now->value("sequence", uint64_t{0}) > sequence &&
+        now->value("reason", std::string()) == "signal")
+      return true;
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
   return false;
@@ -248,19 +258,21 @@ std::string Dnsproxyd::log() const {
   return read_file(log_path_);
 }
 
+Result<nlohmann::json> Dnsproxyd::stats() const {
+  std::ifstream in(stats_path_);
+  if (!in) return fail("no stats file ", stats_path_);
+  nlohmann::json parsed = nlohmann::json::parse(in, nullptr, /*allow_exceptions=*/false);
+  if (parsed.is_discarded()) return fail("stats file ", stats_path_, " is not JSON");
+  return parsed;
+}
+
 std::map<unsigned, uint64_t> Dnsproxyd::transmitted_by_worker() const {
-  // Lines like "... worker 0: rx=10 tx=10 ...": the last report has one line per worker.
-  std::istringstream lines(log());
   std::map<unsigned, uint64_t> per_worker;
-  for (std::string line; std::getline(lines, line);) {
-    const size_t at = line.find("worker ");
-    const size_t rx = line.find(": rx=");
-    const size_t tx = line.find(" tx=");
-    if (at == std::string::npos || rx == std::string::npos || tx == std::string::npos || tx < rx)
-      continue;
-    per_worker[static_cast<unsigned>(std::stoul(line.substr(at + 7)))] =
-        std::stoull(line.substr(tx + 4));
-  }
+  const auto snapshot = stats();
+  if (!snapshot) return per_worker;
+  for (const nlohmann::json& worker : snapshot->at("workers"))
+    per_worker[worker.at("worker").get<unsigned>()] =
+        worker.at("counters").at("tx_packets").get<uint64_t>();
   return per_worker;
 }
 

@@ -16,6 +16,8 @@
 #include <string>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 #include "common/result.h"
 #include "test/support/netns.h"
 
@@ -81,13 +83,15 @@ class Knotd {
   BackgroundProcess process_;
 };
 
-// dnsproxyd run as a subprocess in the node namespace, its log in a temporary file. start()
-// returns once the daemon logged that it is forwarding (or fails with the log if it exited or
-// did not get there within the timeout). stop() sends SIGTERM and returns the exit code.
+// dnsproxyd run as a subprocess in the node namespace, its log and its stats file (--stats-file,
+// passed by start()) in temporary files. start() returns once the daemon wrote its first stats
+// snapshot, i.e. it is serving (or fails with the log if it exited or did not get there within
+// the timeout). stop() sends SIGTERM and returns the exit code; the stats file then holds the
+// final snapshot. Counters are read from the stats file, never from the log.
 class Dnsproxyd {
  public:
   // `binary`: path of dnsproxyd. `args` come after the binary, then `--pin-dir pin_dir` (a
-  // directory on a bpf filesystem: a test's own BpfFsMount, see bpffs.h).
+  // directory on a bpf filesystem: a test's own BpfFsMount, see bpffs.h) and `--stats-file`.
   static Result<std::unique_ptr<Dnsproxyd>> start(const std::string& binary, const NetNs& node,
                                                   std::vector<std::string> args,
                                                   const std::string& pin_dir,
@@ -98,22 +102,28 @@ class Dnsproxyd {
 
   int stop();
   void kill_hard();  // SIGKILL, as a crash would: leaves the program attached and pinned
-  // SIGUSR1, then waits up to timeout_ms for the counter report in the log; false if none came.
+  // SIGUSR1, then waits up to timeout_ms for the snapshot it triggers ("reason": "signal"); false
+  // if none came.
   bool report_counters(int timeout_ms = 5000);
   std::string log() const;
   const std::string& pin_dir() const { return pin_dir_; }
-  // The workers' "tx=" counters in the log's last report (after stop(), the final one), by
-  // worker index, and their sum.
+  // The last stats snapshot written (README, "Stats file"); after stop(), the final one.
+  Result<nlohmann::json> stats() const;
+  // The workers' tx_packets counters in the last snapshot, by worker index, and their sum (0 when
+  // there is no snapshot: tests compare against a positive count, so that fails loudly).
   std::map<unsigned, uint64_t> transmitted_by_worker() const;
   uint64_t transmitted() const;
 
  private:
-  Dnsproxyd(std::string log_path, std::string pin_dir, BackgroundProcess process)
+  Dnsproxyd(std::string log_path, std::string stats_path, std::string pin_dir,
+            BackgroundProcess process)
       : log_path_(std::move(log_path)),
+        stats_path_(std::move(stats_path)),
         pin_dir_(std::move(pin_dir)),
         process_(std::move(process)) {}
 
   std::string log_path_;
+  std::string stats_path_;
   std::string pin_dir_;
   BackgroundProcess process_;
   bool stopped_ = false;

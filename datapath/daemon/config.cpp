@@ -1,0 +1,63 @@
+#include "datapath/daemon/config.h"
+
+#include <sched.h>
+
+#include <algorithm>
+
+#include <fmt/format.h>
+
+#include "datapath/abi.h"
+#include "datapath/steer_program.h"
+#include "xsk/socket.h"
+#include "xsk/umem.h"
+
+namespace dnsproxy::daemon {
+namespace {
+
+// The CPUs this process may run on, in order: the default worker CPU list is the first of them.
+std::vector<unsigned> allowed_cpus() {
+  cpu_set_t set;
+  std::vector<unsigned> cpus;
+  if (sched_getaffinity(0, sizeof(set), &set) != 0) return cpus;
+  for (unsigned cpu = 0; cpu < CPU_SETSIZE; ++cpu)
+    if (CPU_ISSET(cpu, &set)) cpus.push_back(cpu);
+  return cpus;
+}
+
+}  // namespace
+
+Setup<void> validate(Config& config) {
+  if (!config.forward_all)
+    return failure(kExitBadConfig,
+                   "only --forward-all is implemented: the policy pipeline comes later");
+  if (config.interfaces.empty()) return failure(kExitBadConfig, "no -i/--interface given");
+  const std::vector<unsigned> allowed = allowed_cpus();
+  if (config.cpus.empty() && !allowed.empty()) config.cpus.push_back(allowed.front());
+  for (unsigned cpu : config.cpus)
+    if (std::find(allowed.begin(), allowed.end(), cpu) == allowed.end())
+      return failure(kExitBadConfig,
+                     fmt::format("--cpus: CPU {} is not available to this process", cpu));
+  if (config.interfaces.size() > DNS_STEER_MAX_IFACES)
+    return failure(kExitBadConfig,
+                   fmt::format("at most {} -i/--interface values", DNS_STEER_MAX_IFACES));
+  if (config.dns_ports.size() > DNS_STEER_MAX_PORTS)
+    return failure(kExitBadConfig,
+                   fmt::format("at most {} --dns-port values", DNS_STEER_MAX_PORTS));
+  for (uint16_t port : config.dns_ports)
+    if (port == 0) return failure(kExitBadConfig, "--dns-port 0 is not a port");
+  if (config.batch_size == 0 || config.batch_size > config.ring_size)
+    return failure(kExitBadConfig, "--batch-size must be between 1 and --ring-size");
+  if (auto valid =
+          xsk::validate(xsk::UmemConfig{config.umem_frames, config.frame_size, config.ring_size});
+      !valid)
+    return failure(kExitBadConfig, valid.error().message);
+  if (auto mode = xsk::parse_bind_mode(config.bind_mode); !mode)
+    return failure(kExitBadConfig, "--bind-mode: " + mode.error().message);
+  if (auto mode = datapath::parse_xdp_mode(config.xdp_mode); !mode)
+    return failure(kExitBadConfig, "--xdp-mode: " + mode.error().message);
+  if (!config.stats_file.empty() && config.stats_interval == 0)
+    return failure(kExitBadConfig, "--stats-interval must be at least 1 ms");
+  return {};
+}
+
+}  // namespace dnsproxy::daemon

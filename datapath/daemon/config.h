@@ -1,0 +1,62 @@
+// dnsproxyd's configuration: every knob of the daemon in one struct, filled from the command line
+// (tools/dnsproxyd/main.cpp) and checked once by validate(). A new feature adds a field here, a
+// flag in main (named like the field, with dashes) and its checks in validate().
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include <tl/expected.hpp>
+
+namespace dnsproxy::daemon {
+
+// Exit codes (README, "Running dnsproxyd").
+enum ExitCode : int {
+  kExitOk = 0,
+  kExitBadConfig = 2,        // bad command line or configuration
+  kExitNoInterface = 3,      // an interface does not exist
+  kExitAttach = 4,           // the XDP program could not be attached
+  kExitUmem = 5,             // the UMEM could not be registered (locked memory)
+  kExitSocket = 6,           // an AF_XDP or raw socket could not be created, bound or mapped
+  kExitFrameAccounting = 7,  // frame accounting failed at exit (a bug)
+  kExitDetach = 8,           // the XDP program could not be detached at exit
+};
+
+// A setup step's failure: what the operator reads, and the exit code it maps to.
+struct Failure {
+  ExitCode code;
+  std::string message;
+};
+template <class T>
+using Setup = tl::expected<T, Failure>;
+[[nodiscard]] inline tl::unexpected<Failure> failure(ExitCode code, std::string message) {
+  return tl::unexpected<Failure>(Failure{code, std::move(message)});
+}
+
+struct Config {
+  std::vector<std::string> interfaces;  // -i/--interface, repeatable
+  bool forward_all = false;
+  std::vector<uint16_t> dns_ports{53};
+  std::string xdp_mode = "auto";   // auto|native|generic
+  std::string bind_mode = "auto";  // auto|zerocopy|copy
+  uint32_t queues = 0;             // per interface; 0: every receive queue
+  std::vector<unsigned> cpus;      // one worker each; empty: the first CPU this process may use
+  uint32_t frame_size = 2048;
+  uint32_t umem_frames = 16384;
+  uint32_t ring_size = 2048;
+  uint32_t batch_size = 64;
+  bool busy_poll = false;
+  bool fail_closed = false;
+  std::string pin_dir = "/sys/fs/bpf/dnsproxy";
+  bool mount_bpffs = true;
+  bool verbose = false;
+  std::string stats_file;          // empty: no stats snapshot
+  uint32_t stats_interval = 1000;  // ms between snapshots
+};
+
+// The checks that need no system state beyond the CPUs this process may run on. Fills in the
+// default CPU list. Failures are exit 2 and name the flag.
+[[nodiscard]] Setup<void> validate(Config& config);
+
+}  // namespace dnsproxy::daemon

@@ -1,0 +1,175 @@
+#include "datapath/daemon/stats.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+
+#include <fmt/format.h>
+
+namespace dnsproxy::daemon {
+namespace {
+
+// The kernel's AF_XDP statistics (XDP_STATISTICS), named once for the snapshot and the log.
+constexpr std::pair<std::string_view, uint64_t xsk::Socket::KernelStats::*> kKernelStats[] = {
+    {"rx_dropped", &xsk::Socket::KernelStats::rx_dropped},
+    {"rx_invalid_descs", &xsk::Socket::KernelStats::rx_invalid_descs},
+    {"tx_invalid_descs", &xsk::Socket::KernelStats::tx_invalid_descs},
+    {"rx_ring_full", &xsk::Socket::KernelStats::rx_ring_full},
+    {"rx_fill_ring_empty", &xsk::Socket::KernelStats::rx_fill_ring_empty},
+    {"tx_ring_empty", &xsk::Socket::KernelStats::tx_ring_empty},
+};
+
+nlohmann::json object_of(const NamedCounters& counters) {
+  nlohmann::json out = nlohmann::json::object();
+  for (const auto& [name, value] : counters) out[std::string(name)] = value;
+  return out;
+}
+
+void add_into(nlohmann::json& totals, const NamedCounters& counters) {
+  for (const auto& [name, value] : counters) {
+    auto& slot = totals[std::string(name)];
+    slot = (slot.is_null() ? uint64_t{0} : slot.get<uint64_t>()) + value;
+  }
+}
+
+std::string text_of(const NamedCounters& counters) {
+  std::string text;
+  for (const auto& [name, value] : counters) text += fmt::format(" {}={}", name, value);
+  return text;
+}
+
+}  // namespace
+
+nlohmann::json to_json(const Snapshot& snapshot) {
+  nlohmann::json out;
+  out["schema"] = 1;
+  out["final"] = snapshot.final;
+  out["sequence"] = snapshot.sequence;
+  out["reason"] = std::string(snapshot.reason);
+  out["mode"] = std::string(snapshot.mode);
+  out["uptime_ms"] = snapshot.uptime_ms;
+  nlohmann::json workers = nlohmann::json::array();
+  nlohmann::json total_counters = nlohmann::json::object();
+  nlohmann::json total_drops = nlohmann::json::object();
+  for (size_t w = 0; w < snapshot.workers.size(); ++w) {
+    const WorkerSnapshot& worker = snapshot.workers[w];
+    nlohmann::json entry;
+    entry["worker"] = w;
+    entry["cpu"] = worker.cpu;
+    entry["counters"] = object_of(worker.counters);
+    entry["drops"] = object_of(worker.drops);
+    add_into(total_counters, worker.counters);
+    add_into(total_drops, worker.drops);
+    nlohmann::json frames;
+    frames["total"] = worker.frames.total;
+    for (size_t p = 0; p < xsk::kFramePlaceCount; ++p)
+      frames[std::string(counter_name(static_cast<xsk::FramePlace>(p)))] =
+          worker.frames.in_place[p];
+    frames["violations"] = worker.frames.violations;
+    entry["frames"] = frames;
+    nlohmann::json sockets = nlohmann::json::array();
+    for (const SocketSnapshot& socket : worker.sockets) {
+      nlohmann::json kernel;
+      for (const auto& [name, member] : kKernelStats)
+        kernel[std::string(name)] = socket.kernel.*member;
+      sockets.push_back({{"interface", socket.interface},
+                         {"ifindex", socket.ifindex},
+                         {"queue", socket.queue},
+                         {"bind_mode", socket.zero_copy ? "zerocopy" : "copy"},
+                         {"xdp_mode", std::string(socket.xdp_mode)},
+                         {"busy_poll", socket.busy_poll},
+                         {"kernel", kernel}});
+    }
+    entry["sockets"] = sockets;
+    workers.push_back(std::move(entry));
+  }
+  out["workers"] = workers;
+  out["totals"] = {{"counters", total_counters}, {"drops", total_drops}};
+  if (snapshot.dns_steer) {
+    nlohmann::json steer = nlohmann::json::object();
+    for (size_t i = 0; i < DNS_STEER_STAT__COUNT; ++i) {
+      const auto stat = static_cast<dns_steer_stat>(i);
+      steer[std::string(datapath::SteerCounters::name(stat))] = (*snapshot.dns_steer)[stat];
+    }
+    out["dns_steer"] = steer;
+  } else {
+    out["dns_steer"] = nullptr;
+  }
+  out["frame_check"] = snapshot.final ? nlohmann::json(snapshot.frames_ok ? "ok" : "failed")
+                                      : nlohmann::json(nullptr);
+  return out;
+}
+
+std::vector<std::string> report_lines(const Snapshot& snapshot) {
+  std::vector<std::string> lines;
+  for (size_t w = 0; w < snapshot.workers.size(); ++w) {
+    const WorkerSnapshot& worker = snapshot.workers[w];
+    lines.push_back(
+        fmt::format("worker {}:{} drops:{}", w, text_of(worker.counters), text_of(worker.drops)));
+    std::string places;
+    for (size_t p = 0; p < xsk::kFramePlaceCount; ++p)
+      places += fmt::format(" {}={}", counter_name(static_cast<xsk::FramePlace>(p)),
+                            worker.frames.in_place[p]);
+    if (snapshot.final)
+      lines.push_back(fmt::format("worker {}: frames total={}{} violations={}", w,
+                                  worker.frames.total, places, worker.frames.violations));
+    else
+      lines.push_back(
+          fmt::format("worker {}: frames (approximate, workers running) total={}{} "
+                      "violations={}",
+                      w, worker.frames.total, places, worker.frames.violations));
+    for (const SocketSnapshot& socket : worker.sockets) {
+      std::string kernel;
+      for (const auto& [name, member] : kKernelStats)
+        kernel += fmt::format(" {}={}", name, socket.kernel.*member);
+      lines.push_back(fmt::format("worker {}: {} queue {}: kernel{}", w, socket.interface,
+                                  socket.queue, kernel));
+    }
+  }
+  if (snapshot.dns_steer) {
+    std::string text;
+    for (size_t i = 0; i < DNS_STEER_STAT__COUNT; ++i) {
+      const auto stat = static_cast<dns_steer_stat>(i);
+      text +=
+          fmt::format(" {}={}", datapath::SteerCounters::name(stat), (*snapshot.dns_steer)[stat]);
+    }
+    lines.push_back("dns_steer:" + text);
+  }
+  if (snapshot.final)
+    lines.push_back(fmt::format("frame check: {}", snapshot.frames_ok ? "ok" : "FAILED"));
+  return lines;
+}
+
+Result<void> write_file_atomically(const std::string& path, std::string_view text) {
+  const std::string tmp = path + ".tmp";
+  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) return fail("cannot write ", tmp, ": ", std::strerror(errno));
+  size_t done = 0;
+  while (done < text.size()) {
+    const ssize_t n = ::write(fd, text.data() + done, text.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      const int err = errno;
+      ::close(fd);
+      ::unlink(tmp.c_str());
+      return fail("cannot write ", tmp, ": ", std::strerror(err));
+    }
+    done += static_cast<size_t>(n);
+  }
+  if (::close(fd) != 0) {
+    const int err = errno;
+    ::unlink(tmp.c_str());
+    return fail("cannot write ", tmp, ": ", std::strerror(err));
+  }
+  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
+    const int err = errno;
+    ::unlink(tmp.c_str());
+    return fail("cannot rename ", tmp, " to ", path, ": ", std::strerror(err));
+  }
+  return {};
+}
+
+}  // namespace dnsproxy::daemon

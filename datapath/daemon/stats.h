@@ -1,0 +1,69 @@
+// The daemon's counters as one snapshot, collected on the control thread from the counter tables
+// (common/counters.h) of every worker, its frame ledger and sockets, and dns_steer's map. The
+// same snapshot feeds the log report (SIGUSR1, exit) and the machine-readable stats file
+// (--stats-file, README "Stats file" for the schema); later Prometheus and the admin CLI.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "common/result.h"
+#include "datapath/steer_maps.h"
+#include "xsk/frame_pool.h"
+#include "xsk/socket.h"
+
+namespace dnsproxy::daemon {
+
+using NamedCounters = std::vector<std::pair<std::string_view, uint64_t>>;
+
+struct SocketSnapshot {
+  std::string interface;
+  uint32_t ifindex = 0;
+  uint32_t queue = 0;
+  bool zero_copy = false;
+  std::string_view xdp_mode;  // how dns_steer is attached on the interface
+  bool busy_poll = false;
+  xsk::Socket::KernelStats kernel;
+};
+
+struct WorkerSnapshot {
+  unsigned cpu = 0;
+  NamedCounters counters;  // the worker's counter table, in table order
+  NamedCounters drops;     // the worker's drop reasons, then the handler's
+  xsk::FrameCounts frames;
+  std::vector<SocketSnapshot> sockets;
+};
+
+struct Snapshot {
+  // Final: the workers are joined, so the frame counts are consistent and the frame check is
+  // meaningful (while they run, frames move between the reads).
+  bool final = false;
+  uint64_t sequence = 0;    // 1 for the first snapshot written, +1 for each after it
+  std::string_view reason;  // why it was taken: "start", "interval", "signal" (SIGUSR1), "exit"
+  std::string_view mode;    // "forward_all"
+  uint64_t uptime_ms = 0;
+  std::vector<WorkerSnapshot> workers;
+  std::optional<datapath::SteerCounters> dns_steer;  // absent if the map could not be read
+  bool frames_ok = true;                             // final only: every worker's check passed
+};
+
+// Appends `counters` (a CounterSet) to `out` by name.
+template <class Set>
+void append_counters(const Set& counters, NamedCounters& out) {
+  counters.for_each([&](std::string_view name, uint64_t value) { out.emplace_back(name, value); });
+}
+
+[[nodiscard]] nlohmann::json to_json(const Snapshot& snapshot);
+// The log report, one line per item.
+[[nodiscard]] std::vector<std::string> report_lines(const Snapshot& snapshot);
+// Writes `text` to `path` through `path.tmp` and a rename, so a reader sees the old file or the
+// new one, never half of one.
+[[nodiscard]] Result<void> write_file_atomically(const std::string& path, std::string_view text);
+
+}  // namespace dnsproxy::daemon
