@@ -101,7 +101,7 @@ constexpr std::array<std::string_view, 16> counter_names(PolicyCounter) {
           "released_no_selector",
           "released_plumbed",
           "released_before_plumb",
-          "parked",
+          "responses_parked",
           "released_on_ack",
           "released_at_max_delay",
           "servfail_at_max_delay",

@@ -112,8 +112,7 @@ TrackOutcome QueryTracker::insert(const QueryKey& key, uint64_t now_ms) noexcept
     if (!slot.state.compare_exchange_strong(state, make_state(kBusy, generation_of(state) + 1, 0),
                                             std::memory_order_acquire, std::memory_order_relaxed))
       continue;
-    std::atomic_thread_fence(std::memory_order_release);
-    for (size_t w = 0; w < kKeyWords; ++w) slot.key[w].store(words[w], std::memory_order_relaxed);
+    for (size_t w = 0; w < kKeyWords; ++w) slot.key[w].store(words[w], std::memory_order_release);
     slot.state.store(make_state(kLive, generation_of(state) + 1, expiry),
                      std::memory_order_release);
     return TrackOutcome::kInserted;
@@ -122,9 +121,8 @@ TrackOutcome QueryTracker::insert(const QueryKey& key, uint64_t now_ms) noexcept
       claimed->state.compare_exchange_strong(
           claimed_state, make_state(kBusy, generation_of(claimed_state) + 1, 0),
           std::memory_order_acquire, std::memory_order_relaxed)) {
-    std::atomic_thread_fence(std::memory_order_release);
     for (size_t w = 0; w < kKeyWords; ++w)
-      claimed->key[w].store(words[w], std::memory_order_relaxed);
+      claimed->key[w].store(words[w], std::memory_order_release);
     claimed->state.store(make_state(kLive, generation_of(claimed_state) + 1, expiry),
                          std::memory_order_release);
     return TrackOutcome::kInserted;
@@ -146,8 +144,7 @@ TrackOutcome QueryTracker::claim(const QueryKey& key, uint64_t now_ms) noexcept 
     const uint64_t kind = kind_of(state);
     if (kind != kLive && kind != kClaimedKind) continue;
     KeyWords seen;
-    for (size_t w = 0; w < kKeyWords; ++w) seen[w] = slot.key[w].load(std::memory_order_relaxed);
-    std::atomic_thread_fence(std::memory_order_acquire);
+    for (size_t w = 0; w < kKeyWords; ++w) seen[w] = slot.key[w].load(std::memory_order_acquire);
     if (slot.state.load(std::memory_order_relaxed) != state) continue;  // reused under us
     if (std::memcmp(seen.data(), words.data(), sizeof(uint64_t) * 5) != 0) continue;
     if (seen[5] != words[5]) {

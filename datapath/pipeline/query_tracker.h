@@ -10,8 +10,10 @@
 //     (CAS to busy), write the key, publish it live with its expiry (release store);
 //   claim (the worker the response reached): find the live slot whose key matches and CAS it to
 //     claimed; of two workers claiming the same entry (a duplicated response) exactly one wins.
-// Readers validate a slot's key like a seqlock: state, key words, fence, state again; a key read
-// while a writer reuses the slot is discarded because the generation moved.
+// Readers validate a slot's key like a seqlock: state, key words, state again; a key read while a
+// writer reuses the slot is discarded because the generation moved. (Key words are stored with
+// release and loaded with acquire, instead of fences, which TSan cannot check: a reader that saw
+// a new key word then sees the writer's busy state.)
 //
 // Entries age out: a live entry expires `lifetime` after its insert (a response later than that
 // is kLate), and its slot is free again. A claimed entry keeps its key until a later insert

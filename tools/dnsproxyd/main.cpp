@@ -10,10 +10,24 @@
 
 int main(int argc, char** argv) {
   dnsproxy::daemon::Config options;
-  CLI::App app{"dnsproxyd: DNS proxy on AF_XDP (forward-all mode)"};
+  CLI::App app{"dnsproxyd: DNS proxy for FQDN network policy on AF_XDP"};
   app.add_option("-i,--interface", options.interfaces, "interface to serve (repeat for each)");
   app.add_flag("--forward-all", options.forward_all,
                "forward every DNS packet to its next hop, no policy");
+  app.add_option("--policy", options.policy_file,
+                 "policy file (tools/policy.example.yaml): decide every query, track responses");
+  app.add_option("--deny-rcode", options.deny_rcode, "answer to a denied query: refused|nxdomain")
+      ->capture_default_str();
+  app.add_option("--max-delay", options.max_delay,
+                 "ms a response may wait for its mappings to be plumbed")
+      ->capture_default_str();
+  app.add_option("--on-max-delay", options.on_max_delay,
+                 "what a response gets at the max delay: release|servfail")
+      ->capture_default_str();
+  app.add_flag("--release-before-plumb", options.release_before_plumb,
+               "ablation: release responses at once, without waiting for plumbing");
+  app.add_option("--max-parked", options.max_parked, "parked responses per worker")
+      ->capture_default_str();
   app.add_option("--dns-port", options.dns_ports, "UDP port that carries DNS (repeatable)")
       ->capture_default_str();
   app.add_option("--xdp-mode", options.xdp_mode, "auto|native|generic")->capture_default_str();
