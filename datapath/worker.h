@@ -164,14 +164,15 @@ enum class WorkerCounter : uint8_t {
   kToKernel,      // packets the node's stack took
   kParked,        // park verdicts
   kReleased,      // parked frames handed back
+  kIterations,    // loop iterations: the watchdog's sign of progress (an idle worker still loops)
   kIdleWaits,     // iterations with nothing to do that waited for packets
   kLeakedFrames,  // gauge: frames in the worker's hands when the last iteration ended (a bug if >0:
                   // nobody holds their address any more, so it is the number leaked so far)
   kCount,
 };
-constexpr std::array<std::string_view, 9> counter_names(WorkerCounter) {
-  return {"rx_packets", "tx_packets", "forwarded",  "replied",      "to_kernel",
-          "parked",     "released",   "idle_waits", "leaked_frames"};
+constexpr std::array<std::string_view, 10> counter_names(WorkerCounter) {
+  return {"rx_packets", "tx_packets", "forwarded",  "replied",    "to_kernel",
+          "parked",     "released",   "iterations", "idle_waits", "leaked_frames"};
 }
 
 // Why the worker itself dropped a packet the handler wanted sent.
@@ -265,6 +266,7 @@ class Worker {
     io_.flush();
     handler_.end_batch();
     counters_.packets.add(WorkerCounter::kRxPackets, received);
+    counters_.packets.add(WorkerCounter::kIterations);
     counters_.packets.set(WorkerCounter::kLeakedFrames, io_.frames_in_worker());
     return received + released;
   }

@@ -9,6 +9,8 @@
 #include <cstring>
 #include <string>
 
+#include "common/capabilities.h"
+
 namespace dnsproxy::xsk {
 
 Result<void> validate(const UmemConfig& config) {
@@ -64,9 +66,13 @@ Result<std::unique_ptr<Umem>> Umem::create(const UmemConfig& config) {
   if (err != 0) {
     umem->umem_ = nullptr;
     std::string why = std::string("cannot register the UMEM: ") + std::strerror(-err);
-    // Without CAP_IPC_LOCK the kernel charges the pages to RLIMIT_MEMLOCK and answers ENOBUFS
-    // (ENOMEM / EPERM on older kernels) when they do not fit.
-    if (err == -ENOBUFS || err == -ENOMEM || err == -EPERM)
+    // An AF_XDP socket (libxdp opens one to register the UMEM) needs CAP_NET_RAW: without it the
+    // answer is EPERM, which is not about locked memory. Without CAP_IPC_LOCK the kernel charges
+    // the pages to RLIMIT_MEMLOCK and answers ENOBUFS (ENOMEM / EPERM on older kernels) when they
+    // do not fit.
+    if (err == -EPERM && !has_effective_capability(CAP_NET_RAW))
+      why += " (AF_XDP sockets need CAP_NET_RAW: run with it)";
+    else if (err == -ENOBUFS || err == -ENOMEM || err == -EPERM)
       why += " (" + memlock_explanation(size) + ")";
     return tl::unexpected(Error{std::move(why)});
   }

@@ -177,4 +177,16 @@ struct ipcache_change {
   __u32 pad;
 };
 
+/* ---- dnsproxy-loadgen's receive program (datapath/bpf/loadgen_rx.bpf.c). ----
+ * Load-time settings, in its .rodata: UDP from the server port to one of the load generator's
+ * source ports goes to the AF_XDP socket of its receive queue (loadgen_xsks[rx queue]); all other
+ * traffic passes to the kernel. */
+#define LOADGEN_MAX_QUEUES 64
+struct loadgen_rx_config {
+  __u16 server_port; /* network byte order */
+  __u16 first_port;  /* host byte order: the load generator's source ports are */
+  __u16 port_count;  /* first_port .. first_port + port_count - 1 */
+  __u16 pad;
+};
+
 #endif /* DNSPROXY_DATAPATH_BPF_ABI_H */

@@ -7,6 +7,7 @@
 #include <fmt/format.h>
 
 #include "datapath/abi.h"
+#include "datapath/daemon/metrics.h"
 #include "datapath/steer_program.h"
 #include "xsk/socket.h"
 #include "xsk/umem.h"
@@ -62,6 +63,9 @@ Setup<void> validate(Config& config) {
     return failure(kExitBadConfig, "--bind-mode: " + mode.error().message);
   if (auto mode = datapath::parse_xdp_mode(config.xdp_mode); !mode)
     return failure(kExitBadConfig, "--xdp-mode: " + mode.error().message);
+  if (!config.metrics.empty())
+    if (auto where = parse_host_port(config.metrics, "--metrics"); !where)
+      return tl::unexpected(where.error());
   if (!config.stats_file.empty() && config.stats_interval == 0)
     return failure(kExitBadConfig, "--stats-interval must be at least 1 ms");
   return {};

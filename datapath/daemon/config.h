@@ -53,6 +53,7 @@ struct Config {
   bool verbose = false;
   std::string stats_file;          // empty: no stats snapshot
   uint32_t stats_interval = 1000;  // ms between snapshots
+  std::string metrics;             // ADDR:PORT for Prometheus; empty: off
   // Policy mode (issue 11): what --policy FILE turns on instead of --forward-all.
   std::string policy_file;               // --policy
   std::string deny_rcode = "refused";    // --deny-rcode refused|nxdomain

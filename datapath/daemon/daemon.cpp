@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include <bpf/libbpf.h>
+#include <systemd/sd-daemon.h>
 #include <xdp/libxdp.h>
 
 #include <algorithm>
@@ -22,8 +23,11 @@
 #include <fmt/ranges.h>
 #include <spdlog/spdlog.h>
 
+#include "common/capabilities.h"
 #include "datapath/daemon/control_loop.h"
+#include "datapath/daemon/metrics.h"
 #include "datapath/daemon/stats.h"
+#include "datapath/daemon/watchdog.h"
 #include "datapath/daemon/worker_plan.h"
 #include "datapath/kernel_path.h"
 #include "datapath/pipeline/coordinator.h"
@@ -314,10 +318,36 @@ class Publisher {
   uint64_t sequence_ = 0;
 };
 
+// What the daemon needs once its sockets exist: CAP_NET_ADMIN and CAP_SYS_ADMIN to detach at exit
+// (libxdp inspects the attached programs by id), CAP_BPF for the steering and stats maps. Every
+// other capability (CAP_NET_RAW and CAP_IPC_LOCK were for the sockets and the UMEMs) is dropped
+// before the workers start, so they never hold it.
+constexpr int kKeptCapabilities[] = {CAP_NET_ADMIN, CAP_SYS_ADMIN, CAP_BPF};
+constexpr std::string_view kKeptCapabilityNames = "CAP_NET_ADMIN CAP_SYS_ADMIN CAP_BPF";
+
+void drop_capabilities() {
+  uint64_t keep = 0;
+  for (int cap : kKeptCapabilities) keep |= capability_bit(cap);
+  if (auto dropped = keep_only_capabilities(keep); !dropped) {
+    spdlog::warn("could not drop capabilities: {}", dropped.error().message);
+    return;
+  }
+  spdlog::info(
+      "capabilities: kept {} (at most: for the maps and the detach at exit), dropped "
+      "the rest",
+      kKeptCapabilityNames);
+}
+
+// The service manager's notification socket (sd_notify(3)); a no-op without NOTIFY_SOCKET.
+void notify(const std::string& state) {
+  (void)sd_notify(0, state.c_str());
+}
+
 template <class Mode>
 int serve(const Config& config, const WorkerPlan& plan, datapath::SteerProgram& steer,
           ControlLoop& loop, Mode& mode) {
   using Handler = typename Mode::Handler;
+  notify("STATUS=creating AF_XDP sockets");
   auto created = create_workers(config, plan, steer, mode);
   if (!created) {
     spdlog::error("{}", created.error().message);
@@ -332,6 +362,24 @@ int serve(const Config& config, const WorkerPlan& plan, datapath::SteerProgram& 
   }
 
   const auto started = std::chrono::steady_clock::now();
+  // Bound before the capability drop, served after it (metrics.h).
+  std::unique_ptr<MetricsServer> metrics;
+  if (!config.metrics.empty()) {
+    auto bound = MetricsServer::bind(*parse_host_port(config.metrics, "--metrics"), [&] {
+      return to_prometheus(collect(workers, mode, steer, started, false));
+    });
+    if (!bound) {
+      spdlog::error("{}", bound.error().message);
+      return bound.error().code;
+    }
+    metrics = std::move(*bound);
+  }
+  drop_capabilities();
+  if (metrics) {
+    metrics->start();
+    spdlog::info("metrics: http://{}/metrics", config.metrics);
+  }
+
   std::atomic<bool> stop{false};
   const datapath::WorkerConfig worker_config{.batch_size = config.batch_size,
                                              .idle_timeout_ms = Mode::kIdleTimeoutMs};
@@ -349,6 +397,10 @@ int serve(const Config& config, const WorkerPlan& plan, datapath::SteerProgram& 
   // The first stats file says the daemon is serving (tests wait for it).
   Publisher stats(config);
   stats.publish(collect(workers, mode, steer, started, false), "start", false);
+  // Ready: dns_steer attached, every socket bound and in the steering map, workers running (the
+  // policy, once there is one, in force too).
+  notify(fmt::format("READY=1\nSTATUS=serving DNS on {} with {} worker(s)",
+                     fmt::join(config.interfaces, ", "), workers.size()));
 
   for (int sig : {SIGINT, SIGTERM})
     loop.on_signal(sig, [&loop, name = std::string(strsignal(sig))] {
@@ -364,10 +416,28 @@ int serve(const Config& config, const WorkerPlan& plan, datapath::SteerProgram& 
     timer = loop.add_timer(std::chrono::milliseconds(config.stats_interval), [&] {
       stats.publish(collect(workers, mode, steer, started, false), "interval", false);
     });
-  if (!timer) spdlog::error("control loop setup: {}: stopping", timer.error().message);
+  ProgressCheck progress;
+  uint64_t watchdog_usec = 0;
+  if (timer && sd_watchdog_enabled(0, &watchdog_usec) > 0) {
+    const auto interval = std::chrono::milliseconds(std::max<uint64_t>(watchdog_usec / 2000, 1));
+    spdlog::info("watchdog: pinging every {} ms while every worker makes progress",
+                 interval.count());
+    timer = loop.add_timer(interval, [&] {
+      std::vector<uint64_t> iterations;
+      for (const auto& slot : workers)
+        iterations.push_back(slot->counters.get(datapath::WorkerCounter::kIterations));
+      const std::vector<size_t> stuck = progress.stalled(iterations);
+      if (stuck.empty()) return notify("WATCHDOG=1");
+      spdlog::error("watchdog: worker(s) {} made no progress: not pinging", fmt::join(stuck, ","));
+      notify(fmt::format("STATUS=worker(s) {} made no progress", fmt::join(stuck, ",")));
+    });
+  }
+  if (!timer) spdlog::error("timer: {}: stopping", timer.error().message);
   auto ran = timer ? loop.run() : Result<void>{};
   if (!ran) spdlog::error("control loop: {}: stopping", ran.error().message);
 
+  notify("STOPPING=1\nSTATUS=stopping");
+  metrics.reset();  // its thread reads the workers: first to go
   // Teardown, in ownership order: stop steering to the sockets while the workers still run (so
   // DNS arriving meanwhile takes the fail action, the kernel with fail-open, instead of dying in
   // an RX ring nobody reads), stop the workers, let TX finish, count frames, close sockets and
@@ -436,6 +506,7 @@ int run(Config config) {
   settings.mode = *datapath::parse_xdp_mode(config.xdp_mode);  // validated
   settings.pin_dir = config.pin_dir;
   settings.mount_bpffs = config.mount_bpffs;
+  notify("STATUS=attaching dns_steer");
   auto steer = datapath::SteerProgram::attach(config.interfaces, settings);
   if (!steer) {
     spdlog::error("{}", steer.error().message);

@@ -12,8 +12,7 @@
 namespace dnsproxy::daemon {
 namespace {
 
-// The kernel's AF_XDP statistics (XDP_STATISTICS), named once for the snapshot and the log.
-constexpr std::pair<std::string_view, uint64_t xsk::Socket::KernelStats::*> kKernelStats[] = {
+constexpr KernelStatField kKernelStats[] = {
     {"rx_dropped", &xsk::Socket::KernelStats::rx_dropped},
     {"rx_invalid_descs", &xsk::Socket::KernelStats::rx_invalid_descs},
     {"tx_invalid_descs", &xsk::Socket::KernelStats::tx_invalid_descs},
@@ -42,6 +41,10 @@ std::string text_of(const NamedCounters& counters) {
 }
 
 }  // namespace
+
+std::span<const KernelStatField> kernel_stat_fields() {
+  return kKernelStats;
+}
 
 nlohmann::json to_json(const Snapshot& snapshot) {
   nlohmann::json out;

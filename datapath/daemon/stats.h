@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -60,6 +61,10 @@ template <class Set>
 void append_counters(const Set& counters, NamedCounters& out) {
   counters.for_each([&](std::string_view name, uint64_t value) { out.emplace_back(name, value); });
 }
+
+// The kernel's AF_XDP statistics (XDP_STATISTICS), named once for every output.
+using KernelStatField = std::pair<std::string_view, uint64_t xsk::Socket::KernelStats::*>;
+[[nodiscard]] std::span<const KernelStatField> kernel_stat_fields();
 
 [[nodiscard]] nlohmann::json to_json(const Snapshot& snapshot);
 // The log report, one line per item.

@@ -129,7 +129,8 @@ std::string zone_text(unsigned names) {
 
 }  // namespace
 
-Result<std::unique_ptr<Knotd>> Knotd::start(const NetNs& upstream, unsigned names) {
+Result<std::unique_ptr<Knotd>> Knotd::start(const NetNs& upstream, unsigned names,
+                                            const std::string& xdp_interface) {
   char pattern[] = "/tmp/dnsproxy-knotd-XXXXXX";
   if (mkdtemp(pattern) == nullptr) return fail("cannot create a temporary directory for knotd");
   const std::string dir = pattern;
@@ -141,9 +142,9 @@ Result<std::unique_ptr<Knotd>> Knotd::start(const NetNs& upstream, unsigned name
       "  listen: [ " +
       std::string(Topology::kUpstreamV4) + "@53, " + Topology::kUpstreamV6 +
       "@53 ]\n"
-      "  udp-workers: 2\n  tcp-workers: 1\n  background-workers: 1\n"
-      "database:\n  storage: \"" +
-      dir +
+      "  udp-workers: 2\n  tcp-workers: 1\n  background-workers: 1\n" +
+      (xdp_interface.empty() ? "" : "xdp:\n  listen: " + xdp_interface + "@53\n  udp: on\n") +
+      "database:\n  storage: \"" + dir +
       "/db\"\n"
       "template:\n  - id: default\n    storage: \"" +
       dir +

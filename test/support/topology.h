@@ -66,7 +66,11 @@ class Knotd {
  public:
   static constexpr const char* kZone = "example.test";
 
-  static Result<std::unique_ptr<Knotd>> start(const NetNs& upstream, unsigned names = 1000);
+  // `xdp_interface`: also serve UDP on that interface through knotd's own XDP program and AF_XDP
+  // sockets (knot's `xdp: listen`), the fastest server there is for a load generator to measure
+  // itself against; the interface must have no other XDP program.
+  static Result<std::unique_ptr<Knotd>> start(const NetNs& upstream, unsigned names = 1000,
+                                              const std::string& xdp_interface = "");
   ~Knotd();
   Knotd(const Knotd&) = delete;
   Knotd& operator=(const Knotd&) = delete;
@@ -107,6 +111,7 @@ class Dnsproxyd {
   bool report_counters(int timeout_ms = 5000);
   std::string log() const;
   const std::string& pin_dir() const { return pin_dir_; }
+  pid_t pid() const { return process_.pid(); }
   // The last stats snapshot written (README, "Stats file"); after stop(), the final one.
   Result<nlohmann::json> stats() const;
   // The workers' tx_packets counters in the last snapshot, by worker index, and their sum (0 when

@@ -1,63 +1,59 @@
-// dnsproxyd: the command line -> daemon::Config -> daemon::run (datapath/daemon/daemon.h). Every
-// flag is a Config field of the same name; validation, setup, the control loop and the exit codes
-// (README, "Running dnsproxyd") live in the daemon library.
+// dnsproxyd: the command line (and `--config FILE`) -> daemon::Config -> daemon::run
+// (datapath/daemon/daemon.h). The flags come from the daemon's knob table
+// (datapath/daemon/config_file.h), one per Config field, so a flag and its config-file key are
+// defined once; validation, setup, the control loop and the exit codes (README, "Running
+// dnsproxyd") live in the daemon library.
 #include <CLI/CLI.hpp>
-#include <utility>
+#include <cstdio>
+#include <map>
+#include <set>
+#include <string>
+#include <type_traits>
+#include <variant>
 
 #include <spdlog/spdlog.h>
 
+#include "datapath/daemon/config_file.h"
 #include "datapath/daemon/daemon.h"
 
+namespace {
+
+using dnsproxy::daemon::Config;
+using dnsproxy::daemon::Knob;
+
+CLI::Option* add_knob(CLI::App& app, const Knob& knob, Config& cli) {
+  const std::string flag(knob.flag);
+  const std::string help(knob.help);
+  return std::visit(
+      [&](auto member) -> CLI::Option* {
+        using M = decltype(member);
+        if constexpr (std::is_same_v<M, dnsproxy::daemon::InvertedBool>)
+          return app.add_flag("!" + flag, cli.*member.member, help);
+        else if constexpr (std::is_same_v<M, bool Config::*>)
+          return app.add_flag(flag, cli.*member, help);
+        else {
+          CLI::Option* option = app.add_option(flag, cli.*member, help)->capture_default_str();
+          if (knob.comma_list) option->delimiter(',');
+          return option;
+        }
+      },
+      knob.field);
+}
+
+}  // namespace
+
 int main(int argc, char** argv) {
-  dnsproxy::daemon::Config options;
+  Config cli;
   CLI::App app{"dnsproxyd: DNS proxy for FQDN network policy on AF_XDP"};
-  app.add_option("-i,--interface", options.interfaces, "interface to serve (repeat for each)");
-  app.add_flag("--forward-all", options.forward_all,
-               "forward every DNS packet to its next hop, no policy");
-  app.add_option("--policy", options.policy_file,
-                 "policy file (tools/policy.example.yaml): decide every query, track responses");
-  app.add_option("--deny-rcode", options.deny_rcode, "answer to a denied query: refused|nxdomain")
-      ->capture_default_str();
-  app.add_option("--max-delay", options.max_delay,
-                 "ms a response may wait for its mappings to be plumbed")
-      ->capture_default_str();
-  app.add_option("--on-max-delay", options.on_max_delay,
-                 "what a response gets at the max delay: release|servfail")
-      ->capture_default_str();
-  app.add_flag("--release-before-plumb", options.release_before_plumb,
-               "ablation: release responses at once, without waiting for plumbing");
-  app.add_option("--max-parked", options.max_parked, "parked responses per worker")
-      ->capture_default_str();
-  app.add_option("--dns-port", options.dns_ports, "UDP port that carries DNS (repeatable)")
-      ->capture_default_str();
-  app.add_option("--xdp-mode", options.xdp_mode, "auto|native|generic")->capture_default_str();
-  app.add_option("--bind-mode", options.bind_mode, "AF_XDP bind: auto|zerocopy|copy")
-      ->capture_default_str();
-  app.add_option("--queues", options.queues, "queues per interface (default: all of them)");
-  app.add_option("--cpus", options.cpus, "worker CPUs, one worker each, e.g. 0,1")->delimiter(',');
-  app.add_option("--frame-size", options.frame_size, "UMEM frame size: 2048 or 4096")
-      ->capture_default_str();
-  app.add_option("--umem-frames", options.umem_frames, "frames per worker UMEM")
-      ->capture_default_str();
-  app.add_option("--ring-size", options.ring_size, "size of every AF_XDP ring")
-      ->capture_default_str();
-  app.add_option("--batch-size", options.batch_size, "packets per RX batch")->capture_default_str();
-  app.add_flag("--busy-poll", options.busy_poll,
-               "busy-poll the sockets instead of sleeping in poll()");
-  app.add_flag("--fail-closed", options.fail_closed,
-               "drop DNS on queues without a socket (default: pass)");
-  app.add_option("--pin-dir", options.pin_dir, "bpffs directory for the program's maps")
-      ->capture_default_str();
-  app.add_flag("!--no-mount-bpffs", options.mount_bpffs,
-               "never mount a bpf filesystem on /sys/fs/bpf (by default one is mounted there when "
-               "--pin-dir is under it and nothing is mounted)");
-  app.add_option("--stats-file", options.stats_file,
-                 "write a JSON stats snapshot here (atomically) every --stats-interval, on SIGUSR1 "
-                 "and at exit");
-  app.add_option("--stats-interval", options.stats_interval, "ms between stats snapshots")
-      ->capture_default_str();
-  app.add_flag("-v,--verbose", options.verbose,
-               "debug log, including libbpf's and libxdp's messages");
+  std::map<std::string, CLI::Option*> options;
+  for (const Knob& knob : dnsproxy::daemon::knobs())
+    options[std::string(knob.key)] = add_knob(app, knob, cli);
+  std::string config_path;
+  bool print_config = false;
+  app.add_option("--config", config_path,
+                 "YAML file of settings (keys: the long flag names; flags given override it)");
+  app.add_flag("--print-config", print_config,
+               "print the settings in force as YAML (loadable with --config) and exit");
   spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ dnsproxyd: %v");
   try {
     app.parse(argc, argv);
@@ -65,5 +61,17 @@ int main(int argc, char** argv) {
     const int code = app.exit(error);
     return code == 0 ? 0 : dnsproxy::daemon::kExitBadConfig;
   }
-  return dnsproxy::daemon::run(std::move(options));
+  std::set<std::string> given;
+  for (const auto& [key, option] : options)
+    if (option->count() > 0) given.insert(key);
+  auto config = dnsproxy::daemon::resolve_config(cli, given, config_path);
+  if (!config) {
+    spdlog::error("{}", config.error().message);
+    return config.error().code;
+  }
+  if (print_config) {
+    std::fputs(dnsproxy::daemon::to_yaml(*config).c_str(), stdout);
+    return 0;
+  }
+  return dnsproxy::daemon::run(std::move(*config));
 }

@@ -1,0 +1,831 @@
+// dnsproxy-e2e-bench: the end-to-end benchmark (tools/run bench; bench/RESULTS.md, README.md
+// "End-to-end benchmark"). On the test topology (client -- node -- upstream knotd in network
+// namespaces, test/support/topology.h) it measures, side by side in one invocation, the paths of
+// DESIGN.md "How performance is measured":
+//
+//   kernel     the node forwards in the kernel (no proxy): the peer every ratio is taken against
+//   xdp        an in-kernel XDP forwarder on the node (bench/xdp_forward.bpf.c): the upper bound
+//   forward    dnsproxyd --forward-all: the upper bound of a user-space path
+//   policy     dnsproxyd --policy (an allow rule for the zone), when the daemon has the flag
+//   dnsdist    dnsdist on the node as a socket proxy, suffix + netmask REFUSED policy
+//
+// Load: dnsproxy-loadgen on AF_XDP in the client namespace. Per path and run: completed q/s at
+// saturation (closed loop), whole-machine busy CPU per completed query at a fixed rate
+// (/proc/stat, minus the kernel path's in the same run), and p50 / p99 latency at a fixed low
+// rate (minus the kernel path's). Paths alternate inside each run (the order reverses every
+// run). Two layouts (where each process runs, printed): `default` (nothing pinned; dnsproxyd
+// puts its one worker on the first allowed CPU, CPU 0) and `pinned` (client, knotd on CPU 0, the
+// proxy alone on CPU 1, as the systemd unit deploys the worker); on request `shared` (all of
+// them on CPU 0: the proxy competes with the load for one core). Then one sweep of offered rates
+// per path for the latency-vs-load plot (bench/plot_e2e.py), and dnsperf against the load
+// generator, both against knotd in XDP mode on a direct link.
+//
+// SIGINT / SIGTERM: the current measurement stops, everything built is removed (namespaces,
+// processes, pins, temporary files), exit 130.
+#include <sched.h>
+#include <signal.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "test/support/bpffs.h"
+#include "test/support/privileges.h"
+#include "test/support/topology.h"
+#include "xdp_forward.skel.h"
+
+#include <bpf/libbpf.h>
+#include <linux/if_link.h>
+#include <net/if.h>
+
+namespace dnsproxy::bench {
+namespace {
+
+using nlohmann::json;
+using test::BackgroundProcess;
+using test::Dnsproxyd;
+using test::Knotd;
+using test::NetNs;
+using test::Topology;
+
+std::atomic<bool> g_stop{false};
+void on_signal(int) {
+  g_stop.store(true);
+}
+
+struct Options {
+  int runs = 5;
+  double seconds = 4;  // saturation run; the fixed-rate runs take half of it each
+  double low_rate = 2000;
+  double cpu_rate = 20000;
+  std::vector<double> curve_rates = {2000, 10000, 30000, 60000, 100000};
+  unsigned outstanding = 256;
+  std::vector<std::string> layouts = {"default", "pinned"};
+  std::vector<std::string> paths = {"kernel", "xdp", "forward", "policy", "dnsdist"};
+  std::string query_file;  // default: one A query per zone name
+  std::string json_path = "e2e-bench.json";
+  bool dnsperf = true;
+};
+
+std::string sibling_binary(const std::string& name) {
+  return (std::filesystem::read_symlink("/proc/self/exe").parent_path() / name).string();
+}
+
+std::string load_average() {
+  std::ifstream in("/proc/loadavg");
+  std::string one, five, fifteen;
+  in >> one >> five >> fifteen;
+  return one + " " + five + " " + fifteen;
+}
+
+// Busy and total jiffies of the whole machine (first line of /proc/stat), and of it the time in
+// hard and soft interrupts (where kernel forwarding, XDP and veth delivery run).
+struct CpuTimes {
+  uint64_t busy = 0, total = 0, interrupts = 0;
+};
+CpuTimes cpu_times() {
+  std::ifstream in("/proc/stat");
+  std::string cpu;
+  in >> cpu;
+  uint64_t v[10] = {};
+  for (uint64_t& x : v) in >> x;
+  CpuTimes t;
+  for (int i = 0; i < 8; ++i) t.total += v[i];  // guest time is inside user already
+  t.busy = t.total - v[3] - v[4];               // minus idle, iowait
+  t.interrupts = v[5] + v[6];
+  return t;
+}
+
+// User + system jiffies of every process in one of the network namespaces `inodes` (the
+// benchmark's own: knotd, dnsproxyd, dnsdist, the load generator). Other users' builds on this
+// shared machine are not in them, which is what makes this figure usable when the machine is busy.
+uint64_t namespace_jiffies(const std::vector<ino_t>& inodes) {
+  uint64_t sum = 0;
+  for (const auto& entry : std::filesystem::directory_iterator("/proc")) {
+    const std::string pid = entry.path().filename();
+    if (pid.empty() || !std::isdigit(static_cast<unsigned char>(pid[0]))) continue;
+    struct stat ns {};
+    if (stat(("/proc/" + pid + "/ns/net").c_str(), &ns) != 0 ||
+        std::find(inodes.begin(), inodes.end(), ns.st_ino) == inodes.end())
+      continue;
+    std::ifstream in("/proc/" + pid + "/stat");
+    std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    const size_t close = text.rfind(')');  // the command name may hold spaces
+    if (close == std::string::npos) continue;
+    std::istringstream fields(text.substr(close + 2));
+    std::string field;
+    uint64_t utime = 0, stime = 0;
+    for (int i = 3; i <= 15 && fields >> field; ++i) {
+      if (i == 14) utime = std::stoull(field);
+      if (i == 15) stime = std::stoull(field);
+    }
+    sum += utime + stime;
+  }
+  return sum;
+}
+
+std::vector<ino_t> namespace_inodes(std::initializer_list<const NetNs*> namespaces) {
+  std::vector<ino_t> inodes;
+  for (const NetNs* ns : namespaces) {
+    struct stat st {};
+    if (fstat(ns->fd(), &st) == 0) inodes.push_back(st.st_ino);
+  }
+  return inodes;
+}
+
+double median(std::vector<double> values) {
+  if (values.empty()) return 0;
+  std::sort(values.begin(), values.end());
+  const size_t n = values.size();
+  return n % 2 == 1 ? values[n / 2] : (values[n / 2 - 1] + values[n / 2]) / 2;
+}
+
+cpu_set_t cpus(std::initializer_list<int> list) {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  for (int cpu : list) CPU_SET(cpu, &set);
+  return set;
+}
+
+// The XDP programs of the benchmark, attached (native mode) until destruction.
+class XdpAttachment {
+ public:
+  XdpAttachment() = default;
+  XdpAttachment(const XdpAttachment&) = delete;
+  XdpAttachment& operator=(const XdpAttachment&) = delete;
+  ~XdpAttachment() { detach(); }
+
+  // Attaches `program` to `ifname` inside `ns`.
+  Result<void> attach(const NetNs& ns, const std::string& ifname, const bpf_program* program) {
+    auto inside = test::ScopedNetns::enter(ns);
+    if (!inside) return tl::unexpected(inside.error());
+    const int ifindex = static_cast<int>(if_nametoindex(ifname.c_str()));
+    if (ifindex == 0) return fail(ifname, " not found in ", ns.name());
+    if (bpf_xdp_attach(ifindex, bpf_program__fd(program), XDP_FLAGS_DRV_MODE, nullptr) != 0)
+      return fail("cannot attach ", bpf_program__name(program), " to ", ifname);
+    attached_.push_back({&ns, ifindex});
+    return {};
+  }
+  void detach() {
+    for (const auto& [ns, ifindex] : attached_) {
+      auto inside = test::ScopedNetns::enter(*ns);
+      if (inside) bpf_xdp_detach(ifindex, XDP_FLAGS_DRV_MODE, nullptr);
+    }
+    attached_.clear();
+  }
+
+ private:
+  std::vector<std::pair<const NetNs*, int>> attached_;
+};
+
+struct Environment {
+  test::BpfFsMount bpffs;  // dnsproxyd pins here, not in the host's /sys/fs/bpf
+  std::unique_ptr<Topology> topology;
+  std::unique_ptr<Knotd> knotd;
+  std::string queries;
+  std::string work_dir;  // policy file, dnsdist config, load generator output
+  xdp_forward* skel = nullptr;
+  std::unique_ptr<XdpAttachment> receive_side;  // xdp_pass on the upstream's eth0
+
+  explicit Environment(test::BpfFsMount fs) : bpffs(std::move(fs)) {}
+  Environment(const Environment&) = delete;
+  Environment& operator=(const Environment&) = delete;
+  ~Environment() {
+    receive_side.reset();
+    if (skel != nullptr) xdp_forward::destroy(skel);
+    if (!work_dir.empty()) std::filesystem::remove_all(work_dir);
+  }
+  std::string pin_dir() const { return bpffs.path() + "/dnsproxy"; }
+};
+
+// Topology, knotd (pinned to CPU 0 in the pinned layout: children inherit the affinity set while
+// they start), and the upstream's eth0 made able to take XDP-redirected frames.
+Result<std::unique_ptr<Environment>> build_environment(const Options& options, bool pinned) {
+  auto bpffs = test::BpfFsMount::create();
+  if (!bpffs) return tl::unexpected(bpffs.error());
+  auto env = std::make_unique<Environment>(std::move(*bpffs));
+  char dir_template[] = "/tmp/dnsproxy-e2e-bench-XXXXXX";
+  if (mkdtemp(dir_template) == nullptr) return fail("mkdtemp failed");
+  env->work_dir = dir_template;
+  auto topology = Topology::create();
+  if (!topology) return tl::unexpected(topology.error());
+  env->topology = std::move(*topology);
+  cpu_set_t all;
+  sched_getaffinity(0, sizeof(all), &all);
+  if (pinned) {
+    const cpu_set_t zero = cpus({0});
+    sched_setaffinity(0, sizeof(zero), &zero);
+  }
+  auto knotd = Knotd::start(env->topology->upstream(), 1000);
+  sched_setaffinity(0, sizeof(all), &all);
+  if (!knotd) return tl::unexpected(knotd.error());
+  env->knotd = std::move(*knotd);
+  if (options.query_file.empty()) {
+    auto queries = env->knotd->write_query_file(1000);
+    if (!queries) return tl::unexpected(queries.error());
+    env->queries = *queries;
+  } else {
+    env->queries = options.query_file;
+  }
+  // knotd's answers leave with full UDP checksums (no offload), so a frame the XDP forwarder
+  // redirects is as valid as one the kernel forwarded.
+  if (auto off = env->topology->upstream().exec({"ethtool", "-K", "eth0", "tx", "off"}); !off)
+    return tl::unexpected(off.error());
+  env->skel = xdp_forward::open_and_load();
+  if (env->skel == nullptr) return fail("cannot load bench/xdp_forward.bpf.c");
+  env->receive_side = std::make_unique<XdpAttachment>();
+  if (auto ok =
+          env->receive_side->attach(env->topology->upstream(), "eth0", env->skel->progs.xdp_pass);
+      !ok)
+    return tl::unexpected(ok.error());
+  return env;
+}
+
+// One load generator run, its JSON result, or an error. Added: "cpu_busy_s", whole-machine busy
+// CPU seconds during the run; "cpu_ours_s", the CPU seconds of the processes in `accounted`
+// namespaces plus the load generator plus all interrupt time (a figure other users' work hardly
+// enters).
+Result<json> run_loadgen(const NetNs& client, const std::string& queries,
+                         const std::string& work_dir, const std::string& server, bool pinned,
+                         std::vector<std::string> args, const std::vector<ino_t>& accounted = {}) {
+  std::vector<std::string> argv;
+  if (pinned) argv = {"taskset", "-c", "0"};
+  argv.insert(argv.end(), {sibling_binary("dnsproxy-loadgen"), "-i", "eth0", "-s", server, "-d",
+                           queries, "--json"});
+  argv.insert(argv.end(), args.begin(), args.end());
+  const std::string out_path = work_dir + "/loadgen.json";
+  rusage children_before{};
+  getrusage(RUSAGE_CHILDREN, &children_before);
+  const uint64_t ours_before = namespace_jiffies(accounted);
+  const CpuTimes before = cpu_times();
+  auto process = BackgroundProcess::start(argv, &client, out_path);
+  if (!process) return tl::unexpected(process.error());
+  while (process->running()) {
+    if (g_stop.load()) {
+      process->stop();
+      return fail("interrupted");
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  const CpuTimes after = cpu_times();
+  const uint64_t ours_after = namespace_jiffies(accounted);  // the load generator has exited
+  const int code = process->stop();
+  rusage children_after{};
+  getrusage(RUSAGE_CHILDREN, &children_after);  // now with the load generator, reaped
+  auto seconds = [](const timeval& t) {
+    return static_cast<double>(t.tv_sec) + static_cast<double>(t.tv_usec) / 1e6;
+  };
+  const double loadgen_cpu = seconds(children_after.ru_utime) + seconds(children_after.ru_stime) -
+                             seconds(children_before.ru_utime) - seconds(children_before.ru_stime);
+  std::ifstream in(out_path);
+  std::stringstream text;
+  text << in.rdbuf();
+  json result = json::parse(text.str(), nullptr, false);
+  if (code != 0 || !result.is_object())
+    return fail("dnsproxy-loadgen exited with ", std::to_string(code), ": ", text.str());
+  const double ticks = static_cast<double>(sysconf(_SC_CLK_TCK));
+  result["cpu_busy_s"] = static_cast<double>(after.busy - before.busy) / ticks;
+  result["cpu_ours_s"] =
+      static_cast<double>(ours_after - ours_before + after.interrupts - before.interrupts) / ticks +
+      loadgen_cpu;
+  return result;
+}
+
+Result<json> loadgen(const Environment& env, const std::string& server, bool pinned,
+                     std::vector<std::string> args) {
+  return run_loadgen(env.topology->client(), env.queries, env.work_dir, server, pinned,
+                     std::move(args),
+                     namespace_inodes({&env.topology->client(), &env.topology->node(),
+                                       &env.topology->upstream()}));
+}
+
+// A path while it is set up: whatever makes the node carry the traffic this way.
+class PathSetup {
+ public:
+  virtual ~PathSetup() = default;
+  virtual std::string server() const { return Topology::kUpstreamV4; }
+  virtual std::string evidence() { return ""; }  // after the runs: counters that show no loss
+  virtual Result<void> finish() { return {}; }
+};
+
+class XdpPath : public PathSetup {
+ public:
+  static Result<std::unique_ptr<PathSetup>> start(const Environment& env) {
+    auto path = std::make_unique<XdpPath>();
+    for (const char* ifname : {Topology::kNodeClientSide, Topology::kNodeUpstreamSide})
+      if (auto ok =
+              path->attached_.attach(env.topology->node(), ifname, env.skel->progs.xdp_forward);
+          !ok)
+        return tl::unexpected(ok.error());
+    return std::unique_ptr<PathSetup>(std::move(path));
+  }
+
+ private:
+  XdpAttachment attached_;
+};
+
+class DaemonPath : public PathSetup {
+ public:
+  static Result<std::unique_ptr<PathSetup>> start(const Environment& env,
+                                                  std::vector<std::string> args) {
+    auto daemon =
+        Dnsproxyd::start(sibling_binary("dnsproxyd"), env.topology->node(), args, env.pin_dir());
+    if (!daemon) return tl::unexpected(daemon.error());
+    auto path = std::make_unique<DaemonPath>();
+    path->daemon_ = std::move(*daemon);
+    return std::unique_ptr<PathSetup>(std::move(path));
+  }
+  std::string evidence() override { return evidence_; }
+  Result<void> finish() override {
+    const int code = daemon_->stop();
+    // The final per-worker report (rx, tx, drops, leaked frames): the figure did not come from
+    // dropping work.
+    const std::string log = daemon_->log();
+    std::istringstream lines(log);
+    std::string line;
+    while (std::getline(lines, line))
+      if (line.find("worker ") != std::string::npos && line.find(" rx=") != std::string::npos)
+        evidence_ += "    " + line.substr(line.find("worker ")) + "\n";
+    if (code != 0) return fail("dnsproxyd exited with ", std::to_string(code), ":\n", log);
+    return {};
+  }
+
+ private:
+  std::unique_ptr<Dnsproxyd> daemon_;
+  std::string evidence_;
+};
+
+class DnsdistPath : public PathSetup {
+ public:
+  static constexpr const char* kListen = "192.0.2.1";  // the node's client-side address
+
+  static Result<std::unique_ptr<PathSetup>> start(const Environment& env, bool pinned,
+                                                  const std::string& proxy_cpu) {
+    const std::string config = env.work_dir + "/dnsdist.conf";
+    std::ofstream(config)
+        << "-- The policy dnsproxyd enforces, as dnsdist rules: clients of 192.0.2.0/24 may ask\n"
+           "-- for names under example.test; everything else is REFUSED.\n"
+           "setLocal('"
+        << kListen
+        << ":53')\n"
+           "setSecurityPollSuffix('')\n"
+           "setACL({'192.0.2.0/24', '2001:db8:c::/64'})\n"
+           "newServer({address='"
+        << Topology::kUpstreamV4
+        << ":53', checkName='www.example.test.', checkInterval=60})\n"
+           "clients = newNMG()\n"
+           "clients:addMask('192.0.2.0/24')\n"
+           "zone = newSuffixMatchNode()\n"
+           "zone:add(newDNSName('example.test.'))\n"
+           "addAction(NotRule(AndRule({NetmaskGroupRule(clients), SuffixMatchNodeRule(zone)})), "
+           "RCodeAction(DNSRCode.REFUSED))\n";
+    std::vector<std::string> argv;
+    if (pinned) argv = {"taskset", "-c", proxy_cpu};
+    argv.insert(argv.end(), {"dnsdist", "--supervised", "--disable-syslog", "-C", config});
+    auto process =
+        BackgroundProcess::start(argv, &env.topology->node(), env.work_dir + "/dnsdist.log");
+    if (!process) return tl::unexpected(process.error());
+    auto path = std::make_unique<DnsdistPath>(std::move(*process));
+    if (auto up = test::wait_until_answering(env.topology->client(), kListen, 10000); !up) {
+      std::ifstream log(env.work_dir + "/dnsdist.log");
+      std::stringstream text;
+      text << log.rdbuf();
+      return fail("dnsdist did not answer: ", up.error().message, "\n", text.str());
+    }
+    return std::unique_ptr<PathSetup>(std::move(path));
+  }
+  explicit DnsdistPath(BackgroundProcess process) : process_(std::move(process)) {}
+  std::string server() const override { return kListen; }
+
+ private:
+  BackgroundProcess process_;
+};
+
+bool daemon_has_policy() {
+  auto out = test::run_command({sibling_binary("dnsproxyd"), "--help"});
+  return out && out->output.find("--policy") != std::string::npos;
+}
+
+std::string write_policy(const Environment& env) {
+  const std::string path = env.work_dir + "/policy.yaml";
+  std::ofstream(path) << "# The benchmark's policy: the client may ask knotd for names under "
+                         "example.test.\n"
+                         "identities:\n"
+                         "  - {id: 20001, labels: {k8s-app: kube-dns}, cidrs: ["
+                      << Topology::kUpstreamV4 << "/32, " << Topology::kUpstreamV6
+                      << "/128]}\n"
+                         "endpoints:\n"
+                         "  - {id: 101, identity: 10001, labels: {app: bench}, ips: ["
+                      << Topology::kClientV4 << ", " << Topology::kClientV6
+                      << "]}\n"
+                         "policies:\n"
+                         "  - name: bench-dns\n"
+                         "    endpointSelector: {matchLabels: {app: bench}}\n"
+                         "    egress:\n"
+                         "      - toEndpoints: [{matchLabels: {k8s-app: kube-dns}}]\n"
+                         "        toPorts:\n"
+                         "          - ports: [{port: \"53\", protocol: ANY}]\n"
+                         "            rules:\n"
+                         "              dns: [{matchPattern: \"*.example.test\"}]\n";
+  return path;
+}
+
+// Sets up `path` in `layout`; nullptr with a reason when it cannot run here.
+Result<std::unique_ptr<PathSetup>> start_path(const Environment& env, const std::string& path,
+                                              bool pinned, const std::string& proxy_cpu) {
+  std::vector<std::string> daemon = {"-i", Topology::kNodeClientSide, "-i",
+                                     Topology::kNodeUpstreamSide};
+  if (pinned) daemon.insert(daemon.end(), {"--cpus", proxy_cpu});
+  if (path == "kernel") return std::make_unique<PathSetup>();
+  if (path == "xdp") return XdpPath::start(env);
+  if (path == "forward") {
+    daemon.push_back("--forward-all");
+    return DaemonPath::start(env, daemon);
+  }
+  if (path == "policy") {
+    daemon.insert(daemon.end(), {"--policy", write_policy(env)});
+    return DaemonPath::start(env, daemon);
+  }
+  if (path == "dnsdist") return DnsdistPath::start(env, pinned, proxy_cpu);
+  return fail("unknown path ", path);
+}
+
+// Per path, one run's three measurements.
+struct Sample {
+  double qps = 0;          // completed q/s at saturation
+  double cpu_us = 0;       // whole-machine busy CPU microseconds per completed query at cpu_rate
+  double ours_cpu_us = 0;  // the same, counting only our processes and interrupts
+  double p50_us = 0, p99_us = 0;  // at low_rate
+  json raw;
+};
+
+Result<Sample> measure(const Environment& env, const Options& options, const PathSetup& path,
+                       bool pinned) {
+  Sample sample;
+  const std::string half = std::to_string(options.seconds / 2);
+  auto saturation =
+      loadgen(env, path.server(), pinned,
+              {"-l", std::to_string(options.seconds), "-q", std::to_string(options.outstanding)});
+  if (!saturation) return tl::unexpected(saturation.error());
+  auto fixed =
+      loadgen(env, path.server(), pinned, {"-l", half, "-Q", std::to_string(options.cpu_rate)});
+  if (!fixed) return tl::unexpected(fixed.error());
+  auto low =
+      loadgen(env, path.server(), pinned, {"-l", half, "-Q", std::to_string(options.low_rate)});
+  if (!low) return tl::unexpected(low.error());
+  sample.qps = (*saturation)["completed_qps"];
+  const double completed = (*fixed)["completed"];
+  sample.cpu_us = completed > 0 ? (*fixed)["cpu_busy_s"].get<double>() * 1e6 / completed : 0;
+  sample.ours_cpu_us = completed > 0 ? (*fixed)["cpu_ours_s"].get<double>() * 1e6 / completed : 0;
+  sample.p50_us = (*low)["latency_us"]["p50"];
+  sample.p99_us = (*low)["latency_us"]["p99"];
+  sample.raw = {{"saturation", *saturation}, {"fixed_rate", *fixed}, {"low_rate", *low}};
+  return sample;
+}
+
+std::string range_text(const std::vector<double>& v, const char* format) {
+  if (v.empty()) return "-";
+  char text[128];
+  const auto [lo, hi] = std::minmax_element(v.begin(), v.end());
+  std::string f = std::string(format) + " (" + format + "-" + format + ")";
+  std::snprintf(text, sizeof(text), f.c_str(), median(v), *lo, *hi);
+  return text;
+}
+
+const char* layout_text(const std::string& layout) {
+  if (layout == "shared")
+    return "shared: loadgen, knotd and the proxy (dnsproxyd --cpus 0, dnsdist) all on CPU 0 "
+           "(taskset); CPU 1 only for softirq work the kernel puts there";
+  return layout == "pinned"
+             ? "pinned: loadgen and knotd on CPU 0 (taskset); dnsproxyd's worker (--cpus 1) or "
+               "dnsdist alone on CPU 1; kernel/XDP forwarding runs in softirq where the packets "
+               "are (mostly CPU 0)"
+             : "default: nothing pinned by the harness; dnsproxyd puts its one worker on the "
+               "first allowed CPU (CPU 0); loadgen, knotd, dnsdist wherever the scheduler puts "
+               "them";
+}
+
+int run_layout(const Options& options, const std::string& layout, json& results) {
+  // pinned and shared: load generator and knotd on CPU 0; the proxy on CPU 1 or also on 0.
+  const bool pinned = layout != "default";
+  const std::string proxy_cpu = layout == "shared" ? "0" : "1";
+  auto env = build_environment(options, pinned);
+  if (!env) {
+    std::fprintf(stderr, "cannot build the topology: %s\n", env.error().message.c_str());
+    return 1;
+  }
+  // What an interrupted run must remove (test/e2e/e2e_bench_test.cpp checks it).
+  std::printf("\n== layout %s\n   %s\n   cleanup list: %s %s %s %s %s %s\n", layout.c_str(),
+              layout_text(layout), (*env)->topology->client().name().c_str(),
+              (*env)->topology->node().name().c_str(), (*env)->topology->upstream().name().c_str(),
+              (*env)->bpffs.path().c_str(), (*env)->work_dir.c_str(),
+              (*env)->knotd->directory().c_str());
+  std::fflush(stdout);
+  std::vector<std::string> paths;
+  json unavailable = json::object();
+  for (const std::string& path : options.paths) {
+    if (path == "policy" && !daemon_has_policy()) {
+      unavailable[path] = "not available: this dnsproxyd has no --policy";
+      continue;
+    }
+    paths.push_back(path);
+  }
+  for (const auto& [path, why] : unavailable.items())
+    std::printf("   %s: %s\n", path.c_str(), why.get<std::string>().c_str());
+  std::map<std::string, std::vector<Sample>> samples;
+  std::map<std::string, std::string> evidence;
+  std::vector<double> background_cpus;
+  for (int run = 0; run < options.runs && !g_stop.load(); ++run) {
+    std::vector<std::string> order = paths;
+    if (run % 2 == 1) std::reverse(order.begin(), order.end());
+    // What the machine does without our load (other users' work): shown, not subtracted; the
+    // kernel path's figure of the same run is what every path is compared with.
+    const CpuTimes idle_before = cpu_times();
+    std::this_thread::sleep_for(std::chrono::milliseconds(static_cast<int>(options.seconds * 250)));
+    const CpuTimes idle_after = cpu_times();
+    const double background = static_cast<double>(idle_after.busy - idle_before.busy) /
+                              static_cast<double>(idle_after.total - idle_before.total) *
+                              static_cast<double>(sysconf(_SC_NPROCESSORS_ONLN));
+    background_cpus.push_back(background);
+    std::printf("run %d (load average %s, busy CPUs before the run without our load %.2f):",
+                run + 1, load_average().c_str(), background);
+    for (const std::string& path : order) {
+      if (g_stop.load()) break;
+      if (unavailable.contains(path)) continue;
+      auto setup = start_path(**env, path, pinned, proxy_cpu);
+      Result<Sample> sample =
+          setup ? measure(**env, options, **setup, pinned) : tl::unexpected(setup.error());
+      if (setup) {
+        if (auto done = (*setup)->finish(); !done && sample) sample = tl::unexpected(done.error());
+        evidence[path] = (*setup)->evidence();
+      }
+      if (!sample) {
+        if (g_stop.load()) break;
+        std::printf(" %s FAILED", path.c_str());
+        unavailable[path] = "failed: " + sample.error().message;
+        continue;
+      }
+      std::printf(" %s %.0f q/s", path.c_str(), sample->qps);
+      std::fflush(stdout);
+      samples[path].push_back(std::move(*sample));
+    }
+    std::printf("\n");
+  }
+  if (g_stop.load()) return 130;
+  for (const auto& [path, why] : unavailable.items())
+    if (why.get<std::string>().rfind("failed", 0) == 0)
+      std::printf("   %s %s\n", path.c_str(), why.get<std::string>().c_str());
+
+  // Summary: ratios and differences against the kernel path of the same run.
+  const std::vector<Sample>& kernel = samples["kernel"];
+  std::printf(
+      "\n| path | q/s at saturation | / kernel | machine CPU us/query at %.0f q/s | added vs "
+      "kernel | our CPU us/query | added vs kernel | p50 us at %.0f q/s | added p50 | p99 us | "
+      "added p99 |\n|---|---|---|---|---|---|---|---|---|---|---|\n",
+      options.cpu_rate, options.low_rate);
+  json summary = json::object();
+  for (const std::string& path : paths) {
+    const auto found = samples.find(path);
+    if (found == samples.end()) continue;
+    const std::vector<Sample>& s = found->second;
+    std::vector<double> qps, ratio, cpu, added_cpu, ours, added_ours, p50, added_p50, p99,
+        added_p99;
+    for (size_t i = 0; i < s.size() && i < kernel.size(); ++i) {
+      qps.push_back(s[i].qps);
+      ratio.push_back(s[i].qps / kernel[i].qps);
+      cpu.push_back(s[i].cpu_us);
+      added_cpu.push_back(s[i].cpu_us - kernel[i].cpu_us);
+      ours.push_back(s[i].ours_cpu_us);
+      added_ours.push_back(s[i].ours_cpu_us - kernel[i].ours_cpu_us);
+      p50.push_back(s[i].p50_us);
+      added_p50.push_back(s[i].p50_us - kernel[i].p50_us);
+      p99.push_back(s[i].p99_us);
+      added_p99.push_back(s[i].p99_us - kernel[i].p99_us);
+    }
+    std::printf("| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", path.c_str(),
+                range_text(qps, "%.0f").c_str(), range_text(ratio, "%.2f").c_str(),
+                range_text(cpu, "%.1f").c_str(), range_text(added_cpu, "%+.1f").c_str(),
+                range_text(ours, "%.1f").c_str(), range_text(added_ours, "%+.1f").c_str(),
+                range_text(p50, "%.0f").c_str(), range_text(added_p50, "%+.0f").c_str(),
+                range_text(p99, "%.0f").c_str(), range_text(added_p99, "%+.0f").c_str());
+    json runs = json::array();
+    for (const Sample& one : s) runs.push_back(one.raw);
+    summary[path] = {{"qps", qps},
+                     {"ratio_to_kernel", ratio},
+                     {"cpu_us_per_query", cpu},
+                     {"added_cpu_us", added_cpu},
+                     {"our_cpu_us_per_query", ours},
+                     {"added_our_cpu_us", added_ours},
+                     {"p50_us", p50},
+                     {"added_p50_us", added_p50},
+                     {"p99_us", p99},
+                     {"added_p99_us", added_p99},
+                     {"runs", runs}};
+  }
+  for (const auto& [path, text] : evidence)
+    if (!text.empty())
+      std::printf("%s, last run's final counters:\n%s", path.c_str(), text.c_str());
+
+  // Latency against offered load, one sweep per path (default layout only: the plot).
+  json curves = json::object();
+  if (!pinned) {
+    for (const std::string& path : paths) {
+      if (g_stop.load()) return 130;
+      if (samples.find(path) == samples.end()) continue;
+      auto setup = start_path(**env, path, pinned, proxy_cpu);
+      if (!setup) continue;
+      json points = json::array();
+      for (const double rate : options.curve_rates) {
+        auto r = loadgen(**env, (*setup)->server(), pinned,
+                         {"-l", std::to_string(options.seconds / 2), "-Q", std::to_string(rate)});
+        if (!r) break;
+        points.push_back({{"offered_qps", rate},
+                          {"completed_qps", (*r)["completed_qps"]},
+                          {"p50_us", (*r)["latency_us"]["p50"]},
+                          {"p99_us", (*r)["latency_us"]["p99"]},
+                          {"lost", (*r)["lost"]},
+                          {"rate_reached", (*r)["rate_reached"]}});
+      }
+      (void)(*setup)->finish();
+      curves[path] = points;
+    }
+  }
+  if (g_stop.load()) return 130;
+
+  std::printf("load average at the end: %s\n", load_average().c_str());
+  results[layout] = {
+      {"description", layout_text(layout)}, {"paths", summary},
+      {"unavailable", unavailable},         {"background_busy_cpus", background_cpus},
+      {"latency_vs_load", curves},          {"load_average_end", load_average()}};
+  return 0;
+}
+
+// dnsperf and dnsproxy-loadgen from the same client namespace against the same knotd serving
+// through its own XDP path (knot's `xdp: listen`), the client and the server on one veth link:
+// what each generator can offer, alternating, same run.
+int compare_generators(const Options& options, json& results) {
+  auto client = NetNs::create("genclient");
+  auto server = NetNs::create("genserver");
+  if (!client || !server) return std::fprintf(stderr, "cannot create namespaces\n"), 1;
+  auto link = test::VethPair::create(
+      {.name_a = "eth0", .ns_a = &*client, .name_b = "eth0", .ns_b = &*server});
+  if (!link) return std::fprintf(stderr, "%s\n", link.error().message.c_str()), 1;
+  for (const auto& [ns, v4, v6] : {std::tuple{&*client, "198.51.100.10/24", "2001:db8:5::10/64"},
+                                   std::tuple{&*server, "198.51.100.53/24", "2001:db8:5::53/64"}}) {
+    if (!ns->add_address("eth0", v4) || !ns->add_address("eth0", v6))
+      return std::fprintf(stderr, "cannot address the generator link\n"), 1;
+  }
+  char dir_template[] = "/tmp/dnsproxy-e2e-bench-XXXXXX";
+  if (mkdtemp(dir_template) == nullptr) return 1;
+  const std::string work_dir = dir_template;
+  struct RemoveDir {
+    std::string dir;
+    ~RemoveDir() { std::filesystem::remove_all(dir); }
+  } remove_dir{work_dir};
+  auto knotd = Knotd::start(*server, 1000, "eth0");
+  if (!knotd) return std::fprintf(stderr, "%s\n", knotd.error().message.c_str()), 1;
+  std::printf(
+      "\n== load generators against knotd in XDP mode (direct link), cleanup list: %s %s %s %s\n",
+      client->name().c_str(), server->name().c_str(), work_dir.c_str(),
+      (*knotd)->directory().c_str());
+  std::string queries = options.query_file;
+  if (queries.empty()) {
+    auto written = (*knotd)->write_query_file(1000);
+    if (!written) return 1;
+    queries = *written;
+  }
+  std::vector<double> perf, ours, ratio;
+  for (int run = 0; run < options.runs && !g_stop.load(); ++run) {
+    double perf_qps = 0, our_qps = 0;
+    for (int leg = 0; leg < 2 && !g_stop.load(); ++leg) {
+      if ((leg == 0) == (run % 2 == 0)) {
+        auto out = client->run({"dnsperf", "-s", Topology::kUpstreamV4, "-d", queries, "-l",
+                                std::to_string(static_cast<int>(options.seconds)), "-c", "4", "-q",
+                                std::to_string(options.outstanding), "-t", "2"});
+        const size_t at = out ? out->output.find("Queries per second:") : std::string::npos;
+        if (at == std::string::npos) {
+          if (!g_stop.load()) std::fprintf(stderr, "dnsperf failed\n");
+          return g_stop.load() ? 130 : 1;
+        }
+        perf_qps = std::stod(out->output.substr(at + 19));
+      } else {
+        auto r = run_loadgen(
+            *client, queries, work_dir, Topology::kUpstreamV4, false,
+            {"-l", std::to_string(options.seconds), "-q", std::to_string(options.outstanding)});
+        if (!r) {
+          if (!g_stop.load()) std::fprintf(stderr, "%s\n", r.error().message.c_str());
+          return g_stop.load() ? 130 : 1;
+        }
+        our_qps = (*r)["completed_qps"];
+      }
+    }
+    if (g_stop.load()) return 130;
+    perf.push_back(perf_qps);
+    ours.push_back(our_qps);
+    ratio.push_back(our_qps / perf_qps);
+    std::printf("run %d (load average %s): dnsperf %.0f q/s, dnsproxy-loadgen %.0f q/s, %.2fx\n",
+                run + 1, load_average().c_str(), perf_qps, our_qps, ratio.back());
+    std::fflush(stdout);
+  }
+  std::printf(
+      "dnsperf -c 4 -q %u: %s q/s; dnsproxy-loadgen -q %u: %s q/s; loadgen / dnsperf %s "
+      "(target >= 3)\n",
+      options.outstanding, range_text(perf, "%.0f").c_str(), options.outstanding,
+      range_text(ours, "%.0f").c_str(), range_text(ratio, "%.2f").c_str());
+  results["load_generators"] = {{"server", "knotd, xdp: listen eth0, direct veth link"},
+                                {"dnsperf_qps", perf},
+                                {"loadgen_qps", ours},
+                                {"ratio", ratio}};
+  return 0;
+}
+
+int bench(const Options& options) {
+  std::printf(
+      "dnsproxy end-to-end benchmark: %d runs per path, %.1f s at saturation (-q %u), %.1f s at "
+      "%.0f q/s (CPU), %.1f s at %.0f q/s (latency); %ld CPUs online; load average %s\n",
+      options.runs, options.seconds, options.outstanding, options.seconds / 2, options.cpu_rate,
+      options.seconds / 2, options.low_rate, sysconf(_SC_NPROCESSORS_ONLN), load_average().c_str());
+  json out = {{"command_options",
+               {{"runs", options.runs},
+                {"seconds", options.seconds},
+                {"low_rate", options.low_rate},
+                {"cpu_rate", options.cpu_rate},
+                {"outstanding", options.outstanding}}},
+              {"load_average_start", load_average()},
+              {"cpus_online", sysconf(_SC_NPROCESSORS_ONLN)}};
+  int code = 0;
+  for (const std::string& layout : options.layouts) {
+    code = run_layout(options, layout, out);
+    if (code != 0) break;
+  }
+  if (code == 0 && options.dnsperf) code = compare_generators(options, out);
+  if (code == 1) return code;
+  if (code == 130) {
+    std::printf("interrupted: namespaces, processes and pins removed\n");
+    return code;
+  }
+  std::ofstream(options.json_path) << out.dump(1) << "\n";
+  std::printf("wrote %s\n", options.json_path.c_str());
+  return code;
+}
+
+}  // namespace
+}  // namespace dnsproxy::bench
+
+int main(int argc, char** argv) {
+  dnsproxy::bench::Options options;
+  CLI::App app{
+      "dnsproxy end-to-end benchmark: kernel forwarding, XDP forwarder, dnsproxyd, dnsdist side "
+      "by side (needs root: namespaces, XDP, AF_XDP)"};
+  app.add_option("--runs", options.runs, "alternating runs per path (median and range reported)")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 1000));
+  app.add_option("--seconds", options.seconds,
+                 "length of a saturation run; each fixed-rate run takes half")
+      ->capture_default_str()
+      ->check(CLI::Range(0.5, 3600.0));
+  app.add_option("--low-rate", options.low_rate, "q/s of the latency runs")->capture_default_str();
+  app.add_option("--cpu-rate", options.cpu_rate, "q/s of the CPU-per-query runs")
+      ->capture_default_str();
+  app.add_option("--curve-rates", options.curve_rates, "offered q/s of the latency-vs-load sweep")
+      ->capture_default_str();
+  app.add_option("--outstanding", options.outstanding, "queries in flight at saturation")
+      ->capture_default_str();
+  app.add_option("--layouts", options.layouts, "default, pinned, shared (see the output)")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"default", "pinned", "shared"}));
+  app.add_option("--paths", options.paths, "kernel, xdp, forward, policy, dnsdist (kernel first)")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"kernel", "xdp", "forward", "policy", "dnsdist"}));
+  app.add_option("--queries", options.query_file,
+                 "query file in dnsperf format (default: A queries for the zone's 1000 names)")
+      ->check(CLI::ExistingFile);
+  app.add_option("--json", options.json_path, "where the results go")->capture_default_str();
+  app.add_flag("!--no-dnsperf", options.dnsperf, "skip dnsperf vs dnsproxy-loadgen");
+  CLI11_PARSE(app, argc, argv);
+  if (options.paths.empty() || options.paths.front() != "kernel") {
+    std::fprintf(stderr, "--paths: kernel must come first (every figure is relative to it)\n");
+    return 2;
+  }
+  if (const std::string missing = dnsproxy::test::missing_capabilities(); !missing.empty()) {
+    std::fprintf(stderr, "needs %s (run as root)\n", missing.c_str());
+    return 77;
+  }
+  struct sigaction action {};
+  action.sa_handler = dnsproxy::bench::on_signal;
+  sigaction(SIGINT, &action, nullptr);
+  sigaction(SIGTERM, &action, nullptr);
+  return dnsproxy::bench::bench(options);
+}
