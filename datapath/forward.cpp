@@ -1,5 +1,7 @@
 #include "datapath/forward.h"
 
+#include "datapath/checksum.h"
+
 namespace dnsproxy::datapath {
 namespace {
 
@@ -34,42 +36,6 @@ void decrement_ipv4_ttl(std::span<std::byte> packet, size_t l3) noexcept {
   packet[l3 + kIpv4ChecksumOffset + 1] = std::byte{static_cast<uint8_t>(new_checksum)};
 }
 
-// One's complement sum of big-endian 16-bit words (RFC 1071), not yet folded.
-uint64_t sum_words(const std::byte* data, size_t length, uint64_t sum) noexcept {
-  size_t i = 0;
-  for (; i + 1 < length; i += 2)
-    sum += std::to_integer<uint32_t>(data[i]) << 8 | std::to_integer<uint32_t>(data[i + 1]);
-  if (i < length) sum += std::to_integer<uint32_t>(data[i]) << 8;
-  return sum;
-}
-
-uint16_t fold(uint64_t sum) noexcept {
-  while (sum >> 16) sum = (sum & 0xffff) + (sum >> 16);
-  return static_cast<uint16_t>(sum);
-}
-
-// Recomputes the UDP checksum in full over the pseudo-header, header and payload. Needed because
-// a packet that reached XDP from a virtual device (veth: a pod, a namespace) may still carry
-// CHECKSUM_PARTIAL: its checksum field holds only the pseudo-header sum, which the kernel would
-// have completed on output. Sent as is, the receiver drops it. Returns false when the UDP length
-// does not fit the packet.
-bool rewrite_udp_checksum(std::span<std::byte> packet, size_t l3, size_t l4, bool ipv6) noexcept {
-  if (l4 + 8 > packet.size()) return false;
-  const size_t udp_length =
-      std::to_integer<size_t>(packet[l4 + 4]) << 8 | std::to_integer<size_t>(packet[l4 + 5]);
-  if (udp_length < 8 || l4 + udp_length > packet.size()) return false;
-  uint64_t sum = ipv6 ? sum_words(packet.data() + l3 + 8, 32, 0)   // IPv6 source + destination
-                      : sum_words(packet.data() + l3 + 12, 8, 0);  // IPv4 source + destination
-  sum += 17 + udp_length;                                          // next header / protocol, length
-  packet[l4 + 6] = std::byte{0};
-  packet[l4 + 7] = std::byte{0};
-  uint16_t checksum = static_cast<uint16_t>(~fold(sum_words(packet.data() + l4, udp_length, sum)));
-  if (checksum == 0) checksum = 0xffff;  // 0 means "no checksum" in IPv4 and is invalid in IPv6
-  packet[l4 + 6] = std::byte{static_cast<uint8_t>(checksum >> 8)};
-  packet[l4 + 7] = std::byte{static_cast<uint8_t>(checksum)};
-  return true;
-}
-
 }  // namespace
 
 ForwardVerdict rewrite_for_forwarding(std::span<std::byte> packet,
@@ -92,7 +58,7 @@ ForwardVerdict rewrite_for_forwarding(std::span<std::byte> packet,
 
   const size_t hop_offset = l3 + (ipv6 ? kIpv6HopLimitOffset : kIpv4TtlOffset);
   if (byte_at(packet, hop_offset) <= 1) return ForwardVerdict::kTtlExceeded;
-  if (!rewrite_udp_checksum(packet, l3, l4, ipv6)) return ForwardVerdict::kMalformed;
+  if (!write_udp_checksum(packet, l3, l4, ipv6)) return ForwardVerdict::kMalformed;
   if (ipv6)
     packet[hop_offset] = std::byte{static_cast<uint8_t>(byte_at(packet, hop_offset) - 1)};
   else

@@ -28,9 +28,16 @@ std::vector<unsigned> allowed_cpus() {
 }  // namespace
 
 Setup<void> validate(Config& config) {
-  if (!config.forward_all)
+  if (config.forward_all == !config.policy_file.empty())
+    return failure(kExitBadConfig, "give exactly one of --forward-all and --policy FILE");
+  if (config.deny_rcode != "refused" && config.deny_rcode != "nxdomain")
     return failure(kExitBadConfig,
-                   "only --forward-all is implemented: the policy pipeline comes later");
+                   "--deny-rcode: \"" + config.deny_rcode + "\" is not refused or nxdomain");
+  if (config.on_max_delay != "release" && config.on_max_delay != "servfail")
+    return failure(kExitBadConfig,
+                   "--on-max-delay: \"" + config.on_max_delay + "\" is not release or servfail");
+  if (config.max_delay == 0) return failure(kExitBadConfig, "--max-delay must be at least 1 ms");
+  if (config.max_parked == 0) return failure(kExitBadConfig, "--max-parked must be at least 1");
   if (config.interfaces.empty()) return failure(kExitBadConfig, "no -i/--interface given");
   const std::vector<unsigned> allowed = allowed_cpus();
   if (config.cpus.empty() && !allowed.empty()) config.cpus.push_back(allowed.front());

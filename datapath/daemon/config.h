@@ -55,6 +55,13 @@ struct Config {
   uint32_t stats_interval = 1000;  // ms between snapshots
   std::string metrics;             // ADDR:PORT for Prometheus; empty: off
   std::string admin_socket;        // unix socket path for dnsproxyctl; empty: off
+  // Policy mode (issue 11): what --policy FILE turns on instead of --forward-all.
+  std::string policy_file;               // --policy
+  std::string deny_rcode = "refused";    // --deny-rcode refused|nxdomain
+  uint32_t max_delay = 100;              // --max-delay MS: how long a response waits for plumbing
+  std::string on_max_delay = "release";  // --on-max-delay release|servfail
+  bool release_before_plumb = false;     // --release-before-plumb (ablation)
+  uint32_t max_parked = 1024;            // --max-parked: parked responses per worker
 };
 
 // The checks that need no system state beyond the CPUs this process may run on. Fills in the

@@ -9,12 +9,14 @@
 #include <systemd/sd-daemon.h>
 #include <xdp/libxdp.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdarg>
 #include <cstdio>
 #include <fstream>
 #include <memory>
+#include <random>
 #include <string>
 #include <thread>
 #include <vector>
@@ -31,8 +33,11 @@
 #include "datapath/daemon/watchdog.h"
 #include "datapath/daemon/worker_plan.h"
 #include "datapath/kernel_path.h"
+#include "datapath/pipeline/coordinator.h"
+#include "datapath/pipeline/policy_handler.h"
 #include "datapath/steer_program.h"
 #include "datapath/worker.h"
+#include "policy/policy_file.h"
 #include "xsk/packet_io.h"
 
 namespace dnsproxy::daemon {
@@ -43,12 +48,114 @@ template <class Handler>
 struct WorkerSlot {
   unsigned cpu = 0;
   std::unique_ptr<xsk::XskPacketIo> io;
-  Handler handler;
+  std::unique_ptr<Handler> handler;  // from the mode, one per worker
   datapath::WorkerCounters<typename Handler::DropReason> counters;
   std::thread thread;
 };
 template <class Handler>
 using Workers = std::vector<std::unique_ptr<WorkerSlot<Handler>>>;
+
+// What runs in the workers and what the control loop adds, per mode. A mode makes one handler per
+// worker, registers its control-plane fds and timers, and adds its counters to the snapshot.
+struct ForwardAllMode {
+  using Handler = datapath::ForwardAllHandler;
+  static constexpr std::string_view kName = "forward_all";
+  static constexpr int kIdleTimeoutMs = 100;
+  Result<std::unique_ptr<Handler>> make_handler(size_t) { return std::make_unique<Handler>(); }
+  Result<void> start(ControlLoop&) { return {}; }
+  void collect_worker(size_t, WorkerSnapshot&) const {}
+  void collect(Snapshot&) const {}
+};
+
+// --policy FILE: the policy pipeline (datapath/pipeline/). The control thread owns the snapshot
+// store (rules, endpoint table and ipcache from the policy file), the forwarded-query tracker
+// every worker shares, one Channel per worker and the Coordinator that drains them.
+// No agent is attached yet (the embedded agent is its own piece of issue 11): the mappings are
+// learned into the FQDN cache, nothing plumbs them, so a response with toFQDNs-selected new
+// addresses is released at --max-delay (counted as released_at_max_delay / servfail_at_max_delay).
+class PolicyMode {
+ public:
+  using Handler = datapath::pipeline::PolicyHandler;
+  static constexpr std::string_view kName = "policy";
+  // A parked response waits for its ACK or its max delay; an idle worker wakes this often to
+  // time it out (an ACK wakes it through the Channel's eventfd at once).
+  static constexpr int kIdleTimeoutMs = 5;
+
+  static Setup<std::unique_ptr<PolicyMode>> create(const Config& config, size_t workers) {
+    auto mode = std::unique_ptr<PolicyMode>(new PolicyMode());
+    auto file = policy::apply_policy_file(config.policy_file, mode->store_);
+    if (!file) return failure(kExitBadConfig, "--policy: " + file.error().message);
+    std::random_device random;
+    auto tracker =
+        datapath::pipeline::QueryTracker::create({}, uint64_t{random()} << 32 | random());
+    if (!tracker) return failure(kExitBadConfig, tracker.error().message);
+    mode->tracker_ = std::move(*tracker);
+    const size_t ack_ring = std::max<size_t>(4096, config.max_parked);
+    for (size_t w = 0; w < workers; ++w) {
+      auto channel =
+          datapath::pipeline::Channel::create({.notice_ring = 4096, .ack_ring = ack_ring});
+      if (!channel) return failure(kExitBadConfig, channel.error().message);
+      mode->channels_.push_back(std::move(*channel));
+      mode->counters_.push_back(std::make_unique<CounterSet<datapath::pipeline::PolicyCounter>>());
+    }
+    mode->coordinator_ = std::make_unique<datapath::pipeline::Coordinator>(
+        datapath::pipeline::CoordinatorConfig{.cache = file->fqdn_limits}, mode->store_, workers);
+    mode->handler_config_ = datapath::pipeline::PolicyHandlerConfig{
+        .deny_rcode = config.deny_rcode == "nxdomain" ? dns::ErrorAnswer::kNxDomain
+                                                      : dns::ErrorAnswer::kRefused,
+        .max_delay = std::chrono::milliseconds(config.max_delay),
+        .servfail_at_max_delay = config.on_max_delay == "servfail",
+        .release_before_plumb = config.release_before_plumb,
+        .max_parked = config.max_parked};
+    spdlog::info(
+        "policy {}: {} endpoint(s) with rules, {} endpoint address(es), {} ipcache "
+        "prefix(es)",
+        config.policy_file, file->rules->endpoint_count(), file->endpoints.size(),
+        file->ipcache.size());
+    return mode;
+  }
+
+  Result<std::unique_ptr<Handler>> make_handler(size_t w) {
+    auto reader = domain_.register_reader();
+    if (!reader) return tl::unexpected(reader.error());
+    return std::make_unique<Handler>(handler_config_, store_, std::move(*reader), *tracker_,
+                                     *channels_[w], *counters_[w]);
+  }
+
+  Result<void> start(ControlLoop& loop) {
+    for (size_t w = 0; w < channels_.size(); ++w) {
+      datapath::pipeline::Channel& channel = *channels_[w];
+      auto added = loop.add_fd(channel.notify.fd(), [this, w, &channel] {
+        channel.notify.drain();
+        coordinator_->drain(w, channel.notices, std::chrono::steady_clock::now());
+      });
+      if (!added) return added;
+    }
+    // Mappings past their TTL leave the cache; retired snapshots are freed.
+    return loop.add_timer(std::chrono::milliseconds(1000), [this] {
+      coordinator_->expire(std::chrono::steady_clock::now());
+      store_.reclaim();
+    });
+  }
+
+  void collect_worker(size_t w, WorkerSnapshot& worker) const {
+    append_counters(*counters_[w], worker.counters);
+  }
+  void collect(Snapshot& snapshot) const {
+    append_counters(coordinator_->counters(), snapshot.control);
+  }
+
+ private:
+  PolicyMode() = default;
+
+  policy::QsbrDomain domain_;
+  policy::SnapshotStore store_{domain_};
+  std::unique_ptr<datapath::pipeline::QueryTracker> tracker_;
+  std::vector<std::unique_ptr<datapath::pipeline::Channel>> channels_;
+  std::vector<std::unique_ptr<CounterSet<datapath::pipeline::PolicyCounter>>> counters_;
+  std::unique_ptr<datapath::pipeline::Coordinator> coordinator_;
+  datapath::pipeline::PolicyHandlerConfig handler_config_;
+};
 
 // Queue counts per interface, in the order given; also the check that every interface exists.
 Setup<std::vector<uint32_t>> queue_counts(const Config& config) {
@@ -95,9 +202,10 @@ void warn_if_forwarding_disabled(const std::vector<std::string>& interfaces) {
 
 // Creates each planned worker's UMEM and sockets, fills the fill rings, then puts the sockets in
 // the steering map (a socket in the map with an empty fill ring drops what it gets).
-template <class Handler>
-Setup<Workers<Handler>> create_workers(const Config& config, const WorkerPlan& plan,
-                                       datapath::SteerProgram& steer) {
+template <class Mode>
+Setup<Workers<typename Mode::Handler>> create_workers(const Config& config, const WorkerPlan& plan,
+                                                      datapath::SteerProgram& steer, Mode& mode) {
+  using Handler = typename Mode::Handler;
   const xsk::BindMode bind_mode = *xsk::parse_bind_mode(config.bind_mode);  // validated
   Workers<Handler> workers;
   for (size_t w = 0; w < plan.workers.size(); ++w) {
@@ -125,6 +233,9 @@ Setup<Workers<Handler>> create_workers(const Config& config, const WorkerPlan& p
                    socket.busy_poll() ? ", busy polling" : "");
     }
     auto slot = std::make_unique<WorkerSlot<Handler>>();
+    auto handler = mode.make_handler(w);
+    if (!handler) return failure(kExitBadConfig, handler.error().message);
+    slot->handler = std::move(*handler);
     slot->cpu = plan.workers[w].cpu;
     slot->io = std::move(*io);
     workers.push_back(std::move(slot));
@@ -152,12 +263,13 @@ int libxdp_log(libxdp_print_level, const char* format, va_list args) {
   return library_log(format, args);
 }
 
-template <class Handler>
-Snapshot collect(const Workers<Handler>& workers, const datapath::SteerProgram& steer,
-                 std::chrono::steady_clock::time_point started, bool final) {
+template <class Mode>
+Snapshot collect(const Workers<typename Mode::Handler>& workers, const Mode& mode,
+                 const datapath::SteerProgram& steer, std::chrono::steady_clock::time_point started,
+                 bool final) {
   Snapshot snapshot;
   snapshot.final = final;
-  snapshot.mode = "forward_all";
+  snapshot.mode = Mode::kName;
   snapshot.uptime_ms = static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
                                                  std::chrono::steady_clock::now() - started)
                                                  .count());
@@ -167,6 +279,7 @@ Snapshot collect(const Workers<Handler>& workers, const datapath::SteerProgram& 
     append_counters(slot->counters.packets, worker.counters);
     append_counters(slot->counters.worker_drops, worker.drops);
     append_counters(slot->counters.handler_drops, worker.drops);
+    mode.collect_worker(static_cast<size_t>(&slot - workers.data()), worker);
     worker.frames = slot->io->frame_counts();
     for (size_t port = 0; port < slot->io->port_count(); ++port) {
       const xsk::Socket& socket = slot->io->socket(port);
@@ -183,6 +296,7 @@ Snapshot collect(const Workers<Handler>& workers, const datapath::SteerProgram& 
                          worker.frames.at(xsk::FramePlace::kParked) == 0;
     snapshot.workers.push_back(std::move(worker));
   }
+  mode.collect(snapshot);
   if (auto counters = steer.counters()) snapshot.dns_steer = *counters;
   return snapshot;
 }
@@ -285,11 +399,12 @@ void notify(const std::string& state) {
   (void)sd_notify(0, state.c_str());
 }
 
-template <class Handler>
+template <class Mode>
 int serve(const Config& config, const Reload& reload, const WorkerPlan& plan,
-          datapath::SteerProgram& steer, ControlLoop& loop) {
+          datapath::SteerProgram& steer, ControlLoop& loop, Mode& mode) {
+  using Handler = typename Mode::Handler;
   notify("STATUS=creating AF_XDP sockets");
-  auto created = create_workers<Handler>(config, plan, steer);
+  auto created = create_workers(config, plan, steer, mode);
   if (!created) {
     spdlog::error("{}", created.error().message);
     return created.error().code;
@@ -307,7 +422,7 @@ int serve(const Config& config, const Reload& reload, const WorkerPlan& plan,
   std::unique_ptr<MetricsServer> metrics;
   if (!config.metrics.empty()) {
     auto bound = MetricsServer::bind(*parse_host_port(config.metrics, "--metrics"), [&] {
-      return to_prometheus(collect(workers, steer, started, false));
+      return to_prometheus(collect(workers, mode, steer, started, false));
     });
     if (!bound) {
       spdlog::error("{}", bound.error().message);
@@ -319,8 +434,9 @@ int serve(const Config& config, const Reload& reload, const WorkerPlan& plan,
   std::unique_ptr<AdminServer> admin;
   if (!config.admin_socket.empty()) {
     auto listening = AdminServer::listen(config.admin_socket, loop, [&](std::string_view command) {
-      if (command == "stats") return to_json(collect(workers, steer, started, false));
-      if (command == "status") return status_json(config, collect(workers, steer, started, false));
+      if (command == "stats") return to_json(collect(workers, mode, steer, started, false));
+      if (command == "status")
+        return status_json(config, collect(workers, mode, steer, started, false));
       return nlohmann::json{{"error", fmt::format("unknown command '{}'", command)}};
     });
     if (!listening) {
@@ -336,12 +452,13 @@ int serve(const Config& config, const Reload& reload, const WorkerPlan& plan,
   }
 
   std::atomic<bool> stop{false};
-  const datapath::WorkerConfig worker_config{.batch_size = config.batch_size};
+  const datapath::WorkerConfig worker_config{.batch_size = config.batch_size,
+                                             .idle_timeout_ms = Mode::kIdleTimeoutMs};
   for (auto& slot : workers) {
     slot->thread = std::thread([&slot = *slot, &kernel = *kernel, &stop, worker_config] {
       if (auto pinned = datapath::pin_current_thread(slot.cpu); !pinned)
         spdlog::warn("{}", pinned.error().message);
-      datapath::Worker worker(*slot.io, slot.handler, kernel, slot.counters, worker_config);
+      datapath::Worker worker(*slot.io, *slot.handler, kernel, slot.counters, worker_config);
       worker.run(stop);
     });
   }
@@ -350,7 +467,7 @@ int serve(const Config& config, const Reload& reload, const WorkerPlan& plan,
                workers.size());
   // The first stats file says the daemon is serving (tests wait for it).
   Publisher stats(config);
-  stats.publish(collect(workers, steer, started, false), "start", false);
+  stats.publish(collect(workers, mode, steer, started, false), "start", false);
   // Ready: dns_steer attached, every socket bound and in the steering map, workers running (the
   // policy, once there is one, in force too).
   notify(fmt::format("READY=1\nSTATUS=serving DNS on {} with {} worker(s)",
@@ -361,13 +478,14 @@ int serve(const Config& config, const Reload& reload, const WorkerPlan& plan,
       spdlog::info("{}: stopping", name);
       loop.stop();
     });
-  loop.on_signal(SIGUSR1,
-                 [&] { stats.publish(collect(workers, steer, started, false), "signal", true); });
+  loop.on_signal(SIGUSR1, [&] {
+    stats.publish(collect(workers, mode, steer, started, false), "signal", true);
+  });
   loop.on_signal(SIGHUP, [&] { reload_config(config, reload, stats.reloads()); });
-  Result<void> timer{};
-  if (!config.stats_file.empty())
+  Result<void> timer = mode.start(loop);
+  if (timer && !config.stats_file.empty())
     timer = loop.add_timer(std::chrono::milliseconds(config.stats_interval), [&] {
-      stats.publish(collect(workers, steer, started, false), "interval", false);
+      stats.publish(collect(workers, mode, steer, started, false), "interval", false);
     });
   ProgressCheck progress;
   uint64_t watchdog_usec = 0;
@@ -403,7 +521,7 @@ int serve(const Config& config, const Reload& reload, const WorkerPlan& plan,
   for (auto& slot : workers) slot->thread.join();
   for (auto& slot : workers)
     if (!slot->io->drain_tx(1000)) spdlog::warn("TX did not drain within 1 s");
-  const Snapshot last = collect(workers, steer, started, true);
+  const Snapshot last = collect(workers, mode, steer, started, true);
   stats.publish(last, "exit", true);
   workers.clear();
   if (!last.frames_ok) {
@@ -438,6 +556,16 @@ int run(Config config, Reload reload) {
   for (const std::string& warning : plan->warnings) spdlog::warn("{}", warning);
 
   // Before any thread starts: the workers inherit the blocked signals.
+  std::unique_ptr<PolicyMode> policy_mode;
+  if (!config.policy_file.empty()) {
+    auto mode = PolicyMode::create(config, plan->workers.size());
+    if (!mode) {
+      spdlog::error("{}", mode.error().message);
+      return mode.error().code;
+    }
+    policy_mode = std::move(*mode);
+  }
+
   auto loop = ControlLoop::create({SIGINT, SIGTERM, SIGUSR1, SIGHUP});
   if (!loop) {
     spdlog::error("{}", loop.error().message);
@@ -470,7 +598,9 @@ int run(Config config, Reload reload) {
                  (*steer)->pin_dir());
   warn_if_forwarding_disabled(config.interfaces);
 
-  const int served = serve<datapath::ForwardAllHandler>(config, reload, *plan, **steer, **loop);
+  ForwardAllMode forward_all;
+  const int served = policy_mode ? serve(config, reload, *plan, **steer, **loop, *policy_mode)
+                                 : serve(config, reload, *plan, **steer, **loop, forward_all);
   // Last: detach and unpin, whatever happened above (the workers and sockets are gone).
   auto detached = (*steer)->detach();
   if (!detached) spdlog::error("detach: {}", detached.error().message);

@@ -94,6 +94,9 @@ nlohmann::json to_json(const Snapshot& snapshot) {
   }
   out["workers"] = workers;
   out["totals"] = {{"counters", total_counters}, {"drops", total_drops}};
+  nlohmann::json control = nlohmann::json::object();
+  for (const auto& [name, value] : snapshot.control) control[std::string(name)] = value;
+  out["control"] = control;
   if (snapshot.dns_steer) {
     nlohmann::json steer = nlohmann::json::object();
     for (size_t i = 0; i < DNS_STEER_STAT__COUNT; ++i) {
@@ -144,6 +147,7 @@ std::vector<std::string> report_lines(const Snapshot& snapshot) {
     }
     lines.push_back("dns_steer:" + text);
   }
+  if (!snapshot.control.empty()) lines.push_back("control:" + text_of(snapshot.control));
   if (snapshot.final)
     lines.push_back(fmt::format("frame check: {}", snapshot.frames_ok ? "ok" : "FAILED"));
   return lines;

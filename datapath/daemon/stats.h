@@ -54,9 +54,11 @@ struct Snapshot {
   bool final = false;
   uint64_t sequence = 0;    // 1 for the first snapshot written, +1 for each after it
   std::string_view reason;  // why it was taken: "start", "interval", "signal" (SIGUSR1), "exit"
-  std::string_view mode;    // "forward_all"
+  std::string_view mode;    // "forward_all" or "policy"
   uint64_t uptime_ms = 0;
   std::vector<WorkerSnapshot> workers;
+  // Policy mode: the control thread's pipeline counters (datapath/pipeline/coordinator.h).
+  NamedCounters control;
   std::optional<datapath::SteerCounters> dns_steer;  // absent if the map could not be read
   bool frames_ok = true;                             // final only: every worker's check passed
   ReloadState reloads;

@@ -44,7 +44,7 @@ CLI::Option* add_knob(CLI::App& app, const Knob& knob, Config& cli) {
 
 int main(int argc, char** argv) {
   Config cli;
-  CLI::App app{"dnsproxyd: DNS proxy on AF_XDP (forward-all mode)"};
+  CLI::App app{"dnsproxyd: DNS proxy for FQDN network policy on AF_XDP"};
   std::map<std::string, CLI::Option*> options;
   for (const Knob& knob : dnsproxy::daemon::knobs())
     options[std::string(knob.key)] = add_knob(app, knob, cli);

@@ -1,0 +1,201 @@
+// The policy handler: the worker's per-packet decision with policy on (issue 11). It implements
+// datapath::PacketHandler, so datapath::Worker runs it exactly as it runs ForwardAllHandler.
+//
+// Query (client -> server): endpoint of the client address, identity of the server address, port,
+// UDP -> Snapshot::decide.
+//   allowed -> recorded in the QueryTracker, rewritten for the FIB's next hop, forwarded
+//   denied  -> REFUSED (or NXDOMAIN) written in place and turned around out of the ingress port;
+//              one counter per deny reason
+// Response (server -> client): QueryTracker::claim (unmatched, duplicate, late and question
+// mismatches each dropped and counted), then the addresses on the answer's CNAME chain whose
+// names (the question or the record's owner) one of the endpoint's toFQDNs selectors selects:
+//   none, or every one plumbed and unexpired in the snapshot -> released at once
+//   otherwise -> the mappings go to the control thread (Channel::notices, never blocking) and the
+//              frame is parked under a ticket until the ACK for that ticket comes back
+//              (Channel::acks) or the max delay passes (released, or SERVFAIL if so configured)
+//   --release-before-plumb (ablation) -> notified the same way, released at once.
+// Bounds: at most max_parked frames parked; at the bound, or when the notice ring cannot take
+// every mapping of the response, the response is dropped and counted (the client retries; in the
+// first case the mappings are still sent, so the retry usually finds them plumbed). A response is
+// never released before its mappings are plumbed except by the max delay or the ablation.
+//
+// Frame ownership: a parked frame is the handler's (ledger place kParked) from decide() returning
+// park() until take_released() hands it back; the handler keeps its bytes span (the UMEM frame
+// does not move) to write a SERVFAIL in place at the max delay.
+//
+// Threading: one handler per worker thread. It reads the snapshot only between begin_batch() and
+// end_batch() (QSBR), shares the QueryTracker with every other worker, and talks to the control
+// thread only through its Channel. No locks, no allocation after construction.
+#pragma once
+
+#include <array>
+#include <chrono>
+#include <cstdint>
+#include <span>
+#include <string_view>
+#include <vector>
+
+#include "common/counters.h"
+#include "datapath/pipeline/channel.h"
+#include "datapath/pipeline/query_tracker.h"
+#include "datapath/worker.h"
+#include "dns/answer_writer.h"
+#include "policy/snapshot.h"
+
+namespace dnsproxy::datapath::pipeline {
+
+// Why the policy handler drops a packet; one counter each (the worker counts them).
+enum class PolicyDrop : uint8_t {
+  kMalformedQuery,     // the DNS codec rejected a query
+  kMalformedResponse,  // ... a response
+  kBadOffsets,         // dns_steer's offsets or the UDP length do not fit the packet
+  kNotForwarded,       // the FIB has no next hop (local, unreachable, MTU, forwarding off)
+  kTtlExceeded,        // IPv4 TTL / IPv6 hop limit <= 1
+  kTrackerFull,        // an allowed query the tracker had no room for (its answer would be refused)
+  kUnmatched,          // a response to no query we forwarded (address, port or ID differ)
+  kDuplicate,          // a second response to a query already answered
+  kLate,               // a response after the query's tracker lifetime
+  kQuestionMismatch,   // addresses, ports and ID match a query, its question does not
+  kParkedFull,         // the response needed plumbing and max_parked frames were parked already
+  kNoticeRingFull,     // the response needed plumbing and the ring to the control thread was full
+  kCount,
+};
+
+// What the policy handler did, besides drops.
+enum class PolicyCounter : uint8_t {
+  kAllowed,              // queries forwarded
+  kDeniedUnknownSource,  // queries answered with the deny rcode, one counter per reason
+  kDeniedNoRuleForPort,
+  kDeniedServerNotSelected,
+  kDeniedNameNotAllowed,
+  kResponses,            // responses that answer a query we forwarded
+  kReleasedNoSelector,   // ... released at once: no address any toFQDNs selector selects
+  kReleasedPlumbed,      // ... released at once: every such address plumbed already
+  kReleasedBeforePlumb,  // ... released at once by --release-before-plumb
+  kParked,               // ... parked until plumbed
+  kReleasedOnAck,        // parked frames released by their ACK
+  kReleasedAtMaxDelay,   // parked frames released at the max delay without an ACK
+  kServfailAtMaxDelay,   // ... turned into SERVFAIL instead (--on-max-delay servfail)
+  kNotices,              // mappings sent to the control thread
+  kMappingsTruncated,    // addresses beyond kMaxNotices of one response (not plumbed)
+  kLateAcks,             // ACKs for tickets released already (at the max delay)
+  kCount,
+};
+
+constexpr std::array<std::string_view, 12> counter_names(PolicyDrop) {
+  return {"malformed_query",    "malformed_response",
+          "bad_offsets",        "not_forwarded",
+          "ttl_exceeded",       "tracker_full",
+          "response_unmatched", "response_duplicate",
+          "response_late",      "response_question_mismatch",
+          "parked_full",        "notice_ring_full"};
+}
+
+constexpr std::array<std::string_view, 16> counter_names(PolicyCounter) {
+  return {"allowed",
+          "denied_unknown_source",
+          "denied_no_rule_for_port",
+          "denied_server_not_selected",
+          "denied_name_not_allowed",
+          "responses",
+          "released_no_selector",
+          "released_plumbed",
+          "released_before_plumb",
+          "responses_parked",
+          "released_on_ack",
+          "released_at_max_delay",
+          "servfail_at_max_delay",
+          "notices",
+          "mappings_truncated",
+          "late_acks"};
+}
+
+struct PolicyHandlerConfig {
+  dns::ErrorAnswer deny_rcode = dns::ErrorAnswer::kRefused;  // --deny-rcode
+  std::chrono::milliseconds max_delay{100};                  // --max-delay
+  bool servfail_at_max_delay = false;                        // --on-max-delay servfail
+  bool release_before_plumb = false;                         // --release-before-plumb
+  uint32_t max_parked = 1024;                                // --max-parked, per worker
+  dns::AnswerConfig answers;
+};
+
+class PolicyHandler {
+ public:
+  using DropReason = PolicyDrop;
+  using Verdict = datapath::Verdict<PolicyDrop>;
+  using Released = datapath::Released<PolicyDrop>;
+  // Mappings one response may send; more are counted (kMappingsTruncated) and not plumbed.
+  static constexpr size_t kMaxNotices = 64;
+
+  // Cold path. Everything passed in outlives the handler; `reader` is this worker's QSBR slot.
+  PolicyHandler(PolicyHandlerConfig config, const policy::SnapshotStore& store,
+                policy::QsbrDomain::Reader reader, QueryTracker& tracker, Channel& channel,
+                CounterSet<PolicyCounter>& counters);
+
+  [[nodiscard]] Verdict decide(const RxPacket& rx) noexcept;
+  void begin_batch() noexcept { snapshot_ = store_.acquire(); }
+  void end_batch() noexcept;
+  void offline() noexcept { reader_.offline(); }
+  void online() noexcept;
+  void sweep(uint64_t now_ns) noexcept;
+  [[nodiscard]] uint32_t take_released(std::span<Released> out) noexcept;
+  [[nodiscard]] int wake_fd() const noexcept { return channel_.wake.fd(); }
+
+  [[nodiscard]] uint32_t parked() const noexcept { return next_ticket_ - oldest_ticket_; }
+
+ private:
+  struct Flow;
+  enum class Slot : uint8_t { kFree, kWaiting, kReady };
+  struct Parked {
+    Packet frame;
+    std::span<std::byte> bytes;
+    uint32_t port = 0;
+    uint32_t egress_ifindex = 0;
+    uint32_t ticket = 0;
+    uint16_t dns_length = 0;
+    Slot state = Slot::kFree;
+    uint64_t deadline_ns = 0;
+  };
+
+  [[nodiscard]] Verdict on_query(const RxPacket& rx, const dns_steer_meta& meta,
+                                 const Flow& flow) noexcept;
+  [[nodiscard]] Verdict on_response(const RxPacket& rx, const dns_steer_meta& meta,
+                                    const Flow& flow) noexcept;
+  // Stages the mappings of an accepted response that need plumbing; returns how many.
+  // `selected`: whether any address on the chain is under a toFQDNs selector at all.
+  [[nodiscard]] size_t stage_mappings(const dns::Message& response, uint32_t endpoint_id,
+                                      std::span<const uint8_t> qname, uint64_t now_ns,
+                                      bool& selected) noexcept;
+  // Pushes the staged notices whole (all or none), tagged with `ticket` and `flags`.
+  [[nodiscard]] bool push_staged(uint32_t ticket, uint8_t flags) noexcept;
+  [[nodiscard]] Parked& slot_of(uint32_t ticket) noexcept {
+    return parked_[ticket % parked_.size()];
+  }
+  [[nodiscard]] Verdict time_out(Parked& parked) noexcept;
+
+  PolicyHandlerConfig config_;
+  const policy::SnapshotStore& store_;
+  policy::QsbrDomain::Reader reader_;
+  QueryTracker& tracker_;
+  Channel& channel_;
+  CounterSet<PolicyCounter>& counters_;
+  const policy::Snapshot* snapshot_ = nullptr;  // between begin_batch and end_batch only
+  uint64_t now_ns_ = 0;                         // from the last sweep
+  bool notified_ = false;                       // this batch pushed notices
+
+  std::array<MappingNotice, kMaxNotices> staged_;
+  size_t staged_count_ = 0;
+
+  // Parked frames in ticket order (they time out in that order: one max delay for all); a
+  // ticket's slot is ticket % max_parked, live tickets are [oldest_ticket_, next_ticket_).
+  std::vector<Parked> parked_;
+  uint32_t oldest_ticket_ = 0;
+  uint32_t next_ticket_ = 0;
+  std::vector<uint32_t> ready_;  // ACKed tickets waiting for take_released, a ring
+  uint32_t ready_head_ = 0;
+  uint32_t ready_tail_ = 0;
+};
+
+static_assert(PacketHandler<PolicyHandler>);
+
+}  // namespace dnsproxy::datapath::pipeline

@@ -1,0 +1,196 @@
+// dnsproxyd --policy end to end: the real binary in the node namespace between a client and
+// knotd, with a policy file. Every assertion on the daemon reads its stats file (README, "Stats
+// file"); what the client saw comes from kdig.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <string>
+
+#include "test/support/bpffs.h"
+#include "test/support/privileges.h"
+#include "test/support/topology.h"
+
+namespace dnsproxy::test {
+namespace {
+
+const std::string kDaemon = DNSPROXYD_PATH;
+
+// The client (192.0.2.10, 2001:db8:c::10) is endpoint 101; knotd is the kube-dns identity. Names
+// host*.example.test are allowed (www.example.test is not), host1.example.test is toFQDNs-selected.
+constexpr const char* kPolicy = R"(identities:
+  - {id: 20001, labels: {k8s-app: kube-dns}, cidrs: [198.51.100.53/32, "2001:db8:5::53/128"]}
+endpoints:
+  - {id: 101, identity: 10001, labels: {app: frontend}, ips: [192.0.2.10, "2001:db8:c::10"]}
+policies:
+  - name: frontend-dns
+    endpointSelector: {matchLabels: {app: frontend}}
+    egress:
+      - toEndpoints: [{matchLabels: {k8s-app: kube-dns}}]
+        toPorts:
+          - ports: [{port: "53", protocol: ANY}]
+            rules:
+              dns: [{matchPattern: "host*.example.test"}]
+      - toFQDNs: [{matchName: host1.example.test}]
+)";
+
+class PolicyTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    policy_path_ = std::filesystem::temp_directory_path() /
+                   ("dnsproxy-policy-" + std::to_string(::getpid()) + ".yaml");
+    std::ofstream(policy_path_) << kPolicy;
+  }
+  void TearDown() override { std::filesystem::remove(policy_path_); }
+
+  void build() {
+    auto topology = Topology::create({});
+    ASSERT_TRUE(topology) << topology.error().message;
+    topology_ = std::move(*topology);
+    auto knotd = Knotd::start(topology_->upstream(), 100);
+    ASSERT_TRUE(knotd) << knotd.error().message;
+    knotd_ = std::move(*knotd);
+    auto bpffs = BpfFsMount::create();
+    ASSERT_TRUE(bpffs) << bpffs.error().message;
+    bpffs_ = std::make_unique<BpfFsMount>(std::move(*bpffs));
+  }
+
+  std::unique_ptr<Dnsproxyd> start_daemon(std::vector<std::string> extra = {}) {
+    std::vector<std::string> args = {
+        "-i",   "cli0",        "-i",  "up0", "--policy", policy_path_.string(), "--umem-frames",
+        "4096", "--ring-size", "1024"};
+    args.insert(args.end(), extra.begin(), extra.end());
+    auto daemon = Dnsproxyd::start(kDaemon, topology_->node(), args,
+                                   bpffs_->path() + "/dnsproxy-" + std::to_string(pin_dirs_++));
+    EXPECT_TRUE(daemon) << daemon.error().message;
+    return daemon ? std::move(*daemon) : nullptr;
+  }
+
+  // kdig's full answer (status line included).
+  std::string kdig(const std::string& server, const std::string& name, const std::string& type) {
+    auto out = topology_->client().run({"kdig", "@" + server, "+time=2", "+retry=0", name, type});
+    return out ? out->output : out.error().message;
+  }
+
+  static uint64_t total(const nlohmann::json& stats, const char* group, const char* name) {
+    return stats.at("totals").at(group).value(name, uint64_t{0});
+  }
+
+  std::filesystem::path policy_path_;
+  std::unique_ptr<BpfFsMount> bpffs_;
+  int pin_dirs_ = 0;
+  std::unique_ptr<Topology> topology_;
+  std::unique_ptr<Knotd> knotd_;
+};
+
+TEST_F(PolicyTest, AllowedNamesResolveAndDeniedNamesAreRefusedOverV4AndV6) {
+  DNSPROXY_REQUIRE_PRIVILEGES();
+  ASSERT_NO_FATAL_FAILURE(build());
+  auto daemon = start_daemon();
+  ASSERT_TRUE(daemon);
+  const std::string allowed4 = kdig(Topology::kUpstreamV4, "host3.example.test", "A");
+  EXPECT_NE(allowed4.find("status: NOERROR"), std::string::npos) << allowed4;
+  EXPECT_NE(allowed4.find("203.0.113.4"), std::string::npos) << allowed4;
+  const std::string allowed6 = kdig(Topology::kUpstreamV6, "host3.example.test", "AAAA");
+  EXPECT_NE(allowed6.find("2001:db8:e::4"), std::string::npos) << allowed6;
+  for (const char* server : {Topology::kUpstreamV4, Topology::kUpstreamV6}) {
+    const std::string denied = kdig(server, "www.example.test", "A");
+    EXPECT_NE(denied.find("status: REFUSED"), std::string::npos) << denied;
+  }
+  ASSERT_EQ(daemon->stop(), 0) << daemon->log();
+  auto stats = daemon->stats();
+  ASSERT_TRUE(stats) << stats.error().message;
+  EXPECT_EQ(stats->at("mode"), "policy");
+  EXPECT_EQ(total(*stats, "counters", "allowed"), 2u) << stats->dump(2);
+  EXPECT_EQ(total(*stats, "counters", "denied_name_not_allowed"), 2u);
+  EXPECT_EQ(total(*stats, "counters", "replied"), 2u);
+  EXPECT_EQ(total(*stats, "counters", "responses"), 2u);
+  EXPECT_EQ(total(*stats, "counters", "released_no_selector"), 2u);
+  EXPECT_EQ(stats->at("frame_check"), "ok");
+}
+
+TEST_F(PolicyTest, DeniedNamesGetNxdomainWhenConfigured) {
+  DNSPROXY_REQUIRE_PRIVILEGES();
+  ASSERT_NO_FATAL_FAILURE(build());
+  auto daemon = start_daemon({"--deny-rcode", "nxdomain"});
+  ASSERT_TRUE(daemon);
+  const std::string denied = kdig(Topology::kUpstreamV4, "www.example.test", "A");
+  EXPECT_NE(denied.find("status: NXDOMAIN"), std::string::npos) << denied;
+  ASSERT_EQ(daemon->stop(), 0) << daemon->log();
+  auto stats = daemon->stats();
+  ASSERT_TRUE(stats);
+  EXPECT_EQ(total(*stats, "counters", "denied_name_not_allowed"), 1u);
+}
+
+// No agent plumbs yet: a response whose address a toFQDNs selector selects waits the max delay,
+// then goes out (or becomes SERVFAIL), counted; its mapping reached the control thread.
+TEST_F(PolicyTest, ASelectedResponseWaitsForPlumbingUntilTheMaxDelay) {
+  DNSPROXY_REQUIRE_PRIVILEGES();
+  ASSERT_NO_FATAL_FAILURE(build());
+  for (const char* action : {"release", "servfail"}) {
+    SCOPED_TRACE(action);
+    auto daemon = start_daemon({"--max-delay", "50", "--on-max-delay", action});
+    ASSERT_TRUE(daemon);
+    const std::string answer = kdig(Topology::kUpstreamV4, "host1.example.test", "A");
+    if (std::string(action) == "release")
+      EXPECT_NE(answer.find("203.0.113.2"), std::string::npos) << answer;
+    else
+      EXPECT_NE(answer.find("status: SERVFAIL"), std::string::npos) << answer;
+    ASSERT_EQ(daemon->stop(), 0) << daemon->log();
+    auto stats = daemon->stats();
+    ASSERT_TRUE(stats);
+    EXPECT_EQ(total(*stats, "counters", "responses_parked"), 1u) << stats->dump(2);
+    EXPECT_EQ(
+        total(*stats, "counters",
+              std::string(action) == "release" ? "released_at_max_delay" : "servfail_at_max_delay"),
+        1u);
+    EXPECT_EQ(stats->at("control").value("notices", uint64_t{0}), 1u);
+    EXPECT_EQ(stats->at("frame_check"), "ok");
+  }
+}
+
+// A response to a query the proxy never forwarded (sent from the upstream side, from port 53 of
+// another upstream address) never reaches the client.
+TEST_F(PolicyTest, AnUnsolicitedResponseIsDropped) {
+  DNSPROXY_REQUIRE_PRIVILEGES();
+  ASSERT_NO_FATAL_FAILURE(build());
+  auto daemon = start_daemon();
+  ASSERT_TRUE(daemon);
+  ASSERT_TRUE(topology_->upstream().exec({"ip", "addr", "add", "198.51.100.54/24", "dev", "eth0"}));
+  // Response "host1.example.test A 203.0.113.2" with ID 0x1234, to the client's port 40000.
+  const char* script = R"(import socket, struct
+name = b"".join(bytes([len(l)]) + l for l in b"host1.example.test".split(b".")) + b"\0"
+msg = struct.pack("!HHHHHH", 0x1234, 0x8180, 1, 1, 0, 0) + name + struct.pack("!HH", 1, 1)
+msg += struct.pack("!HHHIH", 0xc00c, 1, 1, 60, 4) + bytes([203, 0, 113, 2])
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind(("198.51.100.54", 53))
+for _ in range(3): s.sendto(msg, ("192.0.2.10", 40000))
+)";
+  ASSERT_TRUE(topology_->upstream().exec({"python3", "-c", script}));
+  // A kdig afterwards proves the path works and orders the stats after the forged packets.
+  EXPECT_NE(kdig(Topology::kUpstreamV4, "host3.example.test", "A").find("203.0.113.4"),
+            std::string::npos);
+  ASSERT_EQ(daemon->stop(), 0) << daemon->log();
+  auto stats = daemon->stats();
+  ASSERT_TRUE(stats);
+  EXPECT_EQ(total(*stats, "drops", "response_unmatched"), 3u) << stats->dump(2);
+  EXPECT_EQ(total(*stats, "counters", "responses"), 1u);
+}
+
+TEST_F(PolicyTest, BadPolicyFlagsExitTwo) {
+  DNSPROXY_REQUIRE_PRIVILEGES();
+  for (std::vector<std::string> args :
+       {std::vector<std::string>{"-i", "lo", "--policy", "/nonexistent.yaml"},
+        std::vector<std::string>{"-i", "lo", "--policy", "x.yaml", "--forward-all"},
+        std::vector<std::string>{"-i", "lo"},
+        std::vector<std::string>{"-i", "lo", "--forward-all", "--deny-rcode", "servfail"},
+        std::vector<std::string>{"-i", "lo", "--forward-all", "--on-max-delay", "drop"}}) {
+    args.insert(args.begin(), kDaemon);
+    auto out = run_command(args);
+    ASSERT_TRUE(out) << out.error().message;
+    EXPECT_EQ(out->exit_code, 2) << out->output;
+  }
+}
+
+}  // namespace
+}  // namespace dnsproxy::test
