@@ -140,32 +140,39 @@ TrackOutcome QueryTracker::claim(const QueryKey& key, uint64_t now_ms) noexcept 
   };
   for (size_t i = 0; i < kProbeWindow; ++i) {
     Slot& slot = slots_[(home + i) & mask_];
+    // A slot whose state moves while it is read (another worker claiming the same entry, or a
+    // reuse) is read again, a few times, so a racing duplicate is still told apart.
     uint64_t state = slot.state.load(std::memory_order_acquire);
-    const uint64_t kind = kind_of(state);
-    if (kind != kLive && kind != kClaimedKind) continue;
-    KeyWords seen;
-    for (size_t w = 0; w < kKeyWords; ++w) seen[w] = slot.key[w].load(std::memory_order_acquire);
-    if (slot.state.load(std::memory_order_relaxed) != state) continue;  // reused under us
-    if (std::memcmp(seen.data(), words.data(), sizeof(uint64_t) * 5) != 0) continue;
-    if (seen[5] != words[5]) {
-      note(TrackOutcome::kQuestionMismatch);
-      continue;
+    for (int attempt = 0; attempt < 4; ++attempt) {
+      const uint64_t kind = kind_of(state);
+      if (kind != kLive && kind != kClaimedKind) break;
+      KeyWords seen;
+      for (size_t w = 0; w < kKeyWords; ++w) seen[w] = slot.key[w].load(std::memory_order_acquire);
+      if (const uint64_t now_state = slot.state.load(std::memory_order_acquire);
+          now_state != state) {
+        state = now_state;  // changed under us: read it again
+        continue;
+      }
+      if (std::memcmp(seen.data(), words.data(), sizeof(uint64_t) * 5) != 0) break;
+      if (seen[5] != words[5]) {
+        note(TrackOutcome::kQuestionMismatch);
+        break;
+      }
+      if (expiry_of(state) <= now_ms) {
+        note(TrackOutcome::kLate);
+        break;
+      }
+      if (kind == kClaimedKind) {
+        note(TrackOutcome::kDuplicate);
+        break;
+      }
+      const uint64_t claimed = make_state(kClaimedKind, generation_of(state), expiry_of(state));
+      if (slot.state.compare_exchange_strong(state, claimed, std::memory_order_acq_rel,
+                                             std::memory_order_acquire))
+        return TrackOutcome::kClaimed;
+      // Lost the race: `state` now holds what won (another worker's claim of this very entry, a
+      // duplicated answer, or a reuse); judge that.
     }
-    if (expiry_of(state) <= now_ms) {
-      note(TrackOutcome::kLate);
-      continue;
-    }
-    if (kind == kClaimedKind) {
-      note(TrackOutcome::kDuplicate);
-      continue;
-    }
-    const uint64_t claimed = make_state(kClaimedKind, generation_of(state), expiry_of(state));
-    if (slot.state.compare_exchange_strong(state, claimed, std::memory_order_acq_rel,
-                                           std::memory_order_relaxed))
-      return TrackOutcome::kClaimed;
-    // Lost the race: another worker claimed this very entry (the same answer twice), or the
-    // entry was reused in between (then it is no longer ours to judge).
-    if (state == claimed) note(TrackOutcome::kDuplicate);
   }
   return best;
 }
