@@ -56,7 +56,12 @@ void record_exec(const std::vector<std::string>& argv) {
   const char* log_path = getenv("DNSPROXY_EXEC_LOG");
   if (log_path == nullptr || *log_path == '\0') return;
   std::string line;
-  for (const std::string& arg : argv) line += (line.empty() ? "" : "\t") + arg;
+  // One argv per line: a tab or newline inside an argument (a `python3 -c` script) becomes a
+  // space, so the log stays one line per command.
+  for (const std::string& arg : argv) {
+    if (!line.empty()) line += '\t';
+    for (char c : arg) line += (c == '\n' || c == '\t') ? ' ' : c;
+  }
   line += '\n';
   const int fd = open(log_path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
   if (fd < 0) return;
