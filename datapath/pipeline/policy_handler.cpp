@@ -1,6 +1,7 @@
 #include "datapath/pipeline/policy_handler.h"
 
 #include <cstring>
+#include <optional>
 
 #include "datapath/checksum.h"
 #include "datapath/forward.h"
@@ -61,6 +62,23 @@ PolicyCounter deny_counter(policy::DenyReason reason) noexcept {
       break;
   }
   return PolicyCounter::kDeniedNameNotAllowed;
+}
+
+// The drop reason of a forwarding rewrite that failed (queries and released responses alike), or
+// nullopt when the frame was rewritten for its next hop.
+std::optional<PolicyDrop> forwarding_failure(ForwardVerdict verdict) noexcept {
+  switch (verdict) {
+    case ForwardVerdict::kForward:
+      return std::nullopt;
+    case ForwardVerdict::kNotForwarded:
+      return PolicyDrop::kNotForwarded;
+    case ForwardVerdict::kTtlExceeded:
+      return PolicyDrop::kTtlExceeded;
+    case ForwardVerdict::kMalformed:
+    case ForwardVerdict::kShortDns:
+      break;
+  }
+  return PolicyDrop::kBadOffsets;
 }
 
 }  // namespace
@@ -128,17 +146,8 @@ PolicyHandler::Verdict PolicyHandler::on_query(const RxPacket& rx, const dns_ste
       flow.src,    flow.dst,
       flow.sport,  flow.dport,
       query->id(), tracker_.question_digest(name, query->question.qtype, query->question.qclass)};
-  switch (rewrite_for_forwarding(rx.bytes, meta)) {
-    case ForwardVerdict::kForward:
-      break;
-    case ForwardVerdict::kNotForwarded:
-      return Verdict::dropped(PolicyDrop::kNotForwarded);
-    case ForwardVerdict::kTtlExceeded:
-      return Verdict::dropped(PolicyDrop::kTtlExceeded);
-    case ForwardVerdict::kMalformed:
-    case ForwardVerdict::kShortDns:
-      return Verdict::dropped(PolicyDrop::kBadOffsets);
-  }
+  if (const auto failed = forwarding_failure(rewrite_for_forwarding(rx.bytes, meta)))
+    return Verdict::dropped(*failed);
   if (tracker_.insert(key, ms_of(rx.now_ns)) != TrackOutcome::kInserted)
     return Verdict::dropped(PolicyDrop::kTrackerFull);
   counters_.add(PolicyCounter::kAllowed);
@@ -177,17 +186,8 @@ PolicyHandler::Verdict PolicyHandler::on_response(const RxPacket& rx, const dns_
   counters_.add(PolicyCounter::kResponses);
 
   // Rewritten for the next hop now, so a frame that cannot be forwarded is never parked.
-  switch (rewrite_for_forwarding(rx.bytes, meta)) {
-    case ForwardVerdict::kForward:
-      break;
-    case ForwardVerdict::kNotForwarded:
-      return Verdict::dropped(PolicyDrop::kNotForwarded);
-    case ForwardVerdict::kTtlExceeded:
-      return Verdict::dropped(PolicyDrop::kTtlExceeded);
-    case ForwardVerdict::kMalformed:
-    case ForwardVerdict::kShortDns:
-      return Verdict::dropped(PolicyDrop::kBadOffsets);
-  }
+  if (const auto failed = forwarding_failure(rewrite_for_forwarding(rx.bytes, meta)))
+    return Verdict::dropped(*failed);
   const Verdict release = Verdict::forward(meta.egress_ifindex);
 
   const policy::EndpointInfo* endpoint = snapshot_->endpoints->find(flow.dst);
