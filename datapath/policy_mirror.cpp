@@ -8,12 +8,10 @@
 #include <cerrno>
 #include <cstring>
 
+#include "datapath/abi.h"
+
 namespace dnsproxy::datapath {
 
-static_assert(sizeof(endpoint_key) == 20);
-static_assert(sizeof(endpoint_value) == 8);
-static_assert(sizeof(ipcache_key) == 24);
-static_assert(sizeof(ipcache_value) == 8);
 static_assert(sizeof(ipcache_change) == 40);
 static_assert(DNSPROXY_FAMILY_V4 == static_cast<int>(policy::Family::kV4));
 static_assert(DNSPROXY_FAMILY_V6 == static_cast<int>(policy::Family::kV6));
@@ -29,13 +27,6 @@ using policy::IpPrefix;
 
 tl::unexpected<Error> fail_errno(const std::string& what) {
   return fail(what, ": ", std::strerror(errno));
-}
-
-endpoint_key to_endpoint_key(const IpAddress& address) {
-  endpoint_key key{};
-  std::memcpy(key.addr, address.bytes.data(), sizeof key.addr);
-  key.family = static_cast<__u8>(address.family);
-  return key;
 }
 
 ipcache_key to_ipcache_key(const IpPrefix& prefix) {

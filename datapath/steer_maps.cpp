@@ -124,4 +124,44 @@ void NextProgramMap::clear() const noexcept {
   (void)bpf_map_delete_elem(fd_, &key);
 }
 
+Result<SourcesMap::Sources> SourcesMap::read() const {
+  Sources sources;
+  endpoint_key key{};
+  endpoint_key next{};
+  const endpoint_key* cursor = nullptr;  // null: the first key
+  while (bpf_map_get_next_key(fd_, cursor, &next) == 0) {
+    policed_source value{};
+    key = next;
+    cursor = &key;
+    if (bpf_map_lookup_elem(fd_, &key, &value) != 0) {
+      if (errno == ENOENT) continue;  // deleted between the two calls
+      return fail("reading dns_steer_sources: ", errno_text(errno));
+    }
+    policy::IpAddress address;
+    address.family = static_cast<policy::Family>(key.family);
+    std::memcpy(address.bytes.data(), key.addr, sizeof key.addr);
+    sources.emplace(address, value);
+  }
+  if (errno != ENOENT) return fail("walking dns_steer_sources: ", errno_text(errno));
+  return sources;
+}
+
+Result<void> SourcesMap::replace(const Sources& sources) const {
+  auto current = read();
+  if (!current) return tl::unexpected(current.error());
+  for (const auto& [address, value] : sources) {
+    const endpoint_key key = to_endpoint_key(address);
+    if (bpf_map_update_elem(fd_, &key, &value, BPF_ANY) != 0)
+      return fail("writing dns_steer_sources[", address.to_string(), "]: ", errno_text(errno),
+                  errno == E2BIG ? " (more than DNS_STEER_MAX_SOURCES endpoint addresses)" : "");
+  }
+  for (const auto& [address, value] : *current) {
+    if (sources.contains(address)) continue;
+    const endpoint_key key = to_endpoint_key(address);
+    if (bpf_map_delete_elem(fd_, &key) != 0 && errno != ENOENT)
+      return fail("deleting dns_steer_sources[", address.to_string(), "]: ", errno_text(errno));
+  }
+  return {};
+}
+
 }  // namespace dnsproxy::datapath

@@ -5,11 +5,13 @@
 
 #include <array>
 #include <cstdint>
+#include <map>
 #include <string>
 #include <string_view>
 
 #include "common/result.h"
 #include "datapath/abi.h"
+#include "policy/ip_address.h"
 
 namespace dnsproxy::datapath {
 
@@ -65,6 +67,20 @@ class NextProgramMap {
   explicit NextProgramMap(int fd) : fd_(fd) {}
   Result<void> set(int prog_fd) const;  // an XDP program; it gets what dns_steer would pass
   void clear() const noexcept;
+
+ private:
+  int fd_;
+};
+
+// dns_steer_sources: endpoint address -> what XDP polices on its traffic (dnsproxy_abi.h).
+class SourcesMap {
+ public:
+  using Sources = std::map<policy::IpAddress, policed_source>;
+  explicit SourcesMap(int fd) : fd_(fd) {}
+  // Makes the map hold exactly `sources`: writes every entry first, then deletes the addresses
+  // no longer listed, so an address policed before and after is never unpoliced in between.
+  Result<void> replace(const Sources& sources) const;
+  Result<Sources> read() const;
 
  private:
   int fd_;

@@ -89,9 +89,10 @@ Result<bool> mount_bpffs_for(const SteerSettings& settings) {
 }
 
 // The maps pinned under pin_dir, by their names.
-std::array<bpf_map*, 4> pinned_maps(const dns_steer& skeleton) {
+std::array<bpf_map*, 5> pinned_maps(const dns_steer& skeleton) {
   return {skeleton.maps.dns_steer_stats, skeleton.maps.dns_steer_xsks,
-          skeleton.maps.dns_steer_ifaces, skeleton.maps.dns_steer_next};
+          skeleton.maps.dns_steer_ifaces, skeleton.maps.dns_steer_next,
+          skeleton.maps.dns_steer_sources};
 }
 
 // Detaches a dns_steer left on the interface by a dead run (we hold the pin_dir lock, so no live
@@ -406,6 +407,14 @@ void SteerProgram::clear_next_program() noexcept {
 
 Result<SteerCounters> SteerProgram::counters() const {
   return StatsMap(bpf_map__fd(skeleton_->maps.dns_steer_stats)).read();
+}
+
+SourcesMap SteerProgram::sources() const {
+  return SourcesMap(sources_map_fd());
+}
+
+int SteerProgram::sources_map_fd() const {
+  return bpf_map__fd(skeleton_->maps.dns_steer_sources);
 }
 
 int SteerProgram::program_fd() const {

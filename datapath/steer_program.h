@@ -18,7 +18,8 @@
 // dns_steer is never touched: attaching over it fails with an error naming it.
 //
 // Pinned under pin_dir (a directory on a bpf filesystem, created if missing, removed when empty):
-//   dns_steer_stats, dns_steer_xsks, dns_steer_ifaces, dns_steer_next (the maps, by name).
+//   dns_steer_stats, dns_steer_xsks, dns_steer_ifaces, dns_steer_next, dns_steer_sources (the
+//   maps, by name).
 #pragma once
 
 #include <cstdint>
@@ -116,6 +117,9 @@ class SteerProgram {
   std::string describe() const;
 
   Result<SteerCounters> counters() const;
+  // dns_steer_sources, which dnsproxyd fills from the policy in force (empty: nothing policed).
+  SourcesMap sources() const;
+  int sources_map_fd() const;  // for a chained program that shares the map (l3_guard)
   int program_fd() const;
   const std::string& pin_dir() const { return pin_dir_; }
 

@@ -68,6 +68,14 @@ struct {
   __type(value, struct dns_steer_iface);
 } dns_steer_ifaces SEC(".maps");
 
+/* Policed sources (struct policed_source in dnsproxy_abi.h), written by dnsproxyd. */
+struct {
+  __uint(type, BPF_MAP_TYPE_HASH);
+  __uint(max_entries, DNS_STEER_MAX_SOURCES);
+  __type(key, struct endpoint_key);
+  __type(value, struct policed_source);
+} dns_steer_sources SEC(".maps");
+
 /* The next program of a chain without dispatcher: tail-called instead of returning XDP_PASS. */
 struct {
   __uint(type, BPF_MAP_TYPE_PROG_ARRAY);

@@ -177,6 +177,52 @@ struct ipcache_change {
   __u32 pad;
 };
 
+/* ---- Policed sources: map dns_steer_sources, owned by dnsproxyd (written from the policy in
+ * force, endpoint address -> what XDP enforces on that endpoint's traffic). dns_steer reads it
+ * for TCP DNS, l3_guard for the L3 toFQDNs check. An address not in the map is not policed. ---- */
+#define DNS_STEER_MAX_SOURCES 65536
+#define DNSPROXY_SOURCE_DNS_RULES                              \
+  0x01 /* the endpoint has DNS rules: its TCP to a DNS port is \
+        * dropped (until TCP DNS is policed; a load-time setting) */
+#define DNSPROXY_SOURCE_TO_FQDNS                             \
+  0x02 /* the endpoint has toFQDNs rules: l3_guard drops its \
+        * non-DNS traffic to addresses not in its allow map */
+struct policed_source {
+  __u32 endpoint_id;
+  __u32 flags; /* DNSPROXY_SOURCE_* */
+};
+
+/* ---- The L3 allow map (dnsproxy_fqdn_allow), owned by the agent (embedded or external): the
+ * (endpoint, destination address) pairs the agent plumbed for toFQDNs rules, each until an
+ * expiry (the DNS TTL plus the agent's grace period) on CLOCK_MONOTONIC, the clock of
+ * bpf_ktime_get_ns and of std::chrono::steady_clock. A stand-in for Cilium's policy map, so that
+ * "plumbed before released" is enforced and testable end to end. The agent removes expired
+ * entries; l3_guard also treats them as absent until then. ---- */
+#define DNSPROXY_FQDN_ALLOW_MAX 262144
+struct fqdn_allow_key {
+  __u32 endpoint_id;
+  __u8 family; /* DNSPROXY_FAMILY_* */
+  __u8 pad[3];
+  __u8 addr[16]; /* IPv4 uses addr[0..3], the rest zero */
+};
+
+struct fqdn_allow_value {
+  __u64 expires_ns; /* CLOCK_MONOTONIC nanoseconds */
+};
+
+/* ---- l3_guard counters (map l3_guard_stats, per CPU): every packet counts RX and exactly one
+ * verdict. Append only: user space names each slot. ---- */
+enum l3_guard_stat {
+  L3_GUARD_STAT_RX = 0,           /* every packet dns_steer handed on */
+  L3_GUARD_STAT_PASS_NOT_IP,      /* not IPv4/IPv6, or a header too short to police */
+  L3_GUARD_STAT_PASS_NOT_POLICED, /* source is no endpoint with toFQDNs rules */
+  L3_GUARD_STAT_PASS_NEIGHBOUR,   /* ICMPv6 neighbour / router discovery: never policed */
+  L3_GUARD_STAT_PASS_ALLOWED,     /* destination plumbed for the source endpoint, unexpired */
+  L3_GUARD_STAT_DROP_NOT_PLUMBED, /* destination not in the endpoint's allow map */
+  L3_GUARD_STAT_DROP_EXPIRED,     /* in the allow map, past its expiry */
+  L3_GUARD_STAT__COUNT,
+};
+
 /* ---- dnsproxy-loadgen's receive program (datapath/bpf/loadgen_rx.bpf.c). ----
  * Load-time settings, in its .rodata: UDP from the server port to one of the load generator's
  * source ports goes to the AF_XDP socket of its receive queue (loadgen_xsks[rx queue]); all other
