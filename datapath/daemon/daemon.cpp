@@ -1,6 +1,7 @@
 #include "datapath/daemon/daemon.h"
 
 #include <net/if.h>
+#include <pthread.h>
 #include <signal.h>
 #include <string.h>
 #include <unistd.h>
@@ -648,7 +649,10 @@ int serve(const Config& config, const Reload& reload, const WorkerPlan& plan,
   const datapath::WorkerConfig worker_config{.batch_size = config.batch_size,
                                              .idle_timeout_ms = Mode::kIdleTimeoutMs};
   for (auto& slot : workers) {
-    slot->thread = std::thread([&slot = *slot, &kernel = *kernel, &stop, worker_config] {
+    const size_t index = static_cast<size_t>(&slot - workers.data());
+    slot->thread = std::thread([&slot = *slot, &kernel = *kernel, &stop, worker_config, index] {
+      // "dnsproxy-w0": what `top -H`, `ps -T` and /proc/PID/task/TID/comm show (15 bytes max).
+      (void)pthread_setname_np(pthread_self(), fmt::format("dnsproxy-w{}", index).c_str());
       if (auto pinned = datapath::pin_current_thread(slot.cpu); !pinned)
         spdlog::warn("{}", pinned.error().message);
       datapath::Worker worker(*slot.io, *slot.handler, kernel, slot.counters, worker_config);
