@@ -31,6 +31,7 @@
 #include "datapath/daemon/admin.h"
 #include "datapath/daemon/config_file.h"
 #include "datapath/daemon/control_loop.h"
+#include "datapath/daemon/logging.h"
 #include "datapath/daemon/metrics.h"
 #include "datapath/daemon/stats.h"
 #include "datapath/daemon/watchdog.h"
@@ -47,6 +48,13 @@
 
 namespace dnsproxy::daemon {
 namespace {
+
+// The tail of a rate-limited message that follows suppressed ones.
+std::string suppressed(const LogLimiter::Decision& decision) {
+  return decision.suppressed_before == 0
+             ? std::string()
+             : fmt::format(" ({} similar message(s) suppressed)", decision.suppressed_before);
+}
 
 // One worker thread's state; the control thread reads its counters while it runs.
 template <class Handler>
@@ -277,7 +285,9 @@ class PolicyMode {
       if (result.plumbed) {
         coordinator_->on_batch_acked(result.batch_id, now);
       } else {
-        spdlog::warn("agent could not plumb batch {}: {}", result.batch_id, result.error);
+        if (const auto decision = agent_log_.allow(now); decision.log)
+          spdlog::warn("agent could not plumb batch {}: {}{}", result.batch_id, result.error,
+                       suppressed(decision));
         coordinator_->on_batch_failed(result.batch_id);
       }
     }
@@ -322,8 +332,9 @@ class PolicyMode {
 
   void mirror() {
     if (auto polled = mirror_->poll(); !polled)
-      spdlog::warn("policy mirror: {} (the last good tables stay in force)",
-                   polled.error().message);
+      if (const auto decision = mirror_log_.allow(std::chrono::steady_clock::now()); decision.log)
+        spdlog::warn("policy mirror: {} (the last good tables stay in force){}",
+                     polled.error().message, suppressed(decision));
   }
 
   const Config& config_;
@@ -341,6 +352,8 @@ class PolicyMode {
   std::vector<datapath::agent::BatchResult> results_;
   datapath::pipeline::PolicyHandlerConfig handler_config_;
   uint64_t policy_version_ = 1;  // policy files applied (the start's is 1)
+  LogLimiter agent_log_;         // batch failures can repeat once per batch
+  LogLimiter mirror_log_;        // a failing map read repeats every poll (20 ms)
 };
 
 // Queue counts per interface, in the order given; also the check that every interface exists.
@@ -501,13 +514,15 @@ class Publisher {
     if (config_.stats_file.empty()) return;
     const std::string text = to_json(snapshot).dump(2) + "\n";
     if (auto written = write_file_atomically(config_.stats_file, text); !written)
-      spdlog::warn("stats file: {}", written.error().message);
+      if (const auto decision = log_.allow(std::chrono::steady_clock::now()); decision.log)
+        spdlog::warn("stats file: {}{}", written.error().message, suppressed(decision));
   }
 
  private:
   const Config& config_;
   uint64_t sequence_ = 0;
   ReloadState reloads_;
+  LogLimiter log_;  // a full disk fails every interval
 };
 
 // SIGHUP: the configuration again; a bad file changes nothing. Applies what can change live (the
@@ -534,6 +549,7 @@ void reload_config(const Config& running, const Reload& reload, ReloadState& sta
       state.restart_needed.emplace_back(key);
   }
   spdlog::set_level(next->verbose ? spdlog::level::debug : spdlog::level::info);
+  configure_logging(*parse_log_format(next->log_format));  // validated above
   spdlog::info("SIGHUP: reloaded; applied: {}; need a restart: {}",
                live.empty() ? "nothing changed" : fmt::format("{}", fmt::join(live, ", ")),
                state.restart_needed.empty()

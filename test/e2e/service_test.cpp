@@ -16,6 +16,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -174,6 +175,24 @@ TEST_F(ServiceTest, AWedgedWorkerStopsTheWatchdogPings) {
   EXPECT_GE(count_of(wedged, "STATUS=worker(s) 0 made no progress"), 1u) << joined(wedged);
   EXPECT_GE(count_of(notify.collect(1200), "WATCHDOG=1"), 1u) << "pings did not come back";
   EXPECT_EQ((*daemon)->stop(), 0) << (*daemon)->log();
+}
+
+// --log-format json: every line the daemon writes, from start to exit, is one JSON object.
+TEST_F(ServiceTest, JsonLogsAreOneObjectPerLine) {
+  auto daemon = Dnsproxyd::start("env", topology_->node(),
+                                 daemon_args({}, {"--log-format", "json"}), pin_dir());
+  ASSERT_TRUE(daemon) << daemon.error().message;
+  ASSERT_EQ((*daemon)->stop(), 0) << (*daemon)->log();
+  std::istringstream lines((*daemon)->log());
+  size_t parsed = 0;
+  for (std::string line; std::getline(lines, line);) {
+    const nlohmann::json object = nlohmann::json::parse(line, nullptr, false);
+    ASSERT_TRUE(object.is_object()) << line;
+    EXPECT_TRUE(object.contains("msg") && object.contains("level") && object.contains("time"))
+        << line;
+    ++parsed;
+  }
+  EXPECT_GE(parsed, 5u) << (*daemon)->log();
 }
 
 // A --metrics address already in use: a clear error naming it, exit 6, nothing left behind.
