@@ -259,8 +259,13 @@ class PolicyMode {
 
   void collect(Snapshot& snapshot) const {
     append_counters(coordinator_->counters(), snapshot.control);
+    snapshot.histograms.push_back(
+        HistogramSnapshot::of("mapping_to_ack", coordinator_->mapping_to_ack()));
     if (!agent_) return;  // detached
     append_counters(agent_->counters(), snapshot.control);
+    snapshot.agent = AgentSnapshot{.kind = agent_->kind(),
+                                   .link = to_string(agent_->link_state()),
+                                   .policy_version = policy_version_};
     if (guard_)
       if (auto counters = guard_->counters()) snapshot.l3_guard = *counters;
   }

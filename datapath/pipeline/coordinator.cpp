@@ -122,6 +122,7 @@ void Coordinator::on_batch_acked(uint64_t batch_id, Clock::time_point now) {
     cache_.mark_plumbed(pair.first, pair.second);
     auto pending = pending_.find(pair);
     if (pending == pending_.end()) continue;
+    mapping_to_ack_.record(now - pending->second.since);
     for (const TicketKey& key : pending->second.tickets) resolve(key);
     pending_.erase(pending);
   }

@@ -30,6 +30,7 @@
 #include <vector>
 
 #include "common/counters.h"
+#include "common/histogram.h"
 #include "datapath/pipeline/channel.h"
 #include "policy/fqdn_cache.h"
 #include "policy/snapshot.h"
@@ -125,6 +126,9 @@ class Coordinator {
     return counters_;
   }
   [[nodiscard]] const policy::FqdnCache& cache() const noexcept { return cache_; }
+  // Per plumbed (endpoint, IP): from its first notice reaching the control thread to the ACK of
+  // the batch that carried it (the batch delay, the agent's work and its round trip).
+  [[nodiscard]] const LatencyHistogram& mapping_to_ack() const noexcept { return mapping_to_ack_; }
   [[nodiscard]] size_t tickets_waiting() const noexcept { return tickets_.size(); }
   [[nodiscard]] size_t batches_in_flight() const noexcept { return in_flight_.size(); }
 
@@ -166,6 +170,7 @@ class Coordinator {
   std::map<TicketKey, Ticket> tickets_;
   std::vector<std::deque<uint32_t>> acks_;  // per worker
   CounterSet<CoordinatorCounter> counters_;
+  LatencyHistogram mapping_to_ack_;
 };
 
 }  // namespace dnsproxy::datapath::pipeline
