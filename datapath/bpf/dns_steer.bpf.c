@@ -338,12 +338,12 @@ static __always_inline struct parse_state parse(struct xdp_md* ctx, struct dns_p
 }
 
 /* Asks the kernel FIB where the packet's destination is reached from its ingress interface.
- * Fills egress_ifindex, both MACs and fib_status of `meta` and counts one FIB_* counter; or, when
- * a route exists but its next hop has no neighbour entry yet, counts nothing and returns 0: the
- * packet must go to the kernel, whose forwarding resolves the neighbour (user space could only
- * drop it, and the neighbour would never be resolved). Returns 1 to redirect. */
-static __always_inline int resolve_next_hop(struct xdp_md* ctx, const struct dns_packet* pkt,
-                                            struct dns_steer_meta* meta) {
+ * Fills egress_ifindex, both MACs and fib_status of `meta` and counts one FIB_* counter. A route
+ * whose next hop has no neighbour entry yet is not passed to the kernel here: the packet would
+ * skip the policy. It goes to user space as FIB_NO_NEIGH, which hands it to the kernel's stack
+ * once the policy let it through. */
+static __always_inline void resolve_next_hop(struct xdp_md* ctx, const struct dns_packet* pkt,
+                                             struct dns_steer_meta* meta) {
   struct bpf_fib_lookup fib = {};
   fib.ifindex = ctx->ingress_ifindex;
   fib.l4_protocol = IPPROTO_UDP;
@@ -371,9 +371,13 @@ static __always_inline int resolve_next_hop(struct xdp_md* ctx, const struct dns
       meta->egress_ifindex = fib.ifindex;
       __builtin_memcpy(meta->next_hop_mac, fib.dmac, sizeof(meta->next_hop_mac));
       __builtin_memcpy(meta->egress_mac, fib.smac, sizeof(meta->egress_mac));
-      return 1;
+      return;
     case BPF_FIB_LKUP_RET_NO_NEIGH:
-      return 0;
+      /* The kernel has set fib.ifindex to the egress interface, not yet the MACs. */
+      count(DNS_STEER_STAT_FIB_NO_NEIGH);
+      meta->fib_status = DNS_STEER_FIB_NO_NEIGH;
+      meta->egress_ifindex = fib.ifindex;
+      return;
     case BPF_FIB_LKUP_RET_NOT_FWDED:
       count(DNS_STEER_STAT_FIB_NOT_FORWARDED);
       break;
@@ -393,7 +397,6 @@ static __always_inline int resolve_next_hop(struct xdp_md* ctx, const struct dns
       break;
   }
   meta->fib_status = DNS_STEER_FIB_NOT_FORWARDED;
-  return 1;
 }
 
 /* No room for the metadata: the load-time fail action (see DNS_STEER_STAT_*_NO_META). */
@@ -432,7 +435,7 @@ int dns_steer(struct xdp_md* ctx) {
       .flags = pkt.flags,
       .vlan_tci = pkt.vlan_tci,
   };
-  if (!resolve_next_hop(ctx, &pkt, &meta)) return pass(ctx, DNS_STEER_STAT_PASS_NO_NEIGH);
+  resolve_next_hop(ctx, &pkt, &meta);
 
   /* Packet pointers are invalid after adjust_meta: everything needed is in `meta` now. A driver
    * without XDP metadata support fails it for every packet: the fail action applies, as for a

@@ -24,9 +24,6 @@ enum dns_steer_stat {
                                      * tcp_dns setting is pass): kernel, not policed */
   DNS_STEER_STAT_PASS_FRAGMENT,     /* non-first UDP fragment: ports unknown, kernel */
   DNS_STEER_STAT_PASS_NO_SOCKET,    /* DNS, no socket on the queue, fail-open: kernel */
-  DNS_STEER_STAT_PASS_NO_NEIGH,     /* DNS, route found but next-hop neighbour not resolved yet:
-                                     * kernel (it forwards and resolves the neighbour, so the next
-                                     * packets to that next hop take the AF_XDP path) */
   DNS_STEER_STAT_DROP_NO_SOCKET,    /* DNS, no socket on the queue, fail-closed */
   DNS_STEER_STAT_DROP_FRAGMENT,     /* first fragment of a DNS datagram */
   DNS_STEER_STAT_DROP_BAD_L2,       /* truncated Ethernet or 802.1Q header */
@@ -41,6 +38,8 @@ enum dns_steer_stat {
   DNS_STEER_STAT_DROP_NO_META,      /* bpf_xdp_adjust_meta failed, fail-closed */
   DNS_STEER_STAT_REDIRECT,          /* handed to the AF_XDP socket of the receive queue */
   DNS_STEER_STAT_FIB_OK,            /* redirected with next hop resolved */
+  DNS_STEER_STAT_FIB_NO_NEIGH,      /* route found, next-hop neighbour not resolved yet: user
+                                     * space decides, then hands it to the kernel's stack */
   DNS_STEER_STAT_FIB_NOT_FORWARDED, /* destination is local to the node (BPF_FIB_LKUP_RET_NOT_FWDED)
                                      */
   DNS_STEER_STAT_FIB_UNREACHABLE,   /* blackhole, unreachable or prohibit route */
@@ -85,6 +84,12 @@ enum dns_steer_fib_status {
   DNS_STEER_FIB_NOT_FORWARDED, /* local destination, blackhole, unreachable, MTU, forwarding
                                 * disabled: egress_ifindex and MACs zero (the FIB_* counters
                                 * say which) */
+  DNS_STEER_FIB_NO_NEIGH,      /* route found, but its next hop has no neighbour entry yet:
+                                * egress_ifindex valid, MACs zero. Still redirected, so the
+                                * packet is policed like any other (a query must never reach
+                                * the upstream unchecked); user space then hands it to the
+                                * kernel's stack, whose forwarding resolves the neighbour, so
+                                * the next packets to that hop come with FIB_OK. */
 };
 
 #define DNS_STEER_META_IPV6 0x01     /* L3 is IPv6 (else IPv4) */

@@ -79,17 +79,21 @@ enum class Side { kClient, kUpstream, kNone };  // n0, n1, or no interface
 
 // Verdict counters: each packet counts exactly one of these.
 constexpr dns_steer_stat kVerdictStats[] = {
-    DNS_STEER_STAT_PASS_NOT_IP,   DNS_STEER_STAT_PASS_NOT_UDP,   DNS_STEER_STAT_PASS_NOT_DNS,
-    DNS_STEER_STAT_PASS_TCP_DNS,  DNS_STEER_STAT_PASS_FRAGMENT,  DNS_STEER_STAT_PASS_NO_SOCKET,
-    DNS_STEER_STAT_PASS_NO_NEIGH, DNS_STEER_STAT_DROP_NO_SOCKET, DNS_STEER_STAT_DROP_FRAGMENT,
-    DNS_STEER_STAT_DROP_BAD_L2,   DNS_STEER_STAT_DROP_BAD_IPV4,  DNS_STEER_STAT_DROP_BAD_IPV6,
-    DNS_STEER_STAT_DROP_BAD_UDP,  DNS_STEER_STAT_DROP_SHORT_DNS, DNS_STEER_STAT_DROP_TCP_DNS,
-    DNS_STEER_STAT_PASS_NO_META,  DNS_STEER_STAT_DROP_NO_META,   DNS_STEER_STAT_REDIRECT,
+    DNS_STEER_STAT_PASS_NOT_IP,    DNS_STEER_STAT_PASS_NOT_UDP,  DNS_STEER_STAT_PASS_NOT_DNS,
+    DNS_STEER_STAT_PASS_TCP_DNS,   DNS_STEER_STAT_PASS_FRAGMENT, DNS_STEER_STAT_PASS_NO_SOCKET,
+    DNS_STEER_STAT_DROP_NO_SOCKET, DNS_STEER_STAT_DROP_FRAGMENT, DNS_STEER_STAT_DROP_BAD_L2,
+    DNS_STEER_STAT_DROP_BAD_IPV4,  DNS_STEER_STAT_DROP_BAD_IPV6, DNS_STEER_STAT_DROP_BAD_UDP,
+    DNS_STEER_STAT_DROP_SHORT_DNS, DNS_STEER_STAT_DROP_TCP_DNS,  DNS_STEER_STAT_PASS_NO_META,
+    DNS_STEER_STAT_DROP_NO_META,   DNS_STEER_STAT_REDIRECT,
 };
 constexpr dns_steer_stat kFibStats[] = {
-    DNS_STEER_STAT_FIB_OK,           DNS_STEER_STAT_FIB_NOT_FORWARDED,
-    DNS_STEER_STAT_FIB_UNREACHABLE,  DNS_STEER_STAT_FIB_FRAG_NEEDED,
-    DNS_STEER_STAT_FIB_FWD_DISABLED, DNS_STEER_STAT_FIB_OTHER,
+    DNS_STEER_STAT_FIB_OK,
+    DNS_STEER_STAT_FIB_NO_NEIGH,
+    DNS_STEER_STAT_FIB_NOT_FORWARDED,
+    DNS_STEER_STAT_FIB_UNREACHABLE,
+    DNS_STEER_STAT_FIB_FRAG_NEEDED,
+    DNS_STEER_STAT_FIB_FWD_DISABLED,
+    DNS_STEER_STAT_FIB_OTHER,
 };
 
 // One loaded dns_steer (not attached: test runs need none), its maps wired like the loader does.
@@ -662,11 +666,29 @@ TEST_F(DnsSteerTest, DropsEveryMalformedCaseWithItsOwnCounter) {
 
 TEST_F(DnsSteerTest, ReportsEveryFibOutcomeInTheMetadata) {
   const Case cases[] = {
-      // The kernel forwards it and so resolves the neighbour; the next packets are redirected.
-      {"v4 next hop without neighbour entry", query4(kUpstreamNoNeigh4), XDP_PASS,
-       DNS_STEER_STAT_PASS_NO_NEIGH},
-      {"v6 next hop without neighbour entry", query6(kUpstreamNoNeigh6), XDP_PASS,
-       DNS_STEER_STAT_PASS_NO_NEIGH},
+      // Policed like any other DNS packet (never passed around the proxy): the egress interface
+      // is known, the MACs are not; user space hands it to the kernel, which resolves them.
+      {"v4 next hop without neighbour entry", query4(kUpstreamNoNeigh4), XDP_REDIRECT,
+       DNS_STEER_STAT_REDIRECT,
+       unresolved(DNS_STEER_FIB_NO_NEIGH, DNS_STEER_STAT_FIB_NO_NEIGH, Side::kUpstream)},
+      {"v6 next hop without neighbour entry", query6(kUpstreamNoNeigh6), XDP_REDIRECT,
+       DNS_STEER_STAT_REDIRECT,
+       unresolved(DNS_STEER_FIB_NO_NEIGH, DNS_STEER_STAT_FIB_NO_NEIGH, Side::kUpstream,
+                  DNS_STEER_META_IPV6)},
+      {"v4 VLAN-tagged, next hop without neighbour entry",
+       with(query4(kUpstreamNoNeigh4), [](FrameSpec& f) { f.vlan_tags = {0x2064}; }), XDP_REDIRECT,
+       DNS_STEER_STAT_REDIRECT,
+       flagged(unresolved(DNS_STEER_FIB_NO_NEIGH, DNS_STEER_STAT_FIB_NO_NEIGH, Side::kUpstream),
+               DNS_STEER_META_VLAN, 0x2064)},
+      {"v6 response to a client without neighbour entry",
+       with(response6(),
+            [](FrameSpec& f) {
+              f.ipv6->dst = {0x20, 0x01, 0x0d, 0xb8, 0, 0x0c, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x77};
+            }),
+       XDP_REDIRECT, DNS_STEER_STAT_REDIRECT,
+       unresolved(DNS_STEER_FIB_NO_NEIGH, DNS_STEER_STAT_FIB_NO_NEIGH, Side::kClient,
+                  DNS_STEER_META_IPV6 | DNS_STEER_META_RESPONSE),
+       Side::kUpstream},
       {"v4 to the node itself", query4(kNode4), XDP_REDIRECT, DNS_STEER_STAT_REDIRECT,
        unresolved(DNS_STEER_FIB_NOT_FORWARDED, DNS_STEER_STAT_FIB_NOT_FORWARDED, Side::kNone)},
       {"v4 unreachable route", query4(kUnreachable4), XDP_REDIRECT, DNS_STEER_STAT_REDIRECT,
