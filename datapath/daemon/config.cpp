@@ -1,5 +1,7 @@
 #include "datapath/daemon/config.h"
 
+#include "datapath/daemon/logging.h"
+
 #include <sched.h>
 
 #include <algorithm>
@@ -33,6 +35,8 @@ Setup<void> validate(Config& config) {
   if (config.deny_rcode != "refused" && config.deny_rcode != "nxdomain")
     return failure(kExitBadConfig,
                    "--deny-rcode: \"" + config.deny_rcode + "\" is not refused or nxdomain");
+  if (auto format = parse_log_format(config.log_format); !format)
+    return failure(kExitBadConfig, format.error().message);
   if (config.on_max_delay != "release" && config.on_max_delay != "servfail")
     return failure(kExitBadConfig,
                    "--on-max-delay: \"" + config.on_max_delay + "\" is not release or servfail");

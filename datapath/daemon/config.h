@@ -54,10 +54,11 @@ struct Config {
   std::string pin_dir = "/sys/fs/bpf/dnsproxy";
   bool mount_bpffs = true;
   bool verbose = false;
-  std::string stats_file;          // empty: no stats snapshot
-  uint32_t stats_interval = 1000;  // ms between snapshots
-  std::string metrics;             // ADDR:PORT for Prometheus; empty: off
-  std::string admin_socket;        // unix socket path for dnsproxyctl; empty: off
+  std::string log_format = "text";  // --log-format text|json
+  std::string stats_file;           // empty: no stats snapshot
+  uint32_t stats_interval = 1000;   // ms between snapshots
+  std::string metrics;              // ADDR:PORT for Prometheus; empty: off
+  std::string admin_socket;         // unix socket path for dnsproxyctl; empty: off
   // Policy mode (issue 11): what --policy FILE turns on instead of --forward-all.
   std::string policy_file;               // --policy
   std::string deny_rcode = "refused";    // --deny-rcode refused|nxdomain

@@ -67,6 +67,8 @@ constexpr Knob kKnobs[] = {
      &Config::admin_socket},
     {"verbose", "-v,--verbose", "debug log, including libbpf's and libxdp's messages",
      &Config::verbose},
+    {"log-format", "--log-format", "text, or json (one object per line, for collectors)",
+     &Config::log_format},
 };
 
 // "FILE:LINE: key 'k': " (yaml-cpp marks are 0-based).
@@ -284,7 +286,7 @@ std::vector<std::string_view> changed_keys(const Config& a, const Config& b) {
 
 // Only the log level today: everything else shapes sockets, UMEMs, threads or the program.
 bool applies_live(std::string_view key) {
-  return key == "verbose";
+  return key == "verbose" || key == "log-format";
 }
 
 std::string to_yaml(const Config& config) {

@@ -1,6 +1,7 @@
 #include "datapath/daemon/daemon.h"
 
 #include <net/if.h>
+#include <pthread.h>
 #include <signal.h>
 #include <string.h>
 #include <unistd.h>
@@ -30,6 +31,7 @@
 #include "datapath/daemon/admin.h"
 #include "datapath/daemon/config_file.h"
 #include "datapath/daemon/control_loop.h"
+#include "datapath/daemon/logging.h"
 #include "datapath/daemon/metrics.h"
 #include "datapath/daemon/stats.h"
 #include "datapath/daemon/watchdog.h"
@@ -40,11 +42,19 @@
 #include "datapath/pipeline/policy_handler.h"
 #include "datapath/steer_program.h"
 #include "datapath/worker.h"
+#include "dns/name_text.h"
 #include "policy/policy_file.h"
 #include "xsk/packet_io.h"
 
 namespace dnsproxy::daemon {
 namespace {
+
+// The tail of a rate-limited message that follows suppressed ones.
+std::string suppressed(const LogLimiter::Decision& decision) {
+  return decision.suppressed_before == 0
+             ? std::string()
+             : fmt::format(" ({} similar message(s) suppressed)", decision.suppressed_before);
+}
 
 // One worker thread's state; the control thread reads its counters while it runs.
 template <class Handler>
@@ -72,7 +82,44 @@ struct ForwardAllMode {
   Result<void> start(ControlLoop&) { return {}; }
   void collect_worker(size_t, WorkerSnapshot&) const {}
   void collect(Snapshot&) const {}
+  // The admin socket's mode commands (`cache`, `policy`) and the mode's part of `status`.
+  nlohmann::json admin(std::string_view command) const {
+    return {{"error", fmt::format("'{}': forward-all mode has no policy", command)}};
+  }
+  nlohmann::json status() const { return nullptr; }
 };
+
+// `dnsproxyctl policy`: the rules in force, as the policy file stated them after parsing.
+nlohmann::json policy_json(const policy::PolicyFile& file, const std::string& path) {
+  const auto patterns = [](const std::vector<policy::NamePattern>& list) {
+    nlohmann::json out = nlohmann::json::array();
+    for (const policy::NamePattern& pattern : list) out.push_back(pattern.text);
+    return out;
+  };
+  nlohmann::json endpoints = nlohmann::json::array();
+  for (const policy::EndpointPolicy& endpoint : file.spec.endpoints) {
+    nlohmann::json rules = nlohmann::json::array();
+    for (const policy::DnsRule& rule : endpoint.dns_rules)
+      rules.push_back({{"port", rule.port},
+                       {"protocol", std::string(policy::to_string(rule.protocol))},
+                       {"servers", rule.servers.any ? nlohmann::json("any")
+                                                    : nlohmann::json(rule.servers.identities)},
+                       {"names", patterns(rule.patterns)}});
+    endpoints.push_back({{"endpoint", endpoint.endpoint_id},
+                         {"dns", std::move(rules)},
+                         {"to_fqdns", patterns(endpoint.to_fqdns)}});
+  }
+  const auto action = [](policy::DefaultAction a) {
+    return a == policy::DefaultAction::kAllow ? "allow" : "refuse";
+  };
+  return {{"source", path},
+          {"defaults",
+           {{"unknown_source", action(file.spec.defaults.unknown_source)},
+            {"port_without_rules", action(file.spec.defaults.port_without_rules)}}},
+          {"endpoint_addresses", file.endpoints.size()},
+          {"ipcache_prefixes", file.ipcache.size()},
+          {"endpoints", std::move(endpoints)}};
+}
 
 // --policy FILE: the policy pipeline (datapath/pipeline/) with the embedded agent
 // (datapath/agent/). The control thread owns the snapshot store, the forwarded-query tracker every
@@ -196,6 +243,20 @@ class PolicyMode {
   void collect_worker(size_t w, WorkerSnapshot& worker) const {
     append_counters(*counters_[w], worker.counters);
   }
+  nlohmann::json admin(std::string_view command) const {
+    if (command == "cache") return cache_json();
+    if (command == "policy") return policy_json(file_, config_.policy_file);
+    return {{"error", fmt::format("unknown command '{}'", command)}};
+  }
+  nlohmann::json status() const {
+    return {
+        {"agent", agent_ ? nlohmann::json{{"kind", std::string(agent_->kind())},
+                                          {"link", std::string(to_string(agent_->link_state()))}}
+                         : nlohmann::json(nullptr)},
+        {"policy", {{"source", config_.policy_file}, {"version", policy_version_}}},
+        {"l3_guard", guard_ != nullptr}};
+  }
+
   void collect(Snapshot& snapshot) const {
     append_counters(coordinator_->counters(), snapshot.control);
     if (!agent_) return;  // detached
@@ -224,7 +285,9 @@ class PolicyMode {
       if (result.plumbed) {
         coordinator_->on_batch_acked(result.batch_id, now);
       } else {
-        spdlog::warn("agent could not plumb batch {}: {}", result.batch_id, result.error);
+        if (const auto decision = agent_log_.allow(now); decision.log)
+          spdlog::warn("agent could not plumb batch {}: {}{}", result.batch_id, result.error,
+                       suppressed(decision));
         coordinator_->on_batch_failed(result.batch_id);
       }
     }
@@ -242,10 +305,36 @@ class PolicyMode {
     }
   }
 
+  // The learned mappings, soonest expiry first; at most kCacheListed of them.
+  static constexpr size_t kCacheListed = 10000;
+  nlohmann::json cache_json() const {
+    const auto now = std::chrono::steady_clock::now();
+    nlohmann::json mappings = nlohmann::json::array();
+    const policy::FqdnCache& cache = coordinator_->cache();
+    cache.for_each([&](uint32_t endpoint, std::string_view wire, const policy::IpAddress& ip,
+                       policy::Clock::time_point expires, bool plumbed) {
+      if (mappings.size() == kCacheListed) return;
+      std::string name;
+      dns::append_name_text(std::span(reinterpret_cast<const uint8_t*>(wire.data()), wire.size()),
+                            name);
+      mappings.push_back(
+          {{"endpoint", endpoint},
+           {"name", name},
+           {"ip", ip.to_string()},
+           {"expires_in_ms",
+            std::chrono::duration_cast<std::chrono::milliseconds>(expires - now).count()},
+           {"plumbed", plumbed}});
+    });
+    return {{"count", cache.mapping_count()},
+            {"listed", mappings.size()},
+            {"mappings", std::move(mappings)}};
+  }
+
   void mirror() {
     if (auto polled = mirror_->poll(); !polled)
-      spdlog::warn("policy mirror: {} (the last good tables stay in force)",
-                   polled.error().message);
+      if (const auto decision = mirror_log_.allow(std::chrono::steady_clock::now()); decision.log)
+        spdlog::warn("policy mirror: {} (the last good tables stay in force){}",
+                     polled.error().message, suppressed(decision));
   }
 
   const Config& config_;
@@ -262,6 +351,9 @@ class PolicyMode {
   std::optional<ControlLoop::Deadline> batch_deadline_;
   std::vector<datapath::agent::BatchResult> results_;
   datapath::pipeline::PolicyHandlerConfig handler_config_;
+  uint64_t policy_version_ = 1;  // policy files applied (the start's is 1)
+  LogLimiter agent_log_;         // batch failures can repeat once per batch
+  LogLimiter mirror_log_;        // a failing map read repeats every poll (20 ms)
 };
 
 // Queue counts per interface, in the order given; also the check that every interface exists.
@@ -422,13 +514,15 @@ class Publisher {
     if (config_.stats_file.empty()) return;
     const std::string text = to_json(snapshot).dump(2) + "\n";
     if (auto written = write_file_atomically(config_.stats_file, text); !written)
-      spdlog::warn("stats file: {}", written.error().message);
+      if (const auto decision = log_.allow(std::chrono::steady_clock::now()); decision.log)
+        spdlog::warn("stats file: {}{}", written.error().message, suppressed(decision));
   }
 
  private:
   const Config& config_;
   uint64_t sequence_ = 0;
   ReloadState reloads_;
+  LogLimiter log_;  // a full disk fails every interval
 };
 
 // SIGHUP: the configuration again; a bad file changes nothing. Applies what can change live (the
@@ -455,6 +549,7 @@ void reload_config(const Config& running, const Reload& reload, ReloadState& sta
       state.restart_needed.emplace_back(key);
   }
   spdlog::set_level(next->verbose ? spdlog::level::debug : spdlog::level::info);
+  configure_logging(*parse_log_format(next->log_format));  // validated above
   spdlog::info("SIGHUP: reloaded; applied: {}; need a restart: {}",
                live.empty() ? "nothing changed" : fmt::format("{}", fmt::join(live, ", ")),
                state.restart_needed.empty()
@@ -551,8 +646,12 @@ int serve(const Config& config, const Reload& reload, const WorkerPlan& plan,
   if (!config.admin_socket.empty()) {
     auto listening = AdminServer::listen(config.admin_socket, loop, [&](std::string_view command) {
       if (command == "stats") return to_json(collect(workers, mode, steer, started, false));
-      if (command == "status")
-        return status_json(config, collect(workers, mode, steer, started, false));
+      if (command == "status") {
+        nlohmann::json status = status_json(config, collect(workers, mode, steer, started, false));
+        if (nlohmann::json policy = mode.status(); !policy.is_null()) status.update(policy);
+        return status;
+      }
+      if (command == "cache" || command == "policy") return mode.admin(command);
       return nlohmann::json{{"error", fmt::format("unknown command '{}'", command)}};
     });
     if (!listening) {
@@ -571,7 +670,10 @@ int serve(const Config& config, const Reload& reload, const WorkerPlan& plan,
   const datapath::WorkerConfig worker_config{.batch_size = config.batch_size,
                                              .idle_timeout_ms = Mode::kIdleTimeoutMs};
   for (auto& slot : workers) {
-    slot->thread = std::thread([&slot = *slot, &kernel = *kernel, &stop, worker_config] {
+    const size_t index = static_cast<size_t>(&slot - workers.data());
+    slot->thread = std::thread([&slot = *slot, &kernel = *kernel, &stop, worker_config, index] {
+      // "dnsproxy-w0": what `top -H`, `ps -T` and /proc/PID/task/TID/comm show (15 bytes max).
+      (void)pthread_setname_np(pthread_self(), fmt::format("dnsproxy-w{}", index).c_str());
       if (auto pinned = datapath::pin_current_thread(slot.cpu); !pinned)
         spdlog::warn("{}", pinned.error().message);
       datapath::Worker worker(*slot.io, *slot.handler, kernel, slot.counters, worker_config);
