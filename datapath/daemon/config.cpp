@@ -40,6 +40,8 @@ Setup<void> validate(Config& config) {
   if (config.on_max_delay != "release" && config.on_max_delay != "servfail")
     return failure(kExitBadConfig,
                    "--on-max-delay: \"" + config.on_max_delay + "\" is not release or servfail");
+  if (config.tcp_dns != "drop" && config.tcp_dns != "pass")
+    return failure(kExitBadConfig, "--tcp-dns: \"" + config.tcp_dns + "\" is not drop or pass");
   if (config.max_delay == 0) return failure(kExitBadConfig, "--max-delay must be at least 1 ms");
   if (config.max_parked == 0) return failure(kExitBadConfig, "--max-parked must be at least 1");
   if (config.interfaces.empty()) return failure(kExitBadConfig, "no -i/--interface given");

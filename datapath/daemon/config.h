@@ -48,6 +48,9 @@ struct Config {
   uint32_t batch_size = 64;
   bool busy_poll = false;
   bool fail_closed = false;
+  // --tcp-dns drop|pass: TCP to a DNS port from an endpoint with DNS rules. Not policed yet, so
+  // dropped in XDP by default; pass lets it reach the server unchecked.
+  std::string tcp_dns = "drop";
   std::string pin_dir = "/sys/fs/bpf/dnsproxy";
   bool mount_bpffs = true;
   bool verbose = false;

@@ -48,6 +48,9 @@ constexpr Knob kKnobs[] = {
      &Config::busy_poll},
     {"fail-closed", "--fail-closed", "drop DNS on queues without a socket (default: pass)",
      &Config::fail_closed},
+    {"tcp-dns", "--tcp-dns",
+     "TCP to a DNS port from an endpoint with DNS rules (not policed yet): drop|pass",
+     &Config::tcp_dns},
     {"pin-dir", "--pin-dir", "bpffs directory for the program's maps", &Config::pin_dir},
     {"no-mount-bpffs", "--no-mount-bpffs",
      "never mount a bpf filesystem on /sys/fs/bpf (by default one is mounted there when "

@@ -595,10 +595,15 @@ nlohmann::json status_json(const Config& config, const Snapshot& snapshot) {
                          {"busy_poll", socket.busy_poll}});
     workers.push_back({{"worker", w}, {"cpu", snapshot.workers[w].cpu}, {"sockets", sockets}});
   }
-  return {{"mode", std::string(snapshot.mode)}, {"pid", ::getpid()},
-          {"uptime_ms", snapshot.uptime_ms},    {"interfaces", config.interfaces},
-          {"dns_ports", config.dns_ports},      {"fail_closed", config.fail_closed},
-          {"pin_dir", config.pin_dir},          {"workers", workers}};
+  return {{"mode", std::string(snapshot.mode)},
+          {"pid", ::getpid()},
+          {"uptime_ms", snapshot.uptime_ms},
+          {"interfaces", config.interfaces},
+          {"dns_ports", config.dns_ports},
+          {"fail_closed", config.fail_closed},
+          {"tcp_dns", config.tcp_dns},
+          {"pin_dir", config.pin_dir},
+          {"workers", workers}};
 }
 
 // The service manager's notification socket (sd_notify(3)); a no-op without NOTIFY_SOCKET.
@@ -793,6 +798,7 @@ int run(Config config, Reload reload) {
   datapath::SteerSettings settings;
   settings.dns_ports = config.dns_ports;
   settings.fail_open = !config.fail_closed;
+  settings.tcp_dns_drop = config.tcp_dns == "drop";            // validated: drop or pass
   settings.mode = *datapath::parse_xdp_mode(config.xdp_mode);  // validated
   settings.pin_dir = config.pin_dir;
   settings.mount_bpffs = config.mount_bpffs;

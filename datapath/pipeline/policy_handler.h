@@ -3,7 +3,9 @@
 //
 // Query (client -> server): endpoint of the client address, identity of the server address, port,
 // UDP -> Snapshot::decide.
-//   allowed -> recorded in the QueryTracker, rewritten for the FIB's next hop, forwarded
+//   allowed -> recorded in the QueryTracker, rewritten for the FIB's next hop, forwarded (or,
+//              when that next hop has no neighbour entry yet, handed to the node's stack, which
+//              resolves it; the same holds for every response released)
 //   denied  -> REFUSED (or NXDOMAIN) written in place and turned around out of the ingress port;
 //              one counter per deny reason
 // Response (server -> client): QueryTracker::claim (unmatched, duplicate, late and question
@@ -150,7 +152,7 @@ class PolicyHandler {
     Packet frame;
     std::span<std::byte> bytes;
     uint32_t port = 0;
-    uint32_t egress_ifindex = 0;
+    Verdict release;  // forward to the egress port, or to the node's stack (no neighbour yet)
     uint32_t ticket = 0;
     uint16_t dns_length = 0;
     Slot state = Slot::kFree;
