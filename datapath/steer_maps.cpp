@@ -52,18 +52,24 @@ std::string_view SteerCounters::name(dns_steer_stat stat) {
   return stat < DNS_STEER_STAT__COUNT ? kStatNames[stat] : std::string_view("unknown");
 }
 
-Result<SteerCounters> StatsMap::read() const {
+Result<void> read_percpu_counters(int fd, std::string_view map_name, std::span<uint64_t> out) {
   const int cpus = libbpf_num_possible_cpus();
   if (cpus <= 0) return fail("cannot count possible CPUs: ", errno_text(-cpus));
   std::vector<uint64_t> per_cpu(static_cast<size_t>(cpus));
-  SteerCounters counters;
-  for (uint32_t stat = 0; stat < DNS_STEER_STAT__COUNT; ++stat) {
-    if (bpf_map_lookup_elem(fd_, &stat, per_cpu.data()) != 0) {
-      return fail("reading dns_steer_stats[", std::string(kStatNames[stat]),
+  for (uint32_t slot = 0; slot < out.size(); ++slot) {
+    if (bpf_map_lookup_elem(fd, &slot, per_cpu.data()) != 0)
+      return fail("reading ", std::string(map_name), "[", std::to_string(slot),
                   "]: ", errno_text(errno));
-    }
-    for (uint64_t value : per_cpu) counters.values[stat] += value;
+    out[slot] = 0;
+    for (uint64_t value : per_cpu) out[slot] += value;
   }
+  return {};
+}
+
+Result<SteerCounters> StatsMap::read() const {
+  SteerCounters counters;
+  if (auto read = read_percpu_counters(fd_, "dns_steer_stats", counters.values); !read)
+    return tl::unexpected(read.error());
   return counters;
 }
 
@@ -162,6 +168,20 @@ Result<void> SourcesMap::replace(const Sources& sources) const {
       return fail("deleting dns_steer_sources[", address.to_string(), "]: ", errno_text(errno));
   }
   return {};
+}
+
+SourcesMap::Sources policed_sources(const policy::RuleSet& rules,
+                                    std::span<const policy::EndpointEntry> endpoints) {
+  SourcesMap::Sources sources;
+  for (const policy::EndpointEntry& endpoint : endpoints) {
+    const policy::EndpointRules* found = rules.find(endpoint.info.endpoint_id);
+    if (!found) continue;
+    __u32 flags = 0;
+    if (!found->ports.empty()) flags |= DNSPROXY_SOURCE_DNS_RULES;
+    if (found->has_to_fqdns) flags |= DNSPROXY_SOURCE_TO_FQDNS;
+    if (flags != 0) sources[endpoint.address] = {endpoint.info.endpoint_id, flags};
+  }
+  return sources;
 }
 
 }  // namespace dnsproxy::datapath

@@ -216,11 +216,20 @@ enum l3_guard_stat {
   L3_GUARD_STAT_RX = 0,           /* every packet dns_steer handed on */
   L3_GUARD_STAT_PASS_NOT_IP,      /* not IPv4/IPv6, or a header too short to police */
   L3_GUARD_STAT_PASS_NOT_POLICED, /* source is no endpoint with toFQDNs rules */
-  L3_GUARD_STAT_PASS_NEIGHBOUR,   /* ICMPv6 neighbour / router discovery: never policed */
+  L3_GUARD_STAT_PASS_LINK_SCOPE,  /* to a multicast, broadcast or IPv6 link-local address, or
+                                   * ICMPv6 neighbour / router discovery: never policed */
+  L3_GUARD_STAT_PASS_DNS,         /* to a DNS port (TCP DNS is dns_steer's to decide) */
   L3_GUARD_STAT_PASS_ALLOWED,     /* destination plumbed for the source endpoint, unexpired */
   L3_GUARD_STAT_DROP_NOT_PLUMBED, /* destination not in the endpoint's allow map */
   L3_GUARD_STAT_DROP_EXPIRED,     /* in the allow map, past its expiry */
   L3_GUARD_STAT__COUNT,
+};
+
+/* l3_guard's load-time settings, in its .rodata. */
+struct l3_guard_config {
+  __u16 ports[DNS_STEER_MAX_PORTS]; /* DNS ports (TCP and UDP), network byte order */
+  __u8 port_count;
+  __u8 pad[3];
 };
 
 /* ---- dnsproxy-loadgen's receive program (datapath/bpf/loadgen_rx.bpf.c). ----

@@ -16,6 +16,7 @@
 #include <cstdio>
 #include <fstream>
 #include <memory>
+#include <optional>
 #include <random>
 #include <string>
 #include <thread>
@@ -25,6 +26,7 @@
 #include <spdlog/spdlog.h>
 
 #include "common/capabilities.h"
+#include "datapath/agent/embedded_agent.h"
 #include "datapath/daemon/admin.h"
 #include "datapath/daemon/config_file.h"
 #include "datapath/daemon/control_loop.h"
@@ -33,6 +35,7 @@
 #include "datapath/daemon/watchdog.h"
 #include "datapath/daemon/worker_plan.h"
 #include "datapath/kernel_path.h"
+#include "datapath/l3_guard.h"
 #include "datapath/pipeline/coordinator.h"
 #include "datapath/pipeline/policy_handler.h"
 #include "datapath/steer_program.h"
@@ -56,23 +59,28 @@ template <class Handler>
 using Workers = std::vector<std::unique_ptr<WorkerSlot<Handler>>>;
 
 // What runs in the workers and what the control loop adds, per mode. A mode makes one handler per
-// worker, registers its control-plane fds and timers, and adds its counters to the snapshot.
+// worker; attach() plugs its BPF pieces into dns_steer before the sockets exist and detach()
+// takes them out again before dns_steer goes; start() registers its control-plane fds and
+// timers; collect*() add its counters to the snapshot.
 struct ForwardAllMode {
   using Handler = datapath::ForwardAllHandler;
   static constexpr std::string_view kName = "forward_all";
   static constexpr int kIdleTimeoutMs = 100;
+  Result<void> attach(datapath::SteerProgram&) { return {}; }
+  void detach() {}
   Result<std::unique_ptr<Handler>> make_handler(size_t) { return std::make_unique<Handler>(); }
   Result<void> start(ControlLoop&) { return {}; }
   void collect_worker(size_t, WorkerSnapshot&) const {}
   void collect(Snapshot&) const {}
 };
 
-// --policy FILE: the policy pipeline (datapath/pipeline/). The control thread owns the snapshot
-// store (rules, endpoint table and ipcache from the policy file), the forwarded-query tracker
-// every worker shares, one Channel per worker and the Coordinator that drains them.
-// No agent is attached yet (the embedded agent is its own piece of issue 11): the mappings are
-// learned into the FQDN cache, nothing plumbs them, so a response with toFQDNs-selected new
-// addresses is released at --max-delay (counted as released_at_max_delay / servfail_at_max_delay).
+// --policy FILE: the policy pipeline (datapath/pipeline/) with the embedded agent
+// (datapath/agent/). The control thread owns the snapshot store, the forwarded-query tracker every
+// worker shares, one Channel per worker, the Coordinator that drains them into plumbing batches,
+// the agent that plumbs them, the mirror of the agent's endpoint and ipcache maps, and l3_guard.
+//
+//   worker notices -> Coordinator -> batch (cut at batch_max or batch_delay) -> agent
+//   agent result   -> Coordinator (PlumbedSet republished) -> ticket ACKs -> worker rings
 class PolicyMode {
  public:
   using Handler = datapath::pipeline::PolicyHandler;
@@ -82,9 +90,10 @@ class PolicyMode {
   static constexpr int kIdleTimeoutMs = 5;
 
   static Setup<std::unique_ptr<PolicyMode>> create(const Config& config, size_t workers) {
-    auto mode = std::unique_ptr<PolicyMode>(new PolicyMode());
+    auto mode = std::unique_ptr<PolicyMode>(new PolicyMode(config));
     auto file = policy::apply_policy_file(config.policy_file, mode->store_);
     if (!file) return failure(kExitBadConfig, "--policy: " + file.error().message);
+    mode->file_ = std::move(*file);
     std::random_device random;
     auto tracker =
         datapath::pipeline::QueryTracker::create({}, uint64_t{random()} << 32 | random());
@@ -99,7 +108,14 @@ class PolicyMode {
       mode->counters_.push_back(std::make_unique<CounterSet<datapath::pipeline::PolicyCounter>>());
     }
     mode->coordinator_ = std::make_unique<datapath::pipeline::Coordinator>(
-        datapath::pipeline::CoordinatorConfig{.cache = file->fqdn_limits}, mode->store_, workers);
+        datapath::pipeline::CoordinatorConfig{.cache = mode->file_.fqdn_limits}, mode->store_,
+        workers);
+    auto agent = datapath::agent::EmbeddedAgent::create(
+        {.plumb_delay = std::chrono::milliseconds(config.agent_plumb_delay)});
+    if (!agent) return failure(kExitBadConfig, "embedded agent: " + agent.error().message);
+    mode->agent_ = std::move(*agent);
+    if (auto loaded = mode->agent_->load_policy(mode->file_); !loaded)
+      return failure(kExitBadConfig, "embedded agent: " + loaded.error().message);
     mode->handler_config_ = datapath::pipeline::PolicyHandlerConfig{
         .deny_rcode = config.deny_rcode == "nxdomain" ? dns::ErrorAnswer::kNxDomain
                                                       : dns::ErrorAnswer::kRefused,
@@ -109,10 +125,38 @@ class PolicyMode {
         .max_parked = config.max_parked};
     spdlog::info(
         "policy {}: {} endpoint(s) with rules, {} endpoint address(es), {} ipcache "
-        "prefix(es)",
-        config.policy_file, file->rules->endpoint_count(), file->endpoints.size(),
-        file->ipcache.size());
+        "prefix(es); embedded agent, plumb delay {} ms",
+        config.policy_file, mode->file_.rules->endpoint_count(), mode->file_.endpoints.size(),
+        mode->file_.ipcache.size(), config.agent_plumb_delay);
     return mode;
+  }
+
+  // The agent's maps pinned beside dns_steer's, the policed sources written, l3_guard chained
+  // in, and the mirror's first read of the pinned maps done: the policy is in force.
+  Result<void> attach(datapath::SteerProgram& steer) {
+    if (auto pinned = agent_->pin(steer.pin_dir()); !pinned) return pinned;
+    const auto sources = datapath::policed_sources(*file_.rules, file_.endpoints);
+    if (auto written = steer.sources().replace(sources); !written) return written;
+    if (config_.l3_guard) {
+      auto guard = datapath::L3Guard::install(steer, agent_->allow_map().fd(), config_.dns_ports);
+      if (!guard) return tl::unexpected(guard.error());
+      guard_ = std::move(*guard);
+    }
+    auto maps =
+        datapath::PolicyMaps::open_pinned(datapath::agent::pinned_policy_maps(steer.pin_dir()));
+    if (!maps) return tl::unexpected(maps.error());
+    mirror_ = std::make_unique<datapath::PolicyMirror>(std::move(*maps), store_);
+    if (auto polled = mirror_->poll(); !polled) return tl::unexpected(polled.error());
+    spdlog::info("{} policed endpoint address(es); L3 toFQDNs enforcement: {}", sources.size(),
+                 guard_ ? "l3_guard (dns_steer's next program)" : "off (--no-l3-guard)");
+    return {};
+  }
+
+  // After the workers stopped: l3_guard out of dns_steer's chain, the agent's pins removed.
+  void detach() {
+    guard_.reset();
+    mirror_.reset();
+    agent_.reset();
   }
 
   Result<std::unique_ptr<Handler>> make_handler(size_t w) {
@@ -123,17 +167,28 @@ class PolicyMode {
   }
 
   Result<void> start(ControlLoop& loop) {
+    auto deadline = loop.add_deadline([this] { flush(); });
+    if (!deadline) return tl::unexpected(deadline.error());
+    batch_deadline_ = *deadline;
     for (size_t w = 0; w < channels_.size(); ++w) {
       datapath::pipeline::Channel& channel = *channels_[w];
       auto added = loop.add_fd(channel.notify.fd(), [this, w, &channel] {
         channel.notify.drain();
         coordinator_->drain(w, channel.notices, std::chrono::steady_clock::now());
+        flush();
       });
       if (!added) return added;
     }
-    // Mappings past their TTL leave the cache; retired snapshots are freed.
+    if (auto added = loop.add_fd(agent_->event_fd(), [this] { take_agent_results(); }); !added)
+      return added;
+    if (auto added = loop.add_timer(datapath::PolicyMirror::kPollInterval, [this] { mirror(); });
+        !added)
+      return added;
+    // Mappings past their TTL leave the cache and the allow map; retired snapshots are freed.
     return loop.add_timer(std::chrono::milliseconds(1000), [this] {
-      coordinator_->expire(std::chrono::steady_clock::now());
+      const auto now = std::chrono::steady_clock::now();
+      coordinator_->expire(now);
+      agent_->expire(now);
       store_.reclaim();
     });
   }
@@ -143,17 +198,69 @@ class PolicyMode {
   }
   void collect(Snapshot& snapshot) const {
     append_counters(coordinator_->counters(), snapshot.control);
+    if (!agent_) return;  // detached
+    append_counters(agent_->counters(), snapshot.control);
+    if (guard_)
+      if (auto counters = guard_->counters()) snapshot.l3_guard = *counters;
   }
 
  private:
-  PolicyMode() = default;
+  explicit PolicyMode(const Config& config) : config_(config) {}
 
+  // Cuts every batch that is due and hands it to the agent; re-arms for the open one. Then hands
+  // each worker the ACKs waiting for it (tickets whose addresses were all plumbed already).
+  void flush() {
+    const auto now = std::chrono::steady_clock::now();
+    while (auto batch = coordinator_->cut(now)) agent_->submit(std::move(*batch));
+    if (auto next = coordinator_->next_deadline()) batch_deadline_->arm(*next);
+    deliver_acks();
+  }
+
+  void take_agent_results() {
+    results_.clear();
+    const auto now = std::chrono::steady_clock::now();
+    agent_->poll(now, results_);
+    for (const datapath::agent::BatchResult& result : results_) {
+      if (result.plumbed) {
+        coordinator_->on_batch_acked(result.batch_id, now);
+      } else {
+        spdlog::warn("agent could not plumb batch {}: {}", result.batch_id, result.error);
+        coordinator_->on_batch_failed(result.batch_id);
+      }
+    }
+    deliver_acks();
+  }
+
+  // A full ACK ring keeps the rest for the next call (counted as ack_ring_full); the ring holds
+  // at least --max-parked, so it can only be full while the worker is behind.
+  void deliver_acks() {
+    for (size_t w = 0; w < channels_.size(); ++w) {
+      datapath::pipeline::Channel& channel = *channels_[w];
+      const size_t delivered = coordinator_->deliver_acks(
+          w, [&](const datapath::pipeline::TicketAck& ack) { return channel.acks.push(ack); });
+      if (delivered > 0) channel.wake.signal();
+    }
+  }
+
+  void mirror() {
+    if (auto polled = mirror_->poll(); !polled)
+      spdlog::warn("policy mirror: {} (the last good tables stay in force)",
+                   polled.error().message);
+  }
+
+  const Config& config_;
   policy::QsbrDomain domain_;
   policy::SnapshotStore store_{domain_};
+  policy::PolicyFile file_;
   std::unique_ptr<datapath::pipeline::QueryTracker> tracker_;
   std::vector<std::unique_ptr<datapath::pipeline::Channel>> channels_;
   std::vector<std::unique_ptr<CounterSet<datapath::pipeline::PolicyCounter>>> counters_;
   std::unique_ptr<datapath::pipeline::Coordinator> coordinator_;
+  std::unique_ptr<datapath::agent::EmbeddedAgent> agent_;
+  std::unique_ptr<datapath::L3Guard> guard_;
+  std::unique_ptr<datapath::PolicyMirror> mirror_;
+  std::optional<ControlLoop::Deadline> batch_deadline_;
+  std::vector<datapath::agent::BatchResult> results_;
   datapath::pipeline::PolicyHandlerConfig handler_config_;
 };
 
@@ -403,6 +510,10 @@ template <class Mode>
 int serve(const Config& config, const Reload& reload, const WorkerPlan& plan,
           datapath::SteerProgram& steer, ControlLoop& loop, Mode& mode) {
   using Handler = typename Mode::Handler;
+  if (auto attached = mode.attach(steer); !attached) {
+    spdlog::error("{}", attached.error().message);
+    return kExitAttach;
+  }
   notify("STATUS=creating AF_XDP sockets");
   auto created = create_workers(config, plan, steer, mode);
   if (!created) {
@@ -601,6 +712,8 @@ int run(Config config, Reload reload) {
   ForwardAllMode forward_all;
   const int served = policy_mode ? serve(config, reload, *plan, **steer, **loop, *policy_mode)
                                  : serve(config, reload, *plan, **steer, **loop, forward_all);
+  // The mode's BPF pieces (l3_guard, the agent's pins) go before dns_steer does.
+  if (policy_mode) policy_mode->detach();
   // Last: detach and unpin, whatever happened above (the workers and sockets are gone).
   auto detached = (*steer)->detach();
   if (!detached) spdlog::error("detach: {}", detached.error().message);

@@ -98,11 +98,18 @@ std::string to_prometheus(const Snapshot& snapshot) {
     Family steer(out, "dnsproxy_dns_steer_packets_total", "counter",
                  "dns_steer verdicts (pass_*, drop_*, redirect) and, for redirected packets, FIB "
                  "results (fib_*).");
-    for (size_t i = 0; i < DNS_STEER_STAT__COUNT; ++i) {
-      const auto stat = static_cast<dns_steer_stat>(i);
-      steer.sample(fmt::format("counter=\"{}\"", datapath::SteerCounters::name(stat)),
-                   (*snapshot.dns_steer)[stat]);
-    }
+    for_each_bpf_counter<dns_steer_stat>(*snapshot.dns_steer,
+                                         [&](std::string_view name, uint64_t value) {
+                                           steer.sample(fmt::format("counter=\"{}\"", name), value);
+                                         });
+  }
+  if (snapshot.l3_guard) {
+    Family guard(out, "dnsproxy_l3_guard_packets_total", "counter",
+                 "l3_guard verdicts on the non-DNS traffic of policed endpoints (pass_*, drop_*).");
+    for_each_bpf_counter<l3_guard_stat>(*snapshot.l3_guard,
+                                        [&](std::string_view name, uint64_t value) {
+                                          guard.sample(fmt::format("counter=\"{}\"", name), value);
+                                        });
   }
   return out;
 }

@@ -15,6 +15,7 @@
 #include <nlohmann/json.hpp>
 
 #include "common/result.h"
+#include "datapath/l3_guard.h"
 #include "datapath/steer_maps.h"
 #include "xsk/frame_pool.h"
 #include "xsk/socket.h"
@@ -59,8 +60,9 @@ struct Snapshot {
   std::vector<WorkerSnapshot> workers;
   // Policy mode: the control thread's pipeline counters (datapath/pipeline/coordinator.h).
   NamedCounters control;
-  std::optional<datapath::SteerCounters> dns_steer;  // absent if the map could not be read
-  bool frames_ok = true;                             // final only: every worker's check passed
+  std::optional<datapath::SteerCounters> dns_steer;   // absent if the map could not be read
+  std::optional<datapath::L3GuardCounters> l3_guard;  // policy mode with l3_guard loaded
+  bool frames_ok = true;                              // final only: every worker's check passed
   ReloadState reloads;
 };
 
@@ -73,6 +75,14 @@ void append_counters(const Set& counters, NamedCounters& out) {
 // The kernel's AF_XDP statistics (XDP_STATISTICS), named once for every output.
 using KernelStatField = std::pair<std::string_view, uint64_t xsk::Socket::KernelStats::*>;
 [[nodiscard]] std::span<const KernelStatField> kernel_stat_fields();
+
+// Calls use(name, value) for every counter of a BPF program's counter array (SteerCounters,
+// L3GuardCounters: each has `values` indexed by its stat enum and a static name(stat)).
+template <class Stat, class Counters, class Use>
+void for_each_bpf_counter(const Counters& counters, Use&& use) {
+  for (size_t i = 0; i < counters.values.size(); ++i)
+    use(Counters::name(static_cast<Stat>(i)), counters.values[i]);
+}
 
 [[nodiscard]] nlohmann::json to_json(const Snapshot& snapshot);
 // The log report, one line per item.

@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <sstream>
 #include <thread>
 
 namespace dnsproxy::test {
@@ -132,7 +133,10 @@ std::string zone_text(unsigned names) {
   for (unsigned i = 0; i < names; ++i) {
     const std::string host = "host" + std::to_string(i);
     zone += host + " A 203.0.113." + std::to_string(i % 254 + 1) + "\n";
-    zone += host + " AAAA 2001:db8:e::" + std::to_string(i % 65535 + 1) + "\n";
+    // Hex, so every name up to 65,535 has its own valid address.
+    std::ostringstream v6;
+    v6 << "2001:db8:e::" << std::hex << (i % 65535 + 1);
+    zone += host + " AAAA " + v6.str() + "\n";
   }
   return zone;
 }

@@ -67,7 +67,7 @@ class Topology {
 
 // knotd answering authoritatively for `example.test` on the upstream addresses, port 53. The
 // zone has `names` A + AAAA records host0..host<names-1>.example.test (hostN: 203.0.113.<N+1>
-// and 2001:db8:e::<N+1>, the decimal digits of N+1 as hex), plus www (203.0.113.80,
+// and 2001:db8:e::<N+1 in hex>), plus www (203.0.113.80,
 // 2001:db8:e::80), TTL 300, and for the policy tests:
 //   alias1 -> host11; alias2 -> alias2-b -> host12; alias3 -> alias3-b -> alias3-c -> host13;
 //   alias4 -> host14; alias5 -> alias5-b -> host15; wwwalias -> www   (CNAME chains)
