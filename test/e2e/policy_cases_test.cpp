@@ -18,6 +18,7 @@
 #include <sstream>
 #include <string>
 #include <thread>
+#include <tuple>
 #include <vector>
 
 #include "test/support/bpffs.h"
@@ -32,19 +33,22 @@ using namespace std::chrono_literals;
 const std::string kDaemon = DNSPROXYD_PATH;
 
 // Sends DNS queries over UDP from a fixed source address and port, then prints every answer
-// that comes back within the wait, one line each ("answer ID rcode N ancount N from ADDR").
-// argv: SRC SPORT SERVER SPORT WAIT_S then ID,NAME,TYPE per query.
+// that comes back within WAIT_S seconds, one line each ("answer ID rcode N ancount N from
+// ADDR"); once EXPECT answers came (EXPECT > 0), it listens 0.5 s more for any extra one and
+// exits. argv: SRC SPORT SERVER SPORT WAIT_S EXPECT then ID,NAME,TYPE per query.
 constexpr const char* kQueryScript = R"(import socket, struct, sys, time
 src, sport, dst, dport, wait = sys.argv[1], int(sys.argv[2]), sys.argv[3], int(sys.argv[4]), float(sys.argv[5])
+expect = int(sys.argv[6])
 s = socket.socket(socket.AF_INET6 if ":" in src else socket.AF_INET, socket.SOCK_DGRAM)
 s.bind((src, sport))
 wire = lambda n: b"".join(bytes([len(l)]) + l.encode() for l in n.split(".")) + b"\0"
-for q in sys.argv[6:]:
+for q in sys.argv[7:]:
     qid, name, qtype = q.split(",")
     t = 28 if qtype == "AAAA" else 1
     s.sendto(struct.pack("!HHHHHH", int(qid), 0x0100, 1, 0, 0, 0) + wire(name) + struct.pack("!HH", t, 1), (dst, dport))
-print("sent", len(sys.argv) - 6, flush=True)
+print("sent", len(sys.argv) - 7, flush=True)
 deadline = time.monotonic() + wait
+answers = 0
 while time.monotonic() < deadline:
     s.settimeout(max(deadline - time.monotonic(), 0.001))
     try:
@@ -53,6 +57,9 @@ while time.monotonic() < deadline:
         break
     qid, flags, qd, an = struct.unpack("!HHHH", data[:8])
     print("answer", qid, "rcode", flags & 15, "ancount", an, "from", peer[0], flush=True)
+    answers += 1
+    if answers == expect:
+        deadline = min(deadline, time.monotonic() + 0.5)
 )";
 
 // Sends forged responses from port 53 of SRC to DST:DPORT, one per ID,NAME,TYPE,ADDRESS (one
@@ -200,12 +207,20 @@ class PolicyCasesTest : public ::testing::Test {
       return text;
     }
   };
+  // Sends `queries` (ID,NAME,TYPE) from source:port to server:53 and listens up to `wait_s`
+  // seconds, or 0.5 s past the `expect`th answer.
   std::unique_ptr<Client> start_client(const std::string& source, int port,
-                                       const std::string& server, double wait_s,
+                                       const std::string& server, double wait_s, int expect,
                                        const std::vector<std::string>& queries) {
-    std::vector<std::string> argv = {
-        "python3", "-c", kQueryScript,          source, std::to_string(port),
-        server,    "53", std::to_string(wait_s)};
+    std::vector<std::string> argv = {"python3",
+                                     "-c",
+                                     kQueryScript,
+                                     source,
+                                     std::to_string(port),
+                                     server,
+                                     "53",
+                                     std::to_string(wait_s),
+                                     std::to_string(expect)};
     argv.insert(argv.end(), queries.begin(), queries.end());
     const std::string log_path =
         std::filesystem::temp_directory_path() / ("dnsproxy-client-" + std::to_string(::getpid()) +
@@ -464,7 +479,7 @@ TEST_F(PolicyCasesTest, SpoofedAndDuplicateResponsesAreDroppedEachUnderItsReason
   for (const Family& f : families) {
     SCOPED_TRACE(f.client);
     ++round;
-    auto client = start_client(f.client, kPort, f.server, 2.0,
+    auto client = start_client(f.client, kPort, f.server, 8.0, 1,
                                {std::to_string(kId) + ",host3.example.test," + f.type});
     ASSERT_TRUE(client);
     nlohmann::json stats;
@@ -497,7 +512,7 @@ TEST_F(PolicyCasesTest, SpoofedAndDuplicateResponsesAreDroppedEachUnderItsReason
   EXPECT_EQ(drop(before_late, "response_late"), 0u);
 
   // An answer after the tracker's lifetime (5 s; the README's response_late) is late.
-  auto client = start_client(Topology::kClientV4, kPort + 2, "198.51.100.54", 6.5,
+  auto client = start_client(Topology::kClientV4, kPort + 2, "198.51.100.54", 6.5, 0,
                              {std::to_string(kId) + ",host5.example.test,A"});
   ASSERT_TRUE(client);
   nlohmann::json stats;
@@ -557,7 +572,7 @@ TEST_F(PolicyCasesTest, ResponsesBeyondTheParkedBoundAreDroppedCountedAndLeakNot
     for (uint64_t i = 0; i < kQueries; ++i)  // host20..host27: new names, new addresses
       queries.push_back(std::to_string(100 + i) + ",host2" + std::to_string(i) + ".example.test," +
                         f.type);
-    auto client = start_client(f.client, f.port, f.server, 1.8, queries);
+    auto client = start_client(f.client, f.port, f.server, 5.0, kBound, queries);
     ASSERT_TRUE(client);
     // Every response in, none released yet: the bound holds exactly kBound frames.
     nlohmann::json s;
@@ -574,7 +589,7 @@ TEST_F(PolicyCasesTest, ResponsesBeyondTheParkedBoundAreDroppedCountedAndLeakNot
     EXPECT_EQ(counter(s, "released_on_ack"), 0u);
     EXPECT_EQ(parked_frames(s), kBound);
     // The dropped responses' mappings were sent all the same.
-    EXPECT_EQ(counter(s, "notices"), round * kQueries);
+    EXPECT_EQ(counter(s, "notices"), (2 * round - 1) * kQueries);
     EXPECT_EQ(drop(s, "notice_ring_full"), 0u);
 
     const std::string received = client->output();
@@ -588,8 +603,10 @@ TEST_F(PolicyCasesTest, ResponsesBeyondTheParkedBoundAreDroppedCountedAndLeakNot
     EXPECT_EQ(parked_frames(s), 0u);
     EXPECT_EQ(counter(s, "released_at_max_delay"), round * kBound);
 
-    // The retry of every name: all plumbed now (the dropped ones' too), released at once.
-    auto retry = start_client(f.client, f.port + 1, f.server, 1.0, queries);
+    // The retry of every name: all plumbed now (the dropped ones' too), released at once. It
+    // comes over 2 s after the first answers (the plumbing delay), past the handler's 1 s
+    // refresh slack: each sends its mapping again, as a refresh.
+    auto retry = start_client(f.client, f.port + 1, f.server, 5.0, kQueries, queries);
     ASSERT_TRUE(retry);
     const std::string retried = retry->output();
     EXPECT_EQ(count_of(retried, " rcode 0 ancount 1 from "), kQueries) << retried;
@@ -600,7 +617,17 @@ TEST_F(PolicyCasesTest, ResponsesBeyondTheParkedBoundAreDroppedCountedAndLeakNot
         << s.dump(2);
     EXPECT_EQ(counter(s, "released_plumbed"), round * kQueries) << s.dump(2);
     EXPECT_EQ(counter(s, "responses_parked"), round * kBound);
+    EXPECT_EQ(counter(s, "notices"), round * 2 * kQueries);
   }
+  // Every batch plumbed, the refreshes' too (each waits the plumbing delay).
+  nlohmann::json last;
+  EXPECT_TRUE(wait_for(
+      *daemon,
+      [&](const nlohmann::json& x) {
+        return control(x, "agent_addresses_plumbed") == 4 * kQueries;
+      },
+      last))
+      << last.dump(2);
   ASSERT_EQ(daemon->stop(), 0) << daemon->log();
   auto stats = daemon->stats();
   ASSERT_TRUE(stats);
@@ -612,9 +639,10 @@ TEST_F(PolicyCasesTest, ResponsesBeyondTheParkedBoundAreDroppedCountedAndLeakNot
   EXPECT_EQ(counter(s, "released_on_ack"), 0u);
   EXPECT_EQ(counter(s, "late_acks"), 2 * kBound);
   EXPECT_EQ(counter(s, "released_plumbed"), 2 * kQueries);
-  EXPECT_EQ(control(s, "notices"), 2 * kQueries);
+  EXPECT_EQ(control(s, "notices"), 4 * kQueries);
+  EXPECT_EQ(control(s, "notices_plumbed"), 2 * kQueries);  // the refreshes
   EXPECT_EQ(control(s, "fqdn_mappings"), 2 * kQueries);
-  EXPECT_EQ(control(s, "agent_addresses_plumbed"), 2 * kQueries);
+  EXPECT_EQ(control(s, "agent_addresses_plumbed"), 4 * kQueries);
   EXPECT_EQ(s.at("workers").at(0).at("counters").at("parked"), 2 * kBound);
   EXPECT_EQ(s.at("workers").at(0).at("counters").at("released"), 2 * kBound);
   EXPECT_EQ(parked_frames(s), 0u);
@@ -641,10 +669,11 @@ TEST_F(PolicyCasesTest, AMappingLeavesTheCacheAtItsTtlAndTheNextResponseIsNewAga
   const auto first_learned = std::chrono::steady_clock::now();
   // shortalias A: (shortalias, .251) and (short, .251), both selected; parked until plumbed.
   resolves(Topology::kUpstreamV4, "shortalias.example.test", "A", "203.0.113.251");
+  // short A: .251 is plumbed for the endpoint already: released at once, nothing sent (the
+  // plumbing covers its TTL within the handler's 1 s refresh slack).
+  resolves(Topology::kUpstreamV4, "short.example.test", "A", "203.0.113.251");
   // short AAAA: (short, ::fb), parked until plumbed.
   resolves(Topology::kUpstreamV6, "short.example.test", "AAAA", "2001:db8:e::fb");
-  // short A: .251 is plumbed for the endpoint already: released at once, nothing sent.
-  resolves(Topology::kUpstreamV4, "short.example.test", "A", "203.0.113.251");
   nlohmann::json s;
   ASSERT_TRUE(wait_for(
       *daemon, [&](const nlohmann::json& x) { return counter(x, "responses") == 3; }, s))
@@ -680,6 +709,50 @@ TEST_F(PolicyCasesTest, AMappingLeavesTheCacheAtItsTtlAndTheNextResponseIsNewAga
   EXPECT_EQ(counter(*stats, "released_on_ack"), 3u);
   EXPECT_EQ(counter(*stats, "released_at_max_delay"), 0u);
   EXPECT_EQ(parked_frames(*stats), 0u);
+  EXPECT_EQ(stats->at("frame_check"), "ok");
+}
+
+// A client may use an address for the TTL of the last answer it got. An answer whose TTL
+// outlives the address's plumbing (by more than the handler's 1 s slack) is released at once, as
+// plumbed, and its mapping is sent again so the agent extends the allow-map entry; without that,
+// a name answered again near the end of its TTL would lose its L3 allow while the client still
+// uses the address.
+TEST_F(PolicyCasesTest, AnAnswerOutlivingItsPlumbingIsReleasedAtOnceAndRefreshesIt) {
+  DNSPROXY_REQUIRE_PRIVILEGES();
+  ASSERT_NO_FATAL_FAILURE(build());
+  const std::string policy =
+      frontend_policy("{matchPattern: \"host*.example.test\"}", "{matchName: host5.example.test}");
+  auto daemon = start_daemon(policy, {"--max-delay", "1000"});
+  ASSERT_TRUE(daemon);
+  for (const auto& [server, type, address] :
+       {std::tuple{Topology::kUpstreamV4, "A", "203.0.113.6\n"},
+        std::tuple{Topology::kUpstreamV6, "AAAA", "2001:db8:e::6\n"}}) {
+    SCOPED_TRACE(type);
+    // New: parked until plumbed (TTL 300).
+    std::string answer = kdig(server, "host5.example.test", type);
+    EXPECT_NE(answer.find(address), std::string::npos) << answer;
+    // Plumbed, and the same TTL from now ends later than the plumbing, past the slack.
+    std::this_thread::sleep_for(1500ms);
+    answer = kdig(server, "host5.example.test", type);
+    EXPECT_NE(answer.find(address), std::string::npos) << answer;
+  }
+  nlohmann::json s;
+  EXPECT_TRUE(wait_for(
+      *daemon, [&](const nlohmann::json& x) { return control(x, "agent_addresses_plumbed") == 4; },
+      s))
+      << s.dump(2);
+  EXPECT_EQ(counter(s, "responses_parked"), 2u) << s.dump(2);
+  EXPECT_EQ(counter(s, "released_on_ack"), 2u);
+  EXPECT_EQ(counter(s, "released_plumbed"), 2u);
+  EXPECT_EQ(counter(s, "notices"), 4u);
+  // The refreshes found their pairs plumbed, waited for nothing, and were plumbed again.
+  EXPECT_EQ(control(s, "notices_plumbed"), 2u);
+  EXPECT_EQ(control(s, "tickets_acked"), 2u);
+  EXPECT_EQ(control(s, "fqdn_mappings"), 2u);
+  ASSERT_EQ(daemon->stop(), 0) << daemon->log();
+  auto stats = daemon->stats();
+  ASSERT_TRUE(stats);
+  EXPECT_EQ(counter(*stats, "released_at_max_delay"), 0u) << stats->dump(2);
   EXPECT_EQ(stats->at("frame_check"), "ok");
 }
 
