@@ -289,6 +289,8 @@ TEST_F(PolicyCasesTest, CnameChainsResolveAndTheirSelectedNamesAreLearned) {
       {Topology::kUpstreamV4, "alias4.example.test", "A", "203.0.113.15", 2},
       // alias5 -> alias5-b -> host15: only the middle name is selected: nothing is.
       {Topology::kUpstreamV6, "alias5.example.test", "AAAA", "2001:db8:e::10", 0},
+      // Names match without case, in the rules, the tracker and the selectors alike.
+      {Topology::kUpstreamV6, "ALIAS1.Example.TEST", "AAAA", "2001:db8:e::c", 1},
       // wwwalias -> www: allowed by its question although www itself is refused below.
       {Topology::kUpstreamV4, "wwwalias.example.test", "A", "203.0.113.80", 0},
   };
