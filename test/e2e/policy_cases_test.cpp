@@ -758,5 +758,38 @@ TEST_F(PolicyCasesTest, AnAnswerOutlivingItsPlumbingIsReleasedAtOnceAndRefreshes
   EXPECT_EQ(stats->at("frame_check"), "ok");
 }
 
+// A forged response to a client address the node has no neighbour entry for: dns_steer's FIB
+// lookup says NO_NEIGH and passes it to the kernel (pass_no_neigh), which forwards it to the
+// client unchecked; the tracker never sees it. The same hole as a query's (issue 11: "close that
+// hole"), on the response side. Disabled until dns_steer closes it; then enable it: the response
+// must be dropped (response_unmatched) and the client get nothing.
+TEST_F(PolicyCasesTest, DISABLED_AResponseToAClientWithoutANeighbourEntryIsStillChecked) {
+  DNSPROXY_REQUIRE_PRIVILEGES();
+  ASSERT_NO_FATAL_FAILURE(build());
+  ASSERT_TRUE(topology_->add_upstream_address("198.51.100.54", "2001:db8:5::54"));
+  // No neighbour entry on the node for these (add_client_address would add one).
+  ASSERT_TRUE(topology_->client().add_address("eth0", "192.0.2.13/24"));
+  ASSERT_TRUE(topology_->client().add_address("eth0", "2001:db8:c::13/64"));
+  auto daemon = start_daemon(frontend_policy("{matchPattern: \"host*.example.test\"}", ""));
+  ASSERT_TRUE(daemon);
+  for (const auto& [client_address, server, type, address] :
+       {std::tuple{"192.0.2.13", "198.51.100.54", "A", "203.0.113.66"},
+        std::tuple{"2001:db8:c::13", "2001:db8:5::54", "AAAA", "2001:db8:e::66"}}) {
+    SCOPED_TRACE(client_address);
+    auto listener = start_client(client_address, 40000, server, 2.0, 0, {});
+    ASSERT_TRUE(listener);
+    std::this_thread::sleep_for(300ms);  // bound before the forgery comes
+    ASSERT_TRUE(send_responses(server, client_address, 40000,
+                               {std::string("4660,host3.example.test,") + type + "," + address}));
+    const std::string received = listener->output();
+    EXPECT_EQ(count_of(received, "answer "), 0u) << received;
+  }
+  ASSERT_EQ(daemon->stop(), 0) << daemon->log();
+  auto stats = daemon->stats();
+  ASSERT_TRUE(stats);
+  EXPECT_EQ(drop(*stats, "response_unmatched"), 2u) << stats->dump(2);
+  EXPECT_EQ(stats->at("dns_steer").at("pass_no_neigh"), 0u);
+}
+
 }  // namespace
 }  // namespace dnsproxy::test
