@@ -18,6 +18,7 @@
 #include <map>
 #include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "policy/address_table.h"
@@ -81,6 +82,17 @@ class FqdnCache {
   [[nodiscard]] PlumbedSet plumbed_set() const;
 
   [[nodiscard]] size_t mapping_count() const noexcept { return by_expiry_.size(); }
+
+  // Calls visit(endpoint_id, name (lowercased wire form), ip, expires, plumbed) for every
+  // mapping, soonest expiry first (the admin CLI's `cache`).
+  template <class Visit>
+  void for_each(Visit&& visit) const {
+    for (const auto& [expires, mapping] : by_expiry_) {
+      const auto ip = ips_.find({mapping.endpoint_id, mapping.ip});
+      visit(mapping.endpoint_id, std::string_view(mapping.name), mapping.ip, expires,
+            ip != ips_.end() && ip->second.plumbed);
+    }
+  }
   // Moves on every change a PlumbedSet would show.
   [[nodiscard]] uint64_t generation() const noexcept { return generation_; }
 

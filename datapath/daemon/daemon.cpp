@@ -1,6 +1,7 @@
 #include "datapath/daemon/daemon.h"
 
 #include <net/if.h>
+#include <pthread.h>
 #include <signal.h>
 #include <string.h>
 #include <unistd.h>
@@ -40,6 +41,7 @@
 #include "datapath/pipeline/policy_handler.h"
 #include "datapath/steer_program.h"
 #include "datapath/worker.h"
+#include "dns/name_text.h"
 #include "policy/policy_file.h"
 #include "xsk/packet_io.h"
 
@@ -72,7 +74,44 @@ struct ForwardAllMode {
   Result<void> start(ControlLoop&) { return {}; }
   void collect_worker(size_t, WorkerSnapshot&) const {}
   void collect(Snapshot&) const {}
+  // The admin socket's mode commands (`cache`, `policy`) and the mode's part of `status`.
+  nlohmann::json admin(std::string_view command) const {
+    return {{"error", fmt::format("'{}': forward-all mode has no policy", command)}};
+  }
+  nlohmann::json status() const { return nullptr; }
 };
+
+// `dnsproxyctl policy`: the rules in force, as the policy file stated them after parsing.
+nlohmann::json policy_json(const policy::PolicyFile& file, const std::string& path) {
+  const auto patterns = [](const std::vector<policy::NamePattern>& list) {
+    nlohmann::json out = nlohmann::json::array();
+    for (const policy::NamePattern& pattern : list) out.push_back(pattern.text);
+    return out;
+  };
+  nlohmann::json endpoints = nlohmann::json::array();
+  for (const policy::EndpointPolicy& endpoint : file.spec.endpoints) {
+    nlohmann::json rules = nlohmann::json::array();
+    for (const policy::DnsRule& rule : endpoint.dns_rules)
+      rules.push_back({{"port", rule.port},
+                       {"protocol", std::string(policy::to_string(rule.protocol))},
+                       {"servers", rule.servers.any ? nlohmann::json("any")
+                                                    : nlohmann::json(rule.servers.identities)},
+                       {"names", patterns(rule.patterns)}});
+    endpoints.push_back({{"endpoint", endpoint.endpoint_id},
+                         {"dns", std::move(rules)},
+                         {"to_fqdns", patterns(endpoint.to_fqdns)}});
+  }
+  const auto action = [](policy::DefaultAction a) {
+    return a == policy::DefaultAction::kAllow ? "allow" : "refuse";
+  };
+  return {{"source", path},
+          {"defaults",
+           {{"unknown_source", action(file.spec.defaults.unknown_source)},
+            {"port_without_rules", action(file.spec.defaults.port_without_rules)}}},
+          {"endpoint_addresses", file.endpoints.size()},
+          {"ipcache_prefixes", file.ipcache.size()},
+          {"endpoints", std::move(endpoints)}};
+}
 
 // --policy FILE: the policy pipeline (datapath/pipeline/) with the embedded agent
 // (datapath/agent/). The control thread owns the snapshot store, the forwarded-query tracker every
@@ -196,6 +235,20 @@ class PolicyMode {
   void collect_worker(size_t w, WorkerSnapshot& worker) const {
     append_counters(*counters_[w], worker.counters);
   }
+  nlohmann::json admin(std::string_view command) const {
+    if (command == "cache") return cache_json();
+    if (command == "policy") return policy_json(file_, config_.policy_file);
+    return {{"error", fmt::format("unknown command '{}'", command)}};
+  }
+  nlohmann::json status() const {
+    return {
+        {"agent", agent_ ? nlohmann::json{{"kind", std::string(agent_->kind())},
+                                          {"link", std::string(to_string(agent_->link_state()))}}
+                         : nlohmann::json(nullptr)},
+        {"policy", {{"source", config_.policy_file}, {"version", policy_version_}}},
+        {"l3_guard", guard_ != nullptr}};
+  }
+
   void collect(Snapshot& snapshot) const {
     append_counters(coordinator_->counters(), snapshot.control);
     if (!agent_) return;  // detached
@@ -242,6 +295,31 @@ class PolicyMode {
     }
   }
 
+  // The learned mappings, soonest expiry first; at most kCacheListed of them.
+  static constexpr size_t kCacheListed = 10000;
+  nlohmann::json cache_json() const {
+    const auto now = std::chrono::steady_clock::now();
+    nlohmann::json mappings = nlohmann::json::array();
+    const policy::FqdnCache& cache = coordinator_->cache();
+    cache.for_each([&](uint32_t endpoint, std::string_view wire, const policy::IpAddress& ip,
+                       policy::Clock::time_point expires, bool plumbed) {
+      if (mappings.size() == kCacheListed) return;
+      std::string name;
+      dns::append_name_text(std::span(reinterpret_cast<const uint8_t*>(wire.data()), wire.size()),
+                            name);
+      mappings.push_back(
+          {{"endpoint", endpoint},
+           {"name", name},
+           {"ip", ip.to_string()},
+           {"expires_in_ms",
+            std::chrono::duration_cast<std::chrono::milliseconds>(expires - now).count()},
+           {"plumbed", plumbed}});
+    });
+    return {{"count", cache.mapping_count()},
+            {"listed", mappings.size()},
+            {"mappings", std::move(mappings)}};
+  }
+
   void mirror() {
     if (auto polled = mirror_->poll(); !polled)
       spdlog::warn("policy mirror: {} (the last good tables stay in force)",
@@ -262,6 +340,7 @@ class PolicyMode {
   std::optional<ControlLoop::Deadline> batch_deadline_;
   std::vector<datapath::agent::BatchResult> results_;
   datapath::pipeline::PolicyHandlerConfig handler_config_;
+  uint64_t policy_version_ = 1;  // policy files applied (the start's is 1)
 };
 
 // Queue counts per interface, in the order given; also the check that every interface exists.
@@ -546,8 +625,12 @@ int serve(const Config& config, const Reload& reload, const WorkerPlan& plan,
   if (!config.admin_socket.empty()) {
     auto listening = AdminServer::listen(config.admin_socket, loop, [&](std::string_view command) {
       if (command == "stats") return to_json(collect(workers, mode, steer, started, false));
-      if (command == "status")
-        return status_json(config, collect(workers, mode, steer, started, false));
+      if (command == "status") {
+        nlohmann::json status = status_json(config, collect(workers, mode, steer, started, false));
+        if (nlohmann::json policy = mode.status(); !policy.is_null()) status.update(policy);
+        return status;
+      }
+      if (command == "cache" || command == "policy") return mode.admin(command);
       return nlohmann::json{{"error", fmt::format("unknown command '{}'", command)}};
     });
     if (!listening) {
@@ -566,7 +649,10 @@ int serve(const Config& config, const Reload& reload, const WorkerPlan& plan,
   const datapath::WorkerConfig worker_config{.batch_size = config.batch_size,
                                              .idle_timeout_ms = Mode::kIdleTimeoutMs};
   for (auto& slot : workers) {
-    slot->thread = std::thread([&slot = *slot, &kernel = *kernel, &stop, worker_config] {
+    const size_t index = static_cast<size_t>(&slot - workers.data());
+    slot->thread = std::thread([&slot = *slot, &kernel = *kernel, &stop, worker_config, index] {
+      // "dnsproxy-w0": what `top -H`, `ps -T` and /proc/PID/task/TID/comm show (15 bytes max).
+      (void)pthread_setname_np(pthread_self(), fmt::format("dnsproxy-w{}", index).c_str());
       if (auto pinned = datapath::pin_current_thread(slot.cpu); !pinned)
         spdlog::warn("{}", pinned.error().message);
       datapath::Worker worker(*slot.io, *slot.handler, kernel, slot.counters, worker_config);

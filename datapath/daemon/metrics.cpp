@@ -2,7 +2,9 @@
 
 #include <httplib.h>
 
+#include <cerrno>
 #include <charconv>
+#include <cstring>
 
 #include <fmt/format.h>
 
@@ -154,9 +156,13 @@ Setup<std::unique_ptr<MetricsServer>> MetricsServer::bind(const HostPort& where,
                                                                 httplib::Response& response) {
     response.set_content(render(), "text/plain; version=0.0.4; charset=utf-8");
   });
-  if (!server->server_->bind_to_port(where.host, where.port))
-    return failure(kExitSocket,
-                   fmt::format("--metrics: cannot listen on {} port {}", where.host, where.port));
+  errno = 0;
+  if (!server->server_->bind_to_port(where.host, where.port)) {
+    // httplib keeps the cause to itself; errno still holds the failed bind's or listen's.
+    const std::string why = errno != 0 ? std::strerror(errno) : "the address does not resolve";
+    return failure(kExitSocket, fmt::format("--metrics: cannot listen on {}:{}: {}", where.host,
+                                            where.port, why));
+  }
   return server;
 }
 

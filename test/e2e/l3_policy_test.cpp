@@ -19,6 +19,7 @@ namespace dnsproxy::test {
 namespace {
 
 const std::string kDaemon = DNSPROXYD_PATH;
+const std::string kCtl = DNSPROXYCTL_PATH;
 constexpr unsigned kNames = 10000;  // AAAA: 2001:db8:e::1 .. ::2710, each a new address
 
 // The client is endpoint 101; every hostN name is allowed and selected by toFQDNs.
@@ -169,6 +170,45 @@ TEST_F(L3PolicyTest, WithoutTheGuardNothingIsDroppedAtL3) {
   auto stats = daemon->stats();
   ASSERT_TRUE(stats);
   EXPECT_TRUE(stats->at("l3_guard").is_null()) << stats->dump(2);
+}
+
+// dnsproxyctl cache / policy show / status against the policy daemon: the learned mapping and
+// whether it is plumbed, the rules in force, the agent link.
+TEST_F(L3PolicyTest, DnsproxyctlShowsTheCacheThePolicyAndTheAgent) {
+  DNSPROXY_REQUIRE_PRIVILEGES();
+  ASSERT_NO_FATAL_FAILURE(build());
+  const std::string socket = "/tmp/dnsproxyd-l3-admin-" + std::to_string(getpid()) + ".sock";
+  auto daemon = start_daemon({"--admin-socket", socket, "--agent-plumb-delay", "5"});
+  ASSERT_TRUE(daemon);
+  auto report =
+      resolve_then_connect(topology_->client(), names(7, 1), {.server = Topology::kUpstreamV6});
+  ASSERT_TRUE(report) << report.error().message;
+  EXPECT_EQ(report->connected, 1u);
+  const auto ask = [&](std::vector<std::string> argv) {
+    argv.insert(argv.begin(), kCtl);
+    argv.insert(argv.end(), {"--json", "--socket", socket});
+    auto out = run_command(argv);
+    EXPECT_TRUE(out && out->exit_code == 0) << (out ? out->output : out.error().message);
+    return out ? nlohmann::json::parse(out->output, nullptr, false) : nlohmann::json();
+  };
+  const nlohmann::json cache = ask({"cache"});
+  ASSERT_EQ(cache.value("count", 0), 1) << cache.dump(2);
+  EXPECT_EQ(cache.at("mappings").at(0).at("name"), "host7.example.test.");
+  EXPECT_EQ(cache.at("mappings").at(0).at("ip"), "2001:db8:e::8");
+  EXPECT_EQ(cache.at("mappings").at(0).at("endpoint"), 101);
+  EXPECT_EQ(cache.at("mappings").at(0).at("plumbed"), true);
+  const nlohmann::json policy = ask({"policy", "show"});
+  ASSERT_EQ(policy.at("endpoints").size(), 1u) << policy.dump(2);
+  EXPECT_EQ(policy.at("endpoints").at(0).at("to_fqdns").at(0), "host*.example.test.");
+  const nlohmann::json status = ask({"status"});
+  EXPECT_EQ(status.at("agent").at("kind"), "embedded") << status.dump(2);
+  EXPECT_EQ(status.at("agent").at("link"), "up");
+  EXPECT_EQ(status.at("l3_guard"), true);
+  auto text = run_command({kCtl, "cache", "--socket", socket});
+  ASSERT_TRUE(text);
+  EXPECT_NE(text->output.find("endpoint 101 host7.example.test. 2001:db8:e::8"), std::string::npos)
+      << text->output;
+  EXPECT_EQ(daemon->stop(), 0) << daemon->log();
 }
 
 }  // namespace
