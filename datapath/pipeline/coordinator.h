@@ -76,13 +76,15 @@ enum class CoordinatorCounter : uint8_t {
   kTicketsStale,     // tickets forgotten after stale_after
   kAckRingFull,      // an ACK that waited for room in a worker's ACK ring (retried)
   kRepublished,      // PlumbedSet publications
+  kFqdnMappings,     // a gauge: the (endpoint, name, IP) mappings in the cache now (set on
+                     // every learn and expiry; readable from any thread, unlike the cache)
   kCount,
 };
 
-constexpr std::array<std::string_view, 11> counter_names(CoordinatorCounter) {
+constexpr std::array<std::string_view, 12> counter_names(CoordinatorCounter) {
   return {"notices",       "notices_plumbed", "batches_sent",      "batch_addresses",
           "batches_acked", "batches_failed",  "unknown_batch_ack", "tickets_acked",
-          "tickets_stale", "ack_ring_full",   "republished"};
+          "tickets_stale", "ack_ring_full",   "republished",       "fqdn_mappings"};
 }
 
 class Coordinator {
@@ -153,7 +155,7 @@ class Coordinator {
   };
 
   void resolve(const TicketKey& key);  // one pair of the ticket got plumbed
-  void republish_if_changed();
+  void republish_if_changed();         // also refreshes the kFqdnMappings gauge
 
   CoordinatorConfig config_;
   policy::SnapshotStore& store_;
