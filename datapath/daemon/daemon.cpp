@@ -87,6 +87,7 @@ struct ForwardAllMode {
     return {{"error", fmt::format("'{}': forward-all mode has no policy", command)}};
   }
   nlohmann::json status() const { return nullptr; }
+  void reload_policy() {}
 };
 
 // `dnsproxyctl policy`: the rules in force, as the policy file stated them after parsing.
@@ -181,6 +182,7 @@ class PolicyMode {
   // The agent's maps pinned beside dns_steer's, the policed sources written, l3_guard chained
   // in, and the mirror's first read of the pinned maps done: the policy is in force.
   Result<void> attach(datapath::SteerProgram& steer) {
+    steer_ = &steer;
     if (auto pinned = agent_->pin(steer.pin_dir()); !pinned) return pinned;
     const auto sources = datapath::policed_sources(*file_.rules, file_.endpoints);
     if (auto written = steer.sources().replace(sources); !written) return written;
@@ -197,6 +199,30 @@ class PolicyMode {
     spdlog::info("{} policed endpoint address(es); L3 toFQDNs enforcement: {}", sources.size(),
                  guard_ ? "l3_guard (dns_steer's next program)" : "off (--no-l3-guard)");
     return {};
+  }
+
+  // SIGHUP: the policy file again. Parsed and compiled whole before anything changes, so a bad
+  // file leaves the policy in force; then the rules, the agent's endpoint and ipcache maps (the
+  // mirror follows within a poll) and the policed sources. The FQDN cache's limits and the
+  // mappings learned stay as they are.
+  void reload_policy() {
+    auto file = policy::apply_policy_file(config_.policy_file, store_);
+    if (!file) {
+      ++policy_reloads_failed_;
+      spdlog::error("SIGHUP: policy {} not reloaded, the policy in force stays: {}",
+                    config_.policy_file, file.error().message);
+      return;
+    }
+    file_ = std::move(*file);
+    ++policy_version_;
+    if (auto loaded = agent_->load_policy(file_); !loaded)
+      spdlog::error("SIGHUP: embedded agent: {}", loaded.error().message);
+    if (auto written =
+            steer_->sources().replace(datapath::policed_sources(*file_.rules, file_.endpoints));
+        !written)
+      spdlog::error("SIGHUP: policed sources: {}", written.error().message);
+    spdlog::info("SIGHUP: policy {} reloaded (version {}): {} endpoint(s) with rules",
+                 config_.policy_file, policy_version_, file_.rules->endpoint_count());
   }
 
   // After the workers stopped: l3_guard out of dns_steer's chain, the agent's pins removed.
@@ -270,7 +296,8 @@ class PolicyMode {
     append_counters(agent_->counters(), snapshot.control);
     snapshot.agent = AgentSnapshot{.kind = agent_->kind(),
                                    .link = to_string(agent_->link_state()),
-                                   .policy_version = policy_version_};
+                                   .policy_version = policy_version_,
+                                   .policy_reloads_failed = policy_reloads_failed_};
     if (guard_)
       if (auto counters = guard_->counters()) snapshot.l3_guard = *counters;
   }
@@ -364,9 +391,11 @@ class PolicyMode {
   std::optional<ControlLoop::Deadline> batch_deadline_;
   std::vector<datapath::agent::BatchResult> results_;
   datapath::pipeline::PolicyHandlerConfig handler_config_;
-  uint64_t policy_version_ = 1;  // policy files applied (the start's is 1)
-  LogLimiter agent_log_;         // batch failures can repeat once per batch
-  LogLimiter mirror_log_;        // a failing map read repeats every poll (20 ms)
+  datapath::SteerProgram* steer_ = nullptr;  // from attach() on
+  uint64_t policy_version_ = 1;              // policy files applied (the start's is 1)
+  uint64_t policy_reloads_failed_ = 0;
+  LogLimiter agent_log_;   // batch failures can repeat once per batch
+  LogLimiter mirror_log_;  // a failing map read repeats every poll (20 ms)
 };
 
 // Queue counts per interface, in the order given; also the check that every interface exists.
@@ -712,7 +741,10 @@ int serve(const Config& config, const Reload& reload, const WorkerPlan& plan,
   loop.on_signal(SIGUSR1, [&] {
     stats.publish(collect(workers, mode, steer, started, false), "signal", true);
   });
-  loop.on_signal(SIGHUP, [&] { reload_config(config, reload, stats.reloads()); });
+  loop.on_signal(SIGHUP, [&] {
+    reload_config(config, reload, stats.reloads());
+    mode.reload_policy();
+  });
   Result<void> timer = mode.start(loop);
   if (timer && !config.stats_file.empty())
     timer = loop.add_timer(std::chrono::milliseconds(config.stats_interval), [&] {

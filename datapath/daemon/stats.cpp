@@ -132,10 +132,13 @@ nlohmann::json to_json(const Snapshot& snapshot) {
                                                {"p999", quantile(0.999)}, {"buckets", buckets}};
   }
   out["histograms"] = histograms;
-  out["agent"] = snapshot.agent ? nlohmann::json{{"kind", std::string(snapshot.agent->kind)},
-                                                 {"link", std::string(snapshot.agent->link)},
-                                                 {"policy_version", snapshot.agent->policy_version}}
-                                : nlohmann::json(nullptr);
+  out["agent"] =
+      snapshot.agent
+          ? nlohmann::json{{"kind", std::string(snapshot.agent->kind)},
+                           {"link", std::string(snapshot.agent->link)},
+                           {"policy_version", snapshot.agent->policy_version},
+                           {"policy_reloads_failed", snapshot.agent->policy_reloads_failed}}
+          : nlohmann::json(nullptr);
   out["dns_steer"] = bpf_counters_json<dns_steer_stat>(snapshot.dns_steer);
   out["l3_guard"] = bpf_counters_json<l3_guard_stat>(snapshot.l3_guard);
   out["frame_check"] = snapshot.final ? nlohmann::json(snapshot.frames_ok ? "ok" : "failed")

@@ -70,6 +70,7 @@ struct AgentSnapshot {
   std::string_view kind;  // "embedded", "grpc"
   std::string_view link;  // "up", "connecting", "down"
   uint64_t policy_version = 0;
+  uint64_t policy_reloads_failed = 0;  // SIGHUPs whose policy file was refused
 };
 
 struct Snapshot {

@@ -3,12 +3,15 @@
 // embedded agent has not plumbed for it, so a response released before its plumbing makes the
 // first SYN die and the connect time out (under the kernel's 1 s SYN retransmission). Counters
 // come from the daemon's stats file; what the client saw from the resolve-then-connect client.
+#include <signal.h>
+
 #include <gtest/gtest.h>
 #include <httplib.h>
 
 #include <filesystem>
 #include <fstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "test/support/app_servers.h"
@@ -168,6 +171,42 @@ TEST_F(L3PolicyTest, WithoutTheGuardNothingIsDroppedAtL3) {
   auto stats = daemon->stats();
   ASSERT_TRUE(stats);
   EXPECT_TRUE(stats->at("l3_guard").is_null()) << stats->dump(2);
+}
+
+// SIGHUP reads the policy file again: a newly allowed name resolves, a bad file changes nothing
+// (the stats file's agent section counts both).
+TEST_F(L3PolicyTest, SighupReloadsThePolicyFileAndABadOneChangesNothing) {
+  DNSPROXY_REQUIRE_PRIVILEGES();
+  ASSERT_NO_FATAL_FAILURE(build());
+  auto daemon = start_daemon({"--stats-interval", "100"});
+  ASSERT_TRUE(daemon);
+  const auto www = [&] {
+    auto out = topology_->client().run({"kdig", std::string("@") + Topology::kUpstreamV4, "+time=2",
+                                        "+retry=0", "www.example.test", "A"});
+    return out ? out->output : out.error().message;
+  };
+  const auto policy_version = [&] {
+    auto stats = daemon->stats();
+    return stats ? stats->at("agent").value("policy_version", uint64_t{0}) : 0;
+  };
+  EXPECT_NE(www().find("status: REFUSED"), std::string::npos);
+  std::ofstream(policy_path_) << frontend_policy(
+      R"([{matchPattern: "host*.example.test"}, {matchName: www.example.test}])", "");
+  ASSERT_EQ(::kill(daemon->pid(), SIGHUP), 0);
+  for (int i = 0; i < 50 && policy_version() != 2; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  EXPECT_EQ(policy_version(), 2u);
+  EXPECT_NE(www().find("status: NOERROR"), std::string::npos);
+
+  std::ofstream(policy_path_) << "policies: [{name: broken, endpointSelector: 7}]\n";
+  ASSERT_EQ(::kill(daemon->pid(), SIGHUP), 0);
+  ASSERT_TRUE(daemon->report_counters());
+  auto stats = daemon->stats();
+  ASSERT_TRUE(stats);
+  EXPECT_EQ(stats->at("agent").at("policy_reloads_failed"), 1u) << stats->dump(2);
+  EXPECT_EQ(stats->at("agent").at("policy_version"), 2u);
+  EXPECT_NE(www().find("status: NOERROR"), std::string::npos) << "the good policy stays";
+  EXPECT_EQ(daemon->stop(), 0) << daemon->log();
 }
 
 // dnsproxyctl cache / policy show / status against the policy daemon: the learned mapping and
