@@ -1,5 +1,7 @@
 #include "datapath/agent/grpc_agent.h"
 
+#include <pthread.h>
+#include <signal.h>
 #include <sys/stat.h>
 
 #include <cerrno>
@@ -155,7 +157,15 @@ Result<std::unique_ptr<GrpcAgent>> GrpcAgent::create(GrpcAgentConfig config) {
   auto wake = pipeline::EventFd::create();
   if (!wake) return tl::unexpected(wake.error());
   auto agent = std::unique_ptr<GrpcAgent>(new GrpcAgent(std::move(config), std::move(*wake)));
+  // gRPC starts its threads here; they inherit this thread's signal mask. With every signal
+  // blocked they never take the process's signals (SIGTERM's default action would kill the
+  // daemon before its signalfd saw it); the caller's mask is restored after.
+  sigset_t all;
+  sigset_t previous;
+  sigfillset(&all);
+  pthread_sigmask(SIG_BLOCK, &all, &previous);
   agent->link_ = std::make_unique<Link>(agent->config_.target, agent->wake_);
+  pthread_sigmask(SIG_SETMASK, &previous, nullptr);
   return agent;
 }
 
