@@ -23,9 +23,9 @@ constexpr std::string_view kStatNames[] = {
     "pass_not_ip",
     "pass_not_udp",
     "pass_not_dns",
+    "pass_tcp_dns",
     "pass_fragment",
     "pass_no_socket",
-    "pass_no_neigh",
     "drop_no_socket",
     "drop_fragment",
     "drop_bad_l2",
@@ -33,10 +33,12 @@ constexpr std::string_view kStatNames[] = {
     "drop_bad_ipv6",
     "drop_bad_udp",
     "drop_short_dns",
+    "drop_tcp_dns",
     "pass_no_meta",
     "drop_no_meta",
     "redirect",
     "fib_ok",
+    "fib_no_neigh",
     "fib_not_forwarded",
     "fib_unreachable",
     "fib_frag_needed",
@@ -79,6 +81,20 @@ Result<SteerCounters> read_pinned_counters(const std::string& pin_dir) {
   if (fd < 0) {
     return fail("opening pinned counters ", path, ": ", errno_text(errno),
                 " (is dnsproxyd running with this pin_dir?)");
+  }
+  // The slot layout is per build (dnsproxy_abi.h): a map of another size is another build's.
+  bpf_map_info info{};
+  uint32_t length = sizeof(info);
+  if (bpf_obj_get_info_by_fd(fd, &info, &length) != 0) {
+    const int err = errno;
+    close(fd);
+    return fail("reading map info of ", path, ": ", errno_text(err));
+  }
+  if (info.max_entries != DNS_STEER_STAT__COUNT) {
+    close(fd);
+    return fail(path, " has ", std::to_string(info.max_entries), " counters, this build knows ",
+                std::to_string(DNS_STEER_STAT__COUNT),
+                ": the running dnsproxyd is from another build (use its dnsproxyctl)");
   }
   auto counters = StatsMap(fd).read();
   close(fd);

@@ -246,6 +246,7 @@ Result<void> SteerProgram::load_and_attach(std::span<const std::string> interfac
   }
   config.port_count = static_cast<uint8_t>(settings.dns_ports.size());
   config.fail_open = settings.fail_open ? 1 : 0;
+  config.tcp_dns_drop = settings.tcp_dns_drop ? 1 : 0;
 
   // libxdp loads the object at the first attach: as a dispatcher component where the kernel
   // allows it, else as a plain XDP program.

@@ -57,6 +57,10 @@ std::string_view to_string(AttachKind kind);
 struct SteerSettings {
   std::vector<uint16_t> dns_ports{53};  // 1..DNS_STEER_MAX_PORTS ports, host byte order
   bool fail_open = true;  // DNS on a queue without socket: pass to the kernel (else drop)
+  // TCP to a DNS port from an endpoint with DNS rules (dns_steer_sources): drop it in XDP (else
+  // pass it to the kernel). DNS over TCP is not policed yet; passing it lets such an endpoint
+  // resolve any name, so this is for experiments only.
+  bool tcp_dns_drop = true;
   XdpMode mode = XdpMode::kAuto;
   std::string pin_dir = "/sys/fs/bpf/dnsproxy";
   // When pin_dir sits directly under /sys/fs/bpf and no bpf filesystem is mounted there, mount

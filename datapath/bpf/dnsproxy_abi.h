@@ -11,17 +11,19 @@
 /* ---- dns_steer counters: one per action and per drop reason, indexed into the per-CPU stats
  * array (map dns_steer_stats). Every packet counts RX once and then exactly one verdict counter
  * (PASS_*, DROP_* or REDIRECT); a redirected packet also counts exactly one FIB_* counter.
- * Append only: user space names each slot (datapath/steer_program.h). ---- */
+ * User space names each slot (kStatNames in datapath/steer_maps.cpp). Not append-only: slots may
+ * be renumbered between builds, because the map is created by each run (never reused from an
+ * older one) and is read only by the same build's dnsproxyd and dnsproxyctl (which refuses a
+ * pinned map whose slot count differs from its own). ---- */
 enum dns_steer_stat {
   DNS_STEER_STAT_RX = 0,            /* every packet the program saw */
   DNS_STEER_STAT_PASS_NOT_IP,       /* not IPv4/IPv6 (ARP, LLDP, two VLAN tags...): kernel */
-  DNS_STEER_STAT_PASS_NOT_UDP,      /* IP but not UDP (TCP DNS included): kernel */
+  DNS_STEER_STAT_PASS_NOT_UDP,      /* IP, neither UDP nor TCP to a DNS port: kernel */
   DNS_STEER_STAT_PASS_NOT_DNS,      /* UDP, neither port a DNS port: kernel */
+  DNS_STEER_STAT_PASS_TCP_DNS,      /* TCP to a DNS port, source not under DNS rules (or the
+                                     * tcp_dns setting is pass): kernel, not policed */
   DNS_STEER_STAT_PASS_FRAGMENT,     /* non-first UDP fragment: ports unknown, kernel */
   DNS_STEER_STAT_PASS_NO_SOCKET,    /* DNS, no socket on the queue, fail-open: kernel */
-  DNS_STEER_STAT_PASS_NO_NEIGH,     /* DNS, route found but next-hop neighbour not resolved yet:
-                                     * kernel (it forwards and resolves the neighbour, so the next
-                                     * packets to that next hop take the AF_XDP path) */
   DNS_STEER_STAT_DROP_NO_SOCKET,    /* DNS, no socket on the queue, fail-closed */
   DNS_STEER_STAT_DROP_FRAGMENT,     /* first fragment of a DNS datagram */
   DNS_STEER_STAT_DROP_BAD_L2,       /* truncated Ethernet or 802.1Q header */
@@ -29,11 +31,15 @@ enum dns_steer_stat {
   DNS_STEER_STAT_DROP_BAD_IPV6,     /* truncated, payload length > frame, extension chain */
   DNS_STEER_STAT_DROP_BAD_UDP,      /* truncated, UDP length < 8 or > IP payload */
   DNS_STEER_STAT_DROP_SHORT_DNS,    /* DNS payload shorter than the 12-byte header */
+  DNS_STEER_STAT_DROP_TCP_DNS,      /* TCP to a DNS port from an endpoint with DNS rules (TCP DNS
+                                     * is not policed yet, so it must not bypass the UDP policy) */
   DNS_STEER_STAT_PASS_NO_META,      /* bpf_xdp_adjust_meta failed (driver without XDP metadata
                                      * support), fail-open: kernel */
   DNS_STEER_STAT_DROP_NO_META,      /* bpf_xdp_adjust_meta failed, fail-closed */
   DNS_STEER_STAT_REDIRECT,          /* handed to the AF_XDP socket of the receive queue */
   DNS_STEER_STAT_FIB_OK,            /* redirected with next hop resolved */
+  DNS_STEER_STAT_FIB_NO_NEIGH,      /* route found, next-hop neighbour not resolved yet: user
+                                     * space decides, then hands it to the kernel's stack */
   DNS_STEER_STAT_FIB_NOT_FORWARDED, /* destination is local to the node (BPF_FIB_LKUP_RET_NOT_FWDED)
                                      */
   DNS_STEER_STAT_FIB_UNREACHABLE,   /* blackhole, unreachable or prohibit route */
@@ -49,7 +55,9 @@ struct dns_steer_config {
   __u16 ports[DNS_STEER_MAX_PORTS]; /* DNS UDP ports, network byte order; port_count used */
   __u8 port_count;                  /* 1..DNS_STEER_MAX_PORTS */
   __u8 fail_open;                   /* DNS on a queue with no socket: 1 pass, 0 drop */
-  __u8 pad[2];
+  __u8 tcp_dns_drop; /* TCP to a DNS port from a source with DNSPROXY_SOURCE_DNS_RULES: 1 drop,
+                      * 0 pass (the proxy polices DNS over UDP only) */
+  __u8 pad[1];
 };
 
 /* ---- Socket steering: one XSKMAP (dns_steer_xsks) for every interface the program serves.
@@ -76,6 +84,12 @@ enum dns_steer_fib_status {
   DNS_STEER_FIB_NOT_FORWARDED, /* local destination, blackhole, unreachable, MTU, forwarding
                                 * disabled: egress_ifindex and MACs zero (the FIB_* counters
                                 * say which) */
+  DNS_STEER_FIB_NO_NEIGH,      /* route found, but its next hop has no neighbour entry yet:
+                                * egress_ifindex valid, MACs zero. Still redirected, so the
+                                * packet is policed like any other (a query must never reach
+                                * the upstream unchecked); user space then hands it to the
+                                * kernel's stack, whose forwarding resolves the neighbour, so
+                                * the next packets to that hop come with FIB_OK. */
 };
 
 #define DNS_STEER_META_IPV6 0x01     /* L3 is IPv6 (else IPv4) */

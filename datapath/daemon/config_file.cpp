@@ -52,6 +52,9 @@ constexpr Knob kKnobs[] = {
      &Config::busy_poll},
     {"fail-closed", "--fail-closed", "drop DNS on queues without a socket (default: pass)",
      &Config::fail_closed},
+    {"tcp-dns", "--tcp-dns",
+     "TCP to a DNS port from an endpoint with DNS rules (not policed yet): drop|pass",
+     &Config::tcp_dns},
     {"pin-dir", "--pin-dir", "bpffs directory for the program's maps", &Config::pin_dir},
     {"no-mount-bpffs", "--no-mount-bpffs",
      "never mount a bpf filesystem on /sys/fs/bpf (by default one is mounted there when "
@@ -68,6 +71,8 @@ constexpr Knob kKnobs[] = {
      &Config::admin_socket},
     {"verbose", "-v,--verbose", "debug log, including libbpf's and libxdp's messages",
      &Config::verbose},
+    {"log-format", "--log-format", "text, or json (one object per line, for collectors)",
+     &Config::log_format},
 };
 
 // "FILE:LINE: key 'k': " (yaml-cpp marks are 0-based).
@@ -285,7 +290,7 @@ std::vector<std::string_view> changed_keys(const Config& a, const Config& b) {
 
 // Only the log level today: everything else shapes sockets, UMEMs, threads or the program.
 bool applies_live(std::string_view key) {
-  return key == "verbose";
+  return key == "verbose" || key == "log-format";
 }
 
 std::string to_yaml(const Config& config) {

@@ -1,6 +1,7 @@
 #include "datapath/daemon/daemon.h"
 
 #include <net/if.h>
+#include <pthread.h>
 #include <signal.h>
 #include <string.h>
 #include <unistd.h>
@@ -32,6 +33,7 @@
 #include "datapath/daemon/admin.h"
 #include "datapath/daemon/config_file.h"
 #include "datapath/daemon/control_loop.h"
+#include "datapath/daemon/logging.h"
 #include "datapath/daemon/metrics.h"
 #include "datapath/daemon/stats.h"
 #include "datapath/daemon/watchdog.h"
@@ -48,6 +50,13 @@
 
 namespace dnsproxy::daemon {
 namespace {
+
+// The tail of a rate-limited message that follows suppressed ones.
+std::string suppressed(const LogLimiter::Decision& decision) {
+  return decision.suppressed_before == 0
+             ? std::string()
+             : fmt::format(" ({} similar message(s) suppressed)", decision.suppressed_before);
+}
 
 // One worker thread's state; the control thread reads its counters while it runs.
 template <class Handler>
@@ -294,9 +303,14 @@ class PolicyMode {
 
   void collect(Snapshot& snapshot) const {
     append_counters(coordinator_->counters(), snapshot.control);
+    snapshot.histograms.push_back(
+        HistogramSnapshot::of("mapping_to_ack", coordinator_->mapping_to_ack()));
     if (!agent_) return;  // detached
     agent_->for_each_counter(
         [&](std::string_view name, uint64_t value) { snapshot.control.emplace_back(name, value); });
+    snapshot.agent = AgentSnapshot{.kind = agent_->kind(),
+                                   .link = to_string(agent_->link_state()),
+                                   .policy_version = policy_version_};
     if (guard_)
       if (auto counters = guard_->counters()) snapshot.l3_guard = *counters;
   }
@@ -321,7 +335,9 @@ class PolicyMode {
       if (result.plumbed) {
         coordinator_->on_batch_acked(result.batch_id, now);
       } else {
-        spdlog::warn("agent could not plumb batch {}: {}", result.batch_id, result.error);
+        if (const auto decision = agent_log_.allow(now); decision.log)
+          spdlog::warn("agent could not plumb batch {}: {}{}", result.batch_id, result.error,
+                       suppressed(decision));
         coordinator_->on_batch_failed(result.batch_id);
       }
     }
@@ -366,8 +382,9 @@ class PolicyMode {
 
   void mirror() {
     if (auto polled = mirror_->poll(); !polled)
-      spdlog::warn("policy mirror: {} (the last good tables stay in force)",
-                   polled.error().message);
+      if (const auto decision = mirror_log_.allow(std::chrono::steady_clock::now()); decision.log)
+        spdlog::warn("policy mirror: {} (the last good tables stay in force){}",
+                     polled.error().message, suppressed(decision));
   }
 
   const Config& config_;
@@ -387,6 +404,8 @@ class PolicyMode {
   std::vector<datapath::agent::BatchResult> results_;
   datapath::pipeline::PolicyHandlerConfig handler_config_;
   uint64_t policy_version_ = 1;  // policy files applied (the start's is 1)
+  LogLimiter agent_log_;         // batch failures can repeat once per batch
+  LogLimiter mirror_log_;        // a failing map read repeats every poll (20 ms)
 };
 
 // Queue counts per interface, in the order given; also the check that every interface exists.
@@ -547,13 +566,15 @@ class Publisher {
     if (config_.stats_file.empty()) return;
     const std::string text = to_json(snapshot).dump(2) + "\n";
     if (auto written = write_file_atomically(config_.stats_file, text); !written)
-      spdlog::warn("stats file: {}", written.error().message);
+      if (const auto decision = log_.allow(std::chrono::steady_clock::now()); decision.log)
+        spdlog::warn("stats file: {}{}", written.error().message, suppressed(decision));
   }
 
  private:
   const Config& config_;
   uint64_t sequence_ = 0;
   ReloadState reloads_;
+  LogLimiter log_;  // a full disk fails every interval
 };
 
 // SIGHUP: the configuration again; a bad file changes nothing. Applies what can change live (the
@@ -580,6 +601,7 @@ void reload_config(const Config& running, const Reload& reload, ReloadState& sta
       state.restart_needed.emplace_back(key);
   }
   spdlog::set_level(next->verbose ? spdlog::level::debug : spdlog::level::info);
+  configure_logging(*parse_log_format(next->log_format));  // validated above
   spdlog::info("SIGHUP: reloaded; applied: {}; need a restart: {}",
                live.empty() ? "nothing changed" : fmt::format("{}", fmt::join(live, ", ")),
                state.restart_needed.empty()
@@ -620,10 +642,15 @@ nlohmann::json status_json(const Config& config, const Snapshot& snapshot) {
                          {"busy_poll", socket.busy_poll}});
     workers.push_back({{"worker", w}, {"cpu", snapshot.workers[w].cpu}, {"sockets", sockets}});
   }
-  return {{"mode", std::string(snapshot.mode)}, {"pid", ::getpid()},
-          {"uptime_ms", snapshot.uptime_ms},    {"interfaces", config.interfaces},
-          {"dns_ports", config.dns_ports},      {"fail_closed", config.fail_closed},
-          {"pin_dir", config.pin_dir},          {"workers", workers}};
+  return {{"mode", std::string(snapshot.mode)},
+          {"pid", ::getpid()},
+          {"uptime_ms", snapshot.uptime_ms},
+          {"interfaces", config.interfaces},
+          {"dns_ports", config.dns_ports},
+          {"fail_closed", config.fail_closed},
+          {"tcp_dns", config.tcp_dns},
+          {"pin_dir", config.pin_dir},
+          {"workers", workers}};
 }
 
 // The service manager's notification socket (sd_notify(3)); a no-op without NOTIFY_SOCKET.
@@ -695,7 +722,10 @@ int serve(const Config& config, const Reload& reload, const WorkerPlan& plan,
   const datapath::WorkerConfig worker_config{.batch_size = config.batch_size,
                                              .idle_timeout_ms = Mode::kIdleTimeoutMs};
   for (auto& slot : workers) {
-    slot->thread = std::thread([&slot = *slot, &kernel = *kernel, &stop, worker_config] {
+    const size_t index = static_cast<size_t>(&slot - workers.data());
+    slot->thread = std::thread([&slot = *slot, &kernel = *kernel, &stop, worker_config, index] {
+      // "dnsproxy-w0": what `top -H`, `ps -T` and /proc/PID/task/TID/comm show (15 bytes max).
+      (void)pthread_setname_np(pthread_self(), fmt::format("dnsproxy-w{}", index).c_str());
       if (auto pinned = datapath::pin_current_thread(slot.cpu); !pinned)
         spdlog::warn("{}", pinned.error().message);
       datapath::Worker worker(*slot.io, *slot.handler, kernel, slot.counters, worker_config);
@@ -815,6 +845,7 @@ int run(Config config, Reload reload) {
   datapath::SteerSettings settings;
   settings.dns_ports = config.dns_ports;
   settings.fail_open = !config.fail_closed;
+  settings.tcp_dns_drop = config.tcp_dns == "drop";            // validated: drop or pass
   settings.mode = *datapath::parse_xdp_mode(config.xdp_mode);  // validated
   settings.pin_dir = config.pin_dir;
   settings.mount_bpffs = config.mount_bpffs;

@@ -4,6 +4,7 @@
 // first SYN die and the connect time out (under the kernel's 1 s SYN retransmission). Counters
 // come from the daemon's stats file; what the client saw from the resolve-then-connect client.
 #include <gtest/gtest.h>
+#include <httplib.h>
 
 #include <filesystem>
 #include <fstream>
@@ -125,6 +126,9 @@ TEST_F(L3PolicyTest, ResolveThenConnectAtOnceNeverFails) {
   EXPECT_EQ(total(*stats, "released_at_max_delay"), 0u);
   EXPECT_EQ(total(*stats, "released_before_plumb"), 0u);
   EXPECT_EQ(stats->at("control").value("agent_addresses_plumbed", uint64_t{0}), kNames);
+  const nlohmann::json& latency = stats->at("histograms").at("mapping_to_ack_us");
+  EXPECT_EQ(latency.at("count"), kNames);
+  EXPECT_TRUE(latency.at("p99").is_number()) << latency.dump();  // under 1 s
   // Every connect's SYN passed; the unresolved address's SYN did not.
   EXPECT_GE(guard(*stats, "pass_allowed"), kNames);
   EXPECT_GE(guard(*stats, "drop_not_plumbed"), 1u);
@@ -178,7 +182,8 @@ TEST_F(L3PolicyTest, DnsproxyctlShowsTheCacheThePolicyAndTheAgent) {
   DNSPROXY_REQUIRE_PRIVILEGES();
   ASSERT_NO_FATAL_FAILURE(build());
   const std::string socket = "/tmp/dnsproxyd-l3-admin-" + std::to_string(getpid()) + ".sock";
-  auto daemon = start_daemon({"--admin-socket", socket, "--agent-plumb-delay", "5"});
+  auto daemon = start_daemon(
+      {"--admin-socket", socket, "--agent-plumb-delay", "5", "--metrics", "127.0.0.1:9255"});
   ASSERT_TRUE(daemon);
   auto report =
       resolve_then_connect(topology_->client(), names(7, 1), {.server = Topology::kUpstreamV6});
@@ -204,6 +209,31 @@ TEST_F(L3PolicyTest, DnsproxyctlShowsTheCacheThePolicyAndTheAgent) {
   EXPECT_EQ(status.at("agent").at("kind"), "embedded") << status.dump(2);
   EXPECT_EQ(status.at("agent").at("link"), "up");
   EXPECT_EQ(status.at("l3_guard"), true);
+  // The same on Prometheus: the agent, the policy version, the mapping -> ACK histogram (one
+  // mapping, waited at least the 5 ms plumb delay), and promtool accepts the exposition.
+  std::string body;
+  {
+    auto inside = ScopedNetns::enter(topology_->node());
+    ASSERT_TRUE(inside) << inside.error().message;
+    auto response = httplib::Client("127.0.0.1", 9255).Get("/metrics");
+    ASSERT_TRUE(response) << "no answer on 127.0.0.1:9255";
+    body = response->body;
+  }
+  EXPECT_NE(body.find("dnsproxy_agent_info{kind=\"embedded\",link=\"up\"} 1\n"), std::string::npos)
+      << body;
+  EXPECT_NE(body.find("dnsproxy_policy_version 1\n"), std::string::npos);
+  EXPECT_NE(body.find("dnsproxy_mapping_to_ack_latency_seconds_count 1\n"), std::string::npos);
+  EXPECT_NE(body.find("dnsproxy_mapping_to_ack_latency_seconds_bucket{le=\"0.0025\"} 0\n"),
+            std::string::npos);
+  EXPECT_NE(body.find("dnsproxy_l3_guard_packets_total{counter=\"pass_allowed\"}"),
+            std::string::npos);
+  const std::string scrape = "/tmp/dnsproxyd-l3-scrape-" + std::to_string(getpid()) + ".txt";
+  std::ofstream(scrape) << body;
+  auto check = run_command({"sh", "-c", "promtool check metrics < " + scrape});
+  std::filesystem::remove(scrape);
+  ASSERT_TRUE(check) << check.error().message;
+  EXPECT_EQ(check->exit_code, 0) << check->output;
+
   auto text = run_command({kCtl, "cache", "--socket", socket});
   ASSERT_TRUE(text);
   EXPECT_NE(text->output.find("endpoint 101 host7.example.test. 2001:db8:e::8"), std::string::npos)

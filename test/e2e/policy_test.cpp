@@ -122,6 +122,47 @@ TEST_F(PolicyTest, DeniedNamesGetNxdomainWhenConfigured) {
   EXPECT_EQ(total(*stats, "counters", "denied_name_not_allowed"), 1u);
 }
 
+// DNS over TCP is not policed yet, so the client (an endpoint under DNS rules, in
+// dns_steer_sources from the policy) gets nothing over TCP by default: dns_steer drops it in XDP,
+// even for an allowed name. --tcp-dns pass lets it through unchecked, a denied name included.
+TEST_F(PolicyTest, TcpDnsOfAnEndpointUnderDnsRulesIsDroppedUnlessPassed) {
+  DNSPROXY_REQUIRE_PRIVILEGES();
+  ASSERT_NO_FATAL_FAILURE(build());
+  const auto kdig_tcp = [&](const std::string& server, const char* name) {
+    auto out = topology_->client().run(
+        {"kdig", "+tcp", "+short", "+time=1", "+retry=0", "@" + server, name, "A"});
+    return out ? out->output : out.error().message;
+  };
+  {
+    auto daemon = start_daemon();
+    ASSERT_TRUE(daemon);
+    for (const char* server : {Topology::kUpstreamV4, Topology::kUpstreamV6})
+      EXPECT_EQ(kdig_tcp(server, "host3.example.test").find("203.0.113.4"), std::string::npos)
+          << server;
+    // UDP DNS of the same endpoint is still served.
+    EXPECT_NE(kdig(Topology::kUpstreamV4, "host3.example.test", "A").find("203.0.113.4"),
+              std::string::npos);
+    ASSERT_EQ(daemon->stop(), 0) << daemon->log();
+    auto stats = daemon->stats();
+    ASSERT_TRUE(stats) << stats.error().message;
+    const auto& steer = stats->at("dns_steer");
+    // At least each family's SYN (kdig may retransmit it within its timeout).
+    EXPECT_GE(steer.at("drop_tcp_dns"), 2u) << steer.dump(2);
+    EXPECT_EQ(steer.at("pass_tcp_dns"), 0u) << steer.dump(2);
+    EXPECT_EQ(total(*stats, "counters", "allowed"), 1u) << "the UDP query only";
+  }
+  auto daemon = start_daemon({"--tcp-dns", "pass"});
+  ASSERT_TRUE(daemon);
+  EXPECT_EQ(kdig_tcp(Topology::kUpstreamV4, "www.example.test"), "203.0.113.80\n");
+  EXPECT_EQ(kdig_tcp(Topology::kUpstreamV6, "www.example.test"), "203.0.113.80\n");
+  ASSERT_EQ(daemon->stop(), 0) << daemon->log();
+  auto stats = daemon->stats();
+  ASSERT_TRUE(stats) << stats.error().message;
+  EXPECT_EQ(stats->at("dns_steer").at("drop_tcp_dns"), 0u);
+  EXPECT_GE(stats->at("dns_steer").at("pass_tcp_dns"), 2u) << stats->at("dns_steer").dump(2);
+  EXPECT_EQ(total(*stats, "counters", "denied_name_not_allowed"), 0u) << "TCP is not seen";
+}
+
 // A response whose new address a toFQDNs selector selects is parked until the embedded agent
 // wrote the address into the allow map and ACKed, then released; the next response for the same
 // name is released at once (plumbed already), with no second round trip.

@@ -43,6 +43,7 @@ TEST(ConfigTest, EveryBadValueIsExit2AndNamesItsFlag) {
       {"frame size", [](Config& c) { c.frame_size = 3000; }, "frame size 3000"},
       {"bind mode", [](Config& c) { c.bind_mode = "fast"; }, "--bind-mode"},
       {"xdp mode", [](Config& c) { c.xdp_mode = "turbo"; }, "--xdp-mode"},
+      {"tcp dns", [](Config& c) { c.tcp_dns = "police"; }, "--tcp-dns"},
       {"stats interval 0",
        [](Config& c) {
          c.stats_file = "/tmp/x";
