@@ -253,8 +253,10 @@ class PolicyMode {
   Result<std::unique_ptr<Handler>> make_handler(size_t w) {
     auto reader = domain_.register_reader();
     if (!reader) return tl::unexpected(reader.error());
-    return std::make_unique<Handler>(handler_config_, store_, std::move(*reader), *tracker_,
-                                     *channels_[w], *counters_[w]);
+    auto handler = std::make_unique<Handler>(handler_config_, store_, std::move(*reader), *tracker_,
+                                             *channels_[w], *counters_[w]);
+    handlers_.push_back(handler.get());
+    return handler;
   }
 
   Result<void> start(ControlLoop& loop) {
@@ -305,6 +307,9 @@ class PolicyMode {
     append_counters(coordinator_->counters(), snapshot.control);
     snapshot.histograms.push_back(
         HistogramSnapshot::of("mapping_to_ack", coordinator_->mapping_to_ack()));
+    HistogramSnapshot release{.name = "release_on_ack", .count = 0, .sum_us = 0, .buckets = {}};
+    for (const Handler* handler : handlers_) release.add(handler->release_on_ack());
+    snapshot.histograms.push_back(release);
     if (!agent_) return;  // detached
     agent_->for_each_counter(
         [&](std::string_view name, uint64_t value) { snapshot.control.emplace_back(name, value); });
@@ -394,6 +399,9 @@ class PolicyMode {
   std::unique_ptr<datapath::pipeline::QueryTracker> tracker_;
   std::vector<std::unique_ptr<datapath::pipeline::Channel>> channels_;
   std::vector<std::unique_ptr<CounterSet<datapath::pipeline::PolicyCounter>>> counters_;
+  // The workers' handlers (owned by their WorkerSlots, which outlive every collect): their
+  // release histograms.
+  std::vector<const Handler*> handlers_;
   std::unique_ptr<datapath::pipeline::Coordinator> coordinator_;
   std::unique_ptr<datapath::agent::Agent> agent_;
   datapath::agent::EmbeddedAgent* embedded_ = nullptr;       // agent_, when it is the embedded one

@@ -209,9 +209,15 @@ Result<void> write_file_atomically(const std::string& path, std::string_view tex
 }
 
 HistogramSnapshot HistogramSnapshot::of(std::string_view name, const LatencyHistogram& h) {
-  HistogramSnapshot out{.name = name, .count = h.count(), .sum_us = h.sum_us(), .buckets = {}};
-  for (size_t i = 0; i < out.buckets.size(); ++i) out.buckets[i] = h.bucket(i);
+  HistogramSnapshot out{.name = name, .count = 0, .sum_us = 0, .buckets = {}};
+  out.add(h);
   return out;
+}
+
+void HistogramSnapshot::add(const LatencyHistogram& h) {
+  count += h.count();
+  sum_us += h.sum_us();
+  for (size_t i = 0; i < buckets.size(); ++i) buckets[i] += h.bucket(i);
 }
 
 }  // namespace dnsproxy::daemon

@@ -58,6 +58,7 @@ struct HistogramSnapshot {
   uint64_t sum_us = 0;
   std::array<uint64_t, LatencyHistogram::kBuckets> buckets{};  // per bucket, not cumulative
   [[nodiscard]] static HistogramSnapshot of(std::string_view name, const LatencyHistogram& h);
+  void add(const LatencyHistogram& h);  // another thread's histogram of the same thing
   // The upper bound (us) of the bucket holding quantile q; UINT64_MAX past the last bound.
   [[nodiscard]] uint64_t quantile_us(double q) const noexcept {
     return bucket_quantile_us(buckets, q);

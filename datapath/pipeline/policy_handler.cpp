@@ -231,6 +231,7 @@ PolicyHandler::Verdict PolicyHandler::on_response(const RxPacket& rx, const dns_
       ticket,
       static_cast<uint16_t>(flow.dns_length),
       Slot::kWaiting,
+      rx.now_ns,
       rx.now_ns + static_cast<uint64_t>(std::chrono::nanoseconds(config_.max_delay).count())};
   counters_.add(PolicyCounter::kParked);
   return Verdict::park();
@@ -363,6 +364,7 @@ uint32_t PolicyHandler::take_released(std::span<Released> out) noexcept {
     out[n++] = Released{slot.frame, slot.port, slot.release};
     slot.state = Slot::kFree;
     counters_.add(PolicyCounter::kReleasedOnAck);
+    release_on_ack_.record(std::chrono::nanoseconds(now_ns_ - slot.arrived_ns));
   }
   while (oldest_ticket_ != next_ticket_) {
     Parked& slot = slot_of(oldest_ticket_);

@@ -39,6 +39,7 @@
 #include <vector>
 
 #include "common/counters.h"
+#include "common/histogram.h"
 #include "datapath/pipeline/channel.h"
 #include "datapath/pipeline/query_tracker.h"
 #include "datapath/worker.h"
@@ -149,6 +150,9 @@ class PolicyHandler {
   [[nodiscard]] int wake_fd() const noexcept { return channel_.wake.fd(); }
 
   [[nodiscard]] uint32_t parked() const noexcept { return next_ticket_ - oldest_ticket_; }
+  // Per response released by its ACK: from its arrival to the sweep that saw the ACK (the wait
+  // for plumbing). Written by this worker, read by the control thread.
+  [[nodiscard]] const LatencyHistogram& release_on_ack() const noexcept { return release_on_ack_; }
 
  private:
   struct Flow;
@@ -161,6 +165,7 @@ class PolicyHandler {
     uint32_t ticket = 0;
     uint16_t dns_length = 0;
     Slot state = Slot::kFree;
+    uint64_t arrived_ns = 0;
     uint64_t deadline_ns = 0;
   };
 
@@ -197,6 +202,7 @@ class PolicyHandler {
   // Parked frames in ticket order (they time out in that order: one max delay for all); a
   // ticket's slot is ticket % max_parked, live tickets are [oldest_ticket_, next_ticket_).
   std::vector<Parked> parked_;
+  LatencyHistogram release_on_ack_;
   uint32_t oldest_ticket_ = 0;
   uint32_t next_ticket_ = 0;
   std::vector<uint32_t> ready_;  // ACKed tickets waiting for take_released, a ring

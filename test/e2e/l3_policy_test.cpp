@@ -129,6 +129,7 @@ TEST_F(L3PolicyTest, ResolveThenConnectAtOnceNeverFails) {
   const nlohmann::json& latency = stats->at("histograms").at("mapping_to_ack_us");
   EXPECT_EQ(latency.at("count"), kNames);
   EXPECT_TRUE(latency.at("p99").is_number()) << latency.dump();  // under 1 s
+  EXPECT_EQ(stats->at("histograms").at("release_on_ack_us").at("count"), kNames);
   // Every connect's SYN passed; the unresolved address's SYN did not.
   EXPECT_GE(guard(*stats, "pass_allowed"), kNames);
   EXPECT_GE(guard(*stats, "drop_not_plumbed"), 1u);
