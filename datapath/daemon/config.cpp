@@ -63,6 +63,15 @@ Setup<void> validate(Config& config) {
     return failure(kExitBadConfig, "--bind-mode: " + mode.error().message);
   if (auto mode = datapath::parse_xdp_mode(config.xdp_mode); !mode)
     return failure(kExitBadConfig, "--xdp-mode: " + mode.error().message);
+  if (!config.chain_into.empty()) {
+    if (config.chain_into.front() != '/')
+      return failure(kExitBadConfig, "--chain-into must be an absolute path on a bpf filesystem");
+    // The interfaces' XDP owner attached itself in the mode it chose; nothing of ours attaches.
+    if (config.xdp_mode != "auto")
+      return failure(kExitBadConfig,
+                     "--xdp-mode does not apply with --chain-into (the array's owner is attached "
+                     "already, in its own mode)");
+  }
   if (!config.metrics.empty())
     if (auto where = parse_host_port(config.metrics, "--metrics"); !where)
       return tl::unexpected(where.error());

@@ -50,6 +50,8 @@ struct Config {
   bool fail_closed = false;
   std::string pin_dir = "/sys/fs/bpf/dnsproxy";
   bool mount_bpffs = true;
+  // --chain-into PINNED_PROG_ARRAY (issue 15): take slot 0 of that array instead of attaching.
+  std::string chain_into;
   bool verbose = false;
   std::string stats_file;          // empty: no stats snapshot
   uint32_t stats_interval = 1000;  // ms between snapshots

@@ -578,6 +578,7 @@ int run(Config config, Reload reload) {
   settings.mode = *datapath::parse_xdp_mode(config.xdp_mode);  // validated
   settings.pin_dir = config.pin_dir;
   settings.mount_bpffs = config.mount_bpffs;
+  settings.chain_into = config.chain_into;
   notify("STATUS=attaching dns_steer");
   auto steer = datapath::SteerProgram::attach(config.interfaces, settings);
   if (!steer) {

@@ -43,6 +43,13 @@ TEST(ConfigTest, EveryBadValueIsExit2AndNamesItsFlag) {
       {"frame size", [](Config& c) { c.frame_size = 3000; }, "frame size 3000"},
       {"bind mode", [](Config& c) { c.bind_mode = "fast"; }, "--bind-mode"},
       {"xdp mode", [](Config& c) { c.xdp_mode = "turbo"; }, "--xdp-mode"},
+      {"chain-into relative", [](Config& c) { c.chain_into = "xdp_root_array"; }, "--chain-into"},
+      {"xdp mode when chained",
+       [](Config& c) {
+         c.chain_into = "/sys/fs/bpf/n0/xdp-root/1/xdp_root_array";
+         c.xdp_mode = "native";
+       },
+       "--xdp-mode does not apply with --chain-into"},
       {"stats interval 0",
        [](Config& c) {
          c.stats_file = "/tmp/x";
