@@ -17,6 +17,7 @@
 #include <algorithm>
 #include <array>
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 
 // The skeleton's .rodata struct uses the ABI types, so the ABI header comes first.
@@ -145,6 +146,30 @@ Result<bool> remove_stale_program(const Attachment& attachment) {
   return outcome;
 }
 
+// The skeleton over `object`, or over the embedded bytes when it is empty. For another object the
+// skeleton's own open runs with its embedded bytes swapped for `object` (which must outlive the
+// skeleton): maps and programs are then found by name, as for the embedded copy.
+dns_steer* open_skeleton(const std::vector<uint8_t>& object) {
+  if (object.empty()) return dns_steer::open();
+  auto* skeleton = static_cast<dns_steer*>(calloc(1, sizeof(dns_steer)));
+  if (!skeleton) {
+    errno = ENOMEM;
+    return nullptr;
+  }
+  int err = dns_steer__create_skeleton(skeleton);
+  if (err == 0) {
+    skeleton->skeleton->data = const_cast<uint8_t*>(object.data());
+    skeleton->skeleton->data_sz = object.size();
+    err = bpf_object__open_skeleton(skeleton->skeleton, nullptr);
+  }
+  if (err != 0) {
+    dns_steer::destroy(skeleton);
+    errno = -err;
+    return nullptr;
+  }
+  return skeleton;
+}
+
 AttachKind attach_kind_of(uint32_t ifindex) {
   xdp_multiprog* multiprog = xdp_multiprog__get_from_ifindex(static_cast<int>(ifindex));
   if (libxdp_get_error(multiprog) || !multiprog) return AttachKind::kSingleProgram;
@@ -259,8 +284,12 @@ Result<void> SteerProgram::load_and_attach(std::span<const std::string> interfac
     chain_.emplace(std::move(*slot));
   }
 
-  skeleton_ = dns_steer::open();
-  if (!skeleton_) return fail("opening the dns_steer BPF object: ", errno_text(errno));
+  object_ = settings.object;
+  skeleton_ = open_skeleton(object_);
+  if (!skeleton_) {
+    return fail("opening the dns_steer BPF object", object_.empty() ? "" : " of the package", ": ",
+                errno_text(errno));
+  }
   for (bpf_map* map : pinned_maps(*skeleton_)) {
     const std::string path = pin_dir_ + "/" + bpf_map__name(map);
     if (unlink(path.c_str()) == 0) {

@@ -73,6 +73,10 @@ struct SteerSettings {
   // the array's owner (any XDP program): their ifindexes still map to XSKMAP slots, and their
   // AF_XDP sockets still bind to them; `mode` is unused (the owner chose it).
   std::string chain_into;
+  // The dns_steer object to load (dnsproxyd --bpf-package: the object of a verified package,
+  // datapath/package.h); empty: the copy embedded in this binary. Its maps and programs must be
+  // dns_steer's by name, as the skeleton's accessors expect: verify_package() checks that.
+  std::vector<uint8_t> object;
 };
 
 inline constexpr const char* kBpffsMountPoint = "/sys/fs/bpf";
@@ -142,6 +146,7 @@ class SteerProgram {
   xdp_program* program_ = nullptr;  // libxdp's handle over skeleton_'s program (direct attach)
   std::optional<ChainSlot> chain_;  // the slot we took (chain_into)
   std::vector<Attachment> attachments_;
+  std::vector<uint8_t> object_;  // SteerSettings::object, alive as long as libbpf may read it
   std::string pin_dir_;
   int pin_dir_lock_fd_ = -1;
   std::vector<std::string> pinned_;  // paths we pinned, unpinned by detach()

@@ -63,6 +63,10 @@ Setup<void> validate(Config& config) {
     return failure(kExitBadConfig, "--bind-mode: " + mode.error().message);
   if (auto mode = datapath::parse_xdp_mode(config.xdp_mode); !mode)
     return failure(kExitBadConfig, "--xdp-mode: " + mode.error().message);
+  if (config.bpf_package.empty() != config.trusted_key.empty())
+    return failure(kExitBadConfig,
+                   "--bpf-package and --trusted-key go together: a package loads only when it "
+                   "verifies against a key the operator trusts");
   if (!config.chain_into.empty()) {
     if (config.chain_into.front() != '/')
       return failure(kExitBadConfig, "--chain-into must be an absolute path on a bpf filesystem");

@@ -52,6 +52,9 @@ struct Config {
   bool mount_bpffs = true;
   // --chain-into PINNED_PROG_ARRAY (issue 15): take slot 0 of that array instead of attaching.
   std::string chain_into;
+  // --bpf-package PACKAGE --trusted-key PUBKEY (issue 15): load dns_steer from a verified package.
+  std::string bpf_package;
+  std::string trusted_key;
   bool verbose = false;
   std::string stats_file;          // empty: no stats snapshot
   uint32_t stats_interval = 1000;  // ms between snapshots

@@ -44,6 +44,10 @@ TEST(ConfigTest, EveryBadValueIsExit2AndNamesItsFlag) {
       {"bind mode", [](Config& c) { c.bind_mode = "fast"; }, "--bind-mode"},
       {"xdp mode", [](Config& c) { c.xdp_mode = "turbo"; }, "--xdp-mode"},
       {"chain-into relative", [](Config& c) { c.chain_into = "xdp_root_array"; }, "--chain-into"},
+      {"package without key", [](Config& c) { c.bpf_package = "/x/dns_steer.tar.gz"; },
+       "--bpf-package and --trusted-key go together"},
+      {"key without package", [](Config& c) { c.trusted_key = "/etc/dnsproxy/package.pub"; },
+       "--bpf-package and --trusted-key go together"},
       {"xdp mode when chained",
        [](Config& c) {
          c.chain_into = "/sys/fs/bpf/n0/xdp-root/1/xdp_root_array";
