@@ -42,6 +42,7 @@ ForwardVerdict rewrite_for_forwarding(std::span<std::byte> packet,
                                       const dns_steer_meta& meta) noexcept {
   switch (meta.fib_status) {
     case DNS_STEER_FIB_OK:
+    case DNS_STEER_FIB_NO_NEIGH:
       break;
     default:
       return ForwardVerdict::kNotForwarded;
@@ -64,6 +65,7 @@ ForwardVerdict rewrite_for_forwarding(std::span<std::byte> packet,
   else
     decrement_ipv4_ttl(packet, l3);
 
+  if (meta.fib_status == DNS_STEER_FIB_NO_NEIGH) return ForwardVerdict::kToKernel;
   std::memcpy(packet.data(), meta.next_hop_mac, 6);
   std::memcpy(packet.data() + 6, meta.egress_mac, 6);
   return ForwardVerdict::kForward;

@@ -5,11 +5,16 @@
 
 #include <array>
 #include <cstdint>
+#include <map>
+#include <span>
 #include <string>
 #include <string_view>
 
 #include "common/result.h"
 #include "datapath/abi.h"
+#include "policy/ip_address.h"
+#include "policy/rules.h"
+#include "policy/tables.h"
 
 namespace dnsproxy::datapath {
 
@@ -21,6 +26,10 @@ struct SteerCounters {
   // Stable snake_case name of a counter ("drop_short_dns"), for logs, the CLI and metrics.
   static std::string_view name(dns_steer_stat stat);
 };
+
+// A per-CPU array of counters (slot i -> one value per CPU) summed over CPUs into `out`, one slot
+// per element; `map_name` names it in errors.
+Result<void> read_percpu_counters(int fd, std::string_view map_name, std::span<uint64_t> out);
 
 // dns_steer_stats: per-CPU counters.
 class StatsMap {
@@ -69,5 +78,24 @@ class NextProgramMap {
  private:
   int fd_;
 };
+
+// dns_steer_sources: endpoint address -> what XDP polices on its traffic (dnsproxy_abi.h).
+class SourcesMap {
+ public:
+  using Sources = std::map<policy::IpAddress, policed_source>;
+  explicit SourcesMap(int fd) : fd_(fd) {}
+  // Makes the map hold exactly `sources`: writes every entry first, then deletes the addresses
+  // no longer listed, so an address policed before and after is never unpoliced in between.
+  Result<void> replace(const Sources& sources) const;
+  Result<Sources> read() const;
+
+ private:
+  int fd_;
+};
+
+// What dns_steer_sources holds for a policy: each address of an endpoint with DNS rules
+// (DNSPROXY_SOURCE_DNS_RULES) or toFQDNs selectors (DNSPROXY_SOURCE_TO_FQDNS).
+SourcesMap::Sources policed_sources(const policy::RuleSet& rules,
+                                    std::span<const policy::EndpointEntry> endpoints);
 
 }  // namespace dnsproxy::datapath

@@ -91,9 +91,10 @@ Result<bool> mount_bpffs_for(const SteerSettings& settings) {
 }
 
 // The maps pinned under pin_dir, by their names.
-std::array<bpf_map*, 4> pinned_maps(const dns_steer& skeleton) {
+std::array<bpf_map*, 5> pinned_maps(const dns_steer& skeleton) {
   return {skeleton.maps.dns_steer_stats, skeleton.maps.dns_steer_xsks,
-          skeleton.maps.dns_steer_ifaces, skeleton.maps.dns_steer_next};
+          skeleton.maps.dns_steer_ifaces, skeleton.maps.dns_steer_next,
+          skeleton.maps.dns_steer_sources};
 }
 
 // Detaches a dns_steer left on the interface by a dead run (we hold the pin_dir lock, so no live
@@ -306,6 +307,7 @@ Result<void> SteerProgram::load_and_attach(std::span<const std::string> interfac
   }
   config.port_count = static_cast<uint8_t>(settings.dns_ports.size());
   config.fail_open = settings.fail_open ? 1 : 0;
+  config.tcp_dns_drop = settings.tcp_dns_drop ? 1 : 0;
   if (chain_) return chain_into(settings.chain_into);
 
   // libxdp loads the object at the first attach: as a dispatcher component where the kernel
@@ -503,6 +505,14 @@ void SteerProgram::clear_next_program() noexcept {
 
 Result<SteerCounters> SteerProgram::counters() const {
   return StatsMap(bpf_map__fd(skeleton_->maps.dns_steer_stats)).read();
+}
+
+SourcesMap SteerProgram::sources() const {
+  return SourcesMap(sources_map_fd());
+}
+
+int SteerProgram::sources_map_fd() const {
+  return bpf_map__fd(skeleton_->maps.dns_steer_sources);
 }
 
 int SteerProgram::program_fd() const {

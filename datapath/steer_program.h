@@ -20,7 +20,8 @@
 // dns_steer is never touched: attaching over it fails with an error naming it.
 //
 // Pinned under pin_dir (a directory on a bpf filesystem, created if missing, removed when empty):
-//   dns_steer_stats, dns_steer_xsks, dns_steer_ifaces, dns_steer_next (the maps, by name).
+//   dns_steer_stats, dns_steer_xsks, dns_steer_ifaces, dns_steer_next, dns_steer_sources (the
+//   maps, by name).
 #pragma once
 
 #include <cstdint>
@@ -61,6 +62,10 @@ std::string_view to_string(AttachKind kind);
 struct SteerSettings {
   std::vector<uint16_t> dns_ports{53};  // 1..DNS_STEER_MAX_PORTS ports, host byte order
   bool fail_open = true;  // DNS on a queue without socket: pass to the kernel (else drop)
+  // TCP to a DNS port from an endpoint with DNS rules (dns_steer_sources): drop it in XDP (else
+  // pass it to the kernel). DNS over TCP is not policed yet; passing it lets such an endpoint
+  // resolve any name, so this is for experiments only.
+  bool tcp_dns_drop = true;
   XdpMode mode = XdpMode::kAuto;
   std::string pin_dir = "/sys/fs/bpf/dnsproxy";
   // When pin_dir sits directly under /sys/fs/bpf and no bpf filesystem is mounted there, mount
@@ -130,6 +135,9 @@ class SteerProgram {
   std::string describe() const;
 
   Result<SteerCounters> counters() const;
+  // dns_steer_sources, which dnsproxyd fills from the policy in force (empty: nothing policed).
+  SourcesMap sources() const;
+  int sources_map_fd() const;  // for a chained program that shares the map (l3_guard)
   int program_fd() const;
   const std::string& pin_dir() const { return pin_dir_; }
 

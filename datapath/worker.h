@@ -133,23 +133,33 @@ struct StatelessHandler {
   [[nodiscard]] int wake_fd() const noexcept { return -1; }
 };
 
-// Why ForwardAllHandler drops: the ForwardVerdicts other than kForward, in their order.
+// Why ForwardAllHandler drops: the ForwardVerdicts that send nothing.
 enum class ForwardDrop : uint8_t { kNotForwarded, kTtlExceeded, kMalformed, kShortDns, kCount };
 constexpr std::array<std::string_view, 4> counter_names(ForwardDrop) {
   return {"not_forwarded", "ttl_exceeded", "malformed", "short_dns"};
 }
-static_assert(static_cast<uint8_t>(ForwardVerdict::kShortDns) - 1 ==
-              static_cast<uint8_t>(ForwardDrop::kShortDns));
 
-// Forwards every DNS packet dns_steer redirected, to the next hop from its XDP metadata.
+// Forwards every DNS packet dns_steer redirected, to the next hop from its XDP metadata; one whose
+// next hop has no neighbour entry yet goes to the node's stack, which resolves it.
 struct ForwardAllHandler : StatelessHandler<ForwardDrop> {
-  [[nodiscard]] Verdict<ForwardDrop> decide(const RxPacket& rx) noexcept {
+  using V = Verdict<ForwardDrop>;
+  [[nodiscard]] V decide(const RxPacket& rx) noexcept {
     const dns_steer_meta meta = load_steer_meta(rx.bytes.data());
-    const ForwardVerdict verdict = rewrite_for_forwarding(rx.bytes, meta);
-    if (verdict == ForwardVerdict::kForward)
-      return Verdict<ForwardDrop>::forward(meta.egress_ifindex);
-    return Verdict<ForwardDrop>::dropped(
-        static_cast<ForwardDrop>(static_cast<uint8_t>(verdict) - 1));
+    switch (rewrite_for_forwarding(rx.bytes, meta)) {
+      case ForwardVerdict::kForward:
+        return V::forward(meta.egress_ifindex);
+      case ForwardVerdict::kToKernel:
+        return V::to_kernel(meta.l3_offset);
+      case ForwardVerdict::kNotForwarded:
+        return V::dropped(ForwardDrop::kNotForwarded);
+      case ForwardVerdict::kTtlExceeded:
+        return V::dropped(ForwardDrop::kTtlExceeded);
+      case ForwardVerdict::kMalformed:
+        return V::dropped(ForwardDrop::kMalformed);
+      case ForwardVerdict::kShortDns:
+        break;
+    }
+    return V::dropped(ForwardDrop::kShortDns);
   }
 };
 static_assert(PacketHandler<ForwardAllHandler>);

@@ -18,6 +18,7 @@
 #include <map>
 #include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "policy/address_table.h"
@@ -47,6 +48,12 @@ class PlumbedSet {
     const auto* until = table_.find(address_key(ip, ip.max_prefix_length(), endpoint_id));
     return until != nullptr && *until > now.time_since_epoch().count();
   }
+  // Until when the pair is plumbed (a time <= now when it is not, or no longer).
+  [[nodiscard]] Clock::time_point plumbed_until(uint32_t endpoint_id,
+                                                const IpAddress& ip) const noexcept {
+    const auto* until = table_.find(address_key(ip, ip.max_prefix_length(), endpoint_id));
+    return until == nullptr ? Clock::time_point::min() : Clock::time_point(Clock::duration(*until));
+  }
   [[nodiscard]] size_t size() const noexcept { return table_.size(); }
 
  private:
@@ -75,6 +82,17 @@ class FqdnCache {
   [[nodiscard]] PlumbedSet plumbed_set() const;
 
   [[nodiscard]] size_t mapping_count() const noexcept { return by_expiry_.size(); }
+
+  // Calls visit(endpoint_id, name (lowercased wire form), ip, expires, plumbed) for every
+  // mapping, soonest expiry first (the admin CLI's `cache`).
+  template <class Visit>
+  void for_each(Visit&& visit) const {
+    for (const auto& [expires, mapping] : by_expiry_) {
+      const auto ip = ips_.find({mapping.endpoint_id, mapping.ip});
+      visit(mapping.endpoint_id, std::string_view(mapping.name), mapping.ip, expires,
+            ip != ips_.end() && ip->second.plumbed);
+    }
+  }
   // Moves on every change a PlumbedSet would show.
   [[nodiscard]] uint64_t generation() const noexcept { return generation_; }
 

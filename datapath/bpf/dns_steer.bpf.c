@@ -4,9 +4,12 @@
  * Parses Ethernet (at most one 802.1Q tag), IPv4 or IPv6 (hop-by-hop, routing and destination
  * options headers skipped) and UDP. A datagram to or from a configured DNS port is redirected to
  * the AF_XDP socket of its receive queue, with struct dns_steer_meta (offsets, flags and the
- * kernel's FIB answer for its destination) written in front of it. Everything else passes to the
- * kernel, or to the next program of a chain. Malformed IP/UDP, DNS fragments and DNS payloads
- * under 12 bytes are dropped. Every packet counts RX and exactly one verdict counter.
+ * kernel's FIB answer for its destination) written in front of it. TCP to a DNS port from an
+ * endpoint with DNS rules (dns_steer_sources) is dropped while the load-time tcp_dns_drop is set:
+ * the proxy polices DNS over UDP only, and TCP must not be a way around that policy. Everything
+ * else passes to the kernel, or to the next program of a chain. Malformed IP/UDP, DNS fragments
+ * and DNS payloads under 12 bytes are dropped. Every packet counts RX and exactly one verdict
+ * counter.
  *
  * Chaining: under libxdp's dispatcher the run config below makes XDP_PASS continue with the next
  * program. Without a dispatcher (single-program attach, or under an L3AF-style root program),
@@ -26,6 +29,7 @@
 #include <xdp/xdp_helpers.h>
 
 #include "datapath/bpf/dnsproxy_abi.h"
+#include "datapath/bpf/shared.bpf.h"
 
 #define AF_INET 2
 #define AF_INET6 10
@@ -42,6 +46,7 @@ const volatile struct dns_steer_config dns_steer_config = {
     .ports = {bpf_htons(53)},
     .port_count = 1,
     .fail_open = 1,
+    .tcp_dns_drop = 1,
 };
 
 /* Per-CPU counters, one slot per enum dns_steer_stat: summed by user space. */
@@ -82,15 +87,16 @@ struct {
   __uint(XDP_PASS, 1);
 } XDP_RUN_CONFIG(dns_steer);
 
-struct vlan_hdr {
-  __be16 tci;
-  __be16 encapsulated_proto;
-};
-
 /* Generic IPv6 extension header: next header, length in 8-byte units after the first 8. */
 struct ipv6_ext_hdr {
   __u8 nexthdr;
   __u8 hdrlen;
+};
+
+/* The ports at the start of a TCP (or UDP) header: all dns_steer reads of TCP. */
+struct l4_ports {
+  __be16 source;
+  __be16 dest;
 };
 
 struct ipv6_frag_hdr {
@@ -132,11 +138,7 @@ static __always_inline int drop(__u32 reason) {
 }
 
 static __always_inline int is_dns_port(__be16 port) {
-  for (int i = 0; i < DNS_STEER_MAX_PORTS; i++) {
-    if (i >= dns_steer_config.port_count) break;
-    if (dns_steer_config.ports[i] == port) return 1;
-  }
-  return 0;
+  return port_in(dns_steer_config.ports, dns_steer_config.port_count, port);
 }
 
 /* Outcome of parsing: a verdict counter for anything that is not a DNS datagram to steer. */
@@ -199,6 +201,36 @@ static __always_inline struct parse_state parse_udp(void* data, void* data_end, 
   return parsed(PARSE_DNS, 0);
 }
 
+/* Whether the packet's source address is an endpoint with DNS rules (dns_steer_sources). */
+static __always_inline int source_has_dns_rules(const struct dns_packet* pkt) {
+  struct endpoint_key key = {};
+  if (pkt->flags & DNS_STEER_META_IPV6) {
+    const struct ipv6hdr* ip6 = pkt->l3;
+    key.family = DNSPROXY_FAMILY_V6;
+    __builtin_memcpy(key.addr, &ip6->saddr, sizeof(ip6->saddr));
+  } else {
+    const struct iphdr* ip = pkt->l3;
+    key.family = DNSPROXY_FAMILY_V4;
+    __builtin_memcpy(key.addr, &ip->saddr, sizeof(ip->saddr));
+  }
+  const struct policed_source* source = bpf_map_lookup_elem(&dns_steer_sources, &key);
+  return source && (source->flags & DNSPROXY_SOURCE_DNS_RULES);
+}
+
+/* TCP header at `tcp_offset` (a whole segment or a first fragment; `pkt` has l3 and the family
+ * flag set). Only the destination port matters: TCP to a DNS port is either DNS over TCP, which
+ * the proxy does not police yet, or nothing that works anyway. A segment too short for its ports
+ * passes as not UDP: the kernel drops it as malformed. */
+static __always_inline struct parse_state parse_tcp(void* data, void* data_end, __u32 tcp_offset,
+                                                    __u32 l3_end, const struct dns_packet* pkt) {
+  const struct l4_ports* ports = at(data, data_end, tcp_offset, sizeof(*ports), l3_end);
+  if (!ports || !is_dns_port(ports->dest)) return parsed(PARSE_PASS, DNS_STEER_STAT_PASS_NOT_UDP);
+  if (dns_steer_config.tcp_dns_drop && source_has_dns_rules(pkt)) {
+    return parsed(PARSE_DROP, DNS_STEER_STAT_DROP_TCP_DNS);
+  }
+  return parsed(PARSE_PASS, DNS_STEER_STAT_PASS_TCP_DNS);
+}
+
 static __always_inline struct parse_state parse_ipv4(void* data, void* data_end,
                                                      struct dns_packet* pkt) {
   struct iphdr* ip = pkt->l3;
@@ -209,6 +241,10 @@ static __always_inline struct parse_state parse_ipv4(void* data, void* data_end,
   if (ip->version != 4 || header_length < sizeof(*ip) || total_length < header_length ||
       data + l3_end > data_end) {
     return parsed(PARSE_DROP, DNS_STEER_STAT_DROP_BAD_IPV4);
+  }
+  /* A non-first TCP fragment has no ports: it passes below (useless without its first one). */
+  if (ip->protocol == IPPROTO_TCP && !(ip->frag_off & IPV4_FRAG_OFFSET)) {
+    return parse_tcp(data, data_end, pkt->l3_offset + header_length, l3_end, pkt);
   }
   if (ip->protocol != IPPROTO_UDP) return parsed(PARSE_PASS, DNS_STEER_STAT_PASS_NOT_UDP);
   /* A non-first fragment carries no UDP header: it cannot be told apart, the kernel gets it
@@ -237,11 +273,15 @@ static __always_inline struct parse_state parse_ipv6(void* data, void* data_end,
   __u32 offset = pkt->l3_offset + sizeof(*ip6);
   for (int i = 0; i < IPV6_MAX_EXT_HEADERS; i++) {
     if (next == IPPROTO_UDP) return parse_udp(data, data_end, offset, l3_end, 0, pkt);
+    if (next == IPPROTO_TCP) return parse_tcp(data, data_end, offset, l3_end, pkt);
     if (next == IPPROTO_FRAGMENT) {
       struct ipv6_frag_hdr* frag = at(data, data_end, offset, sizeof(*frag), l3_end);
       if (!frag) return parsed(PARSE_DROP, DNS_STEER_STAT_DROP_BAD_IPV6);
       if (frag->frag_off & IPV6_FRAG_OFFSET) {
         return parsed(PARSE_PASS, DNS_STEER_STAT_PASS_FRAGMENT);
+      }
+      if (frag->nexthdr == IPPROTO_TCP) {
+        return parse_tcp(data, data_end, offset + sizeof(*frag), l3_end, pkt);
       }
       if (frag->nexthdr != IPPROTO_UDP) return parsed(PARSE_PASS, DNS_STEER_STAT_PASS_NOT_UDP);
       return parse_udp(data, data_end, offset + sizeof(*frag), l3_end, 1, pkt);
@@ -256,6 +296,7 @@ static __always_inline struct parse_state parse_ipv6(void* data, void* data_end,
   }
   /* More extension headers than any DNS sender uses: not steered, the kernel decides. */
   if (next == IPPROTO_UDP) return parse_udp(data, data_end, offset, l3_end, 0, pkt);
+  if (next == IPPROTO_TCP) return parse_tcp(data, data_end, offset, l3_end, pkt);
   return parsed(PARSE_PASS, DNS_STEER_STAT_PASS_NOT_UDP);
 }
 
@@ -281,12 +322,12 @@ static __always_inline struct parse_state parse(struct xdp_md* ctx, struct dns_p
 }
 
 /* Asks the kernel FIB where the packet's destination is reached from its ingress interface.
- * Fills egress_ifindex, both MACs and fib_status of `meta` and counts one FIB_* counter; or, when
- * a route exists but its next hop has no neighbour entry yet, counts nothing and returns 0: the
- * packet must go to the kernel, whose forwarding resolves the neighbour (user space could only
- * drop it, and the neighbour would never be resolved). Returns 1 to redirect. */
-static __always_inline int resolve_next_hop(struct xdp_md* ctx, const struct dns_packet* pkt,
-                                            struct dns_steer_meta* meta) {
+ * Fills egress_ifindex, both MACs and fib_status of `meta` and counts one FIB_* counter. A route
+ * whose next hop has no neighbour entry yet is not passed to the kernel here: the packet would
+ * skip the policy. It goes to user space as FIB_NO_NEIGH, which hands it to the kernel's stack
+ * once the policy let it through. */
+static __always_inline void resolve_next_hop(struct xdp_md* ctx, const struct dns_packet* pkt,
+                                             struct dns_steer_meta* meta) {
   struct bpf_fib_lookup fib = {};
   fib.ifindex = ctx->ingress_ifindex;
   fib.l4_protocol = IPPROTO_UDP;
@@ -314,9 +355,13 @@ static __always_inline int resolve_next_hop(struct xdp_md* ctx, const struct dns
       meta->egress_ifindex = fib.ifindex;
       __builtin_memcpy(meta->next_hop_mac, fib.dmac, sizeof(meta->next_hop_mac));
       __builtin_memcpy(meta->egress_mac, fib.smac, sizeof(meta->egress_mac));
-      return 1;
+      return;
     case BPF_FIB_LKUP_RET_NO_NEIGH:
-      return 0;
+      /* The kernel has set fib.ifindex to the egress interface, not yet the MACs. */
+      count(DNS_STEER_STAT_FIB_NO_NEIGH);
+      meta->fib_status = DNS_STEER_FIB_NO_NEIGH;
+      meta->egress_ifindex = fib.ifindex;
+      return;
     case BPF_FIB_LKUP_RET_NOT_FWDED:
       count(DNS_STEER_STAT_FIB_NOT_FORWARDED);
       break;
@@ -336,7 +381,6 @@ static __always_inline int resolve_next_hop(struct xdp_md* ctx, const struct dns
       break;
   }
   meta->fib_status = DNS_STEER_FIB_NOT_FORWARDED;
-  return 1;
 }
 
 /* No room for the metadata: the load-time fail action (see DNS_STEER_STAT_*_NO_META). */
@@ -375,7 +419,7 @@ int dns_steer(struct xdp_md* ctx) {
       .flags = pkt.flags,
       .vlan_tci = pkt.vlan_tci,
   };
-  if (!resolve_next_hop(ctx, &pkt, &meta)) return pass(ctx, DNS_STEER_STAT_PASS_NO_NEIGH);
+  resolve_next_hop(ctx, &pkt, &meta);
 
   /* Packet pointers are invalid after adjust_meta: everything needed is in `meta` now. A driver
    * without XDP metadata support fails it for every packet: the fail action applies, as for a

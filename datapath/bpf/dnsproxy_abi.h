@@ -11,17 +11,19 @@
 /* ---- dns_steer counters: one per action and per drop reason, indexed into the per-CPU stats
  * array (map dns_steer_stats). Every packet counts RX once and then exactly one verdict counter
  * (PASS_*, DROP_* or REDIRECT); a redirected packet also counts exactly one FIB_* counter.
- * Append only: user space names each slot (datapath/steer_program.h). ---- */
+ * User space names each slot (kStatNames in datapath/steer_maps.cpp). Not append-only: slots may
+ * be renumbered between builds, because the map is created by each run (never reused from an
+ * older one) and is read only by the same build's dnsproxyd and dnsproxyctl (which refuses a
+ * pinned map whose slot count differs from its own). ---- */
 enum dns_steer_stat {
   DNS_STEER_STAT_RX = 0,            /* every packet the program saw */
   DNS_STEER_STAT_PASS_NOT_IP,       /* not IPv4/IPv6 (ARP, LLDP, two VLAN tags...): kernel */
-  DNS_STEER_STAT_PASS_NOT_UDP,      /* IP but not UDP (TCP DNS included): kernel */
+  DNS_STEER_STAT_PASS_NOT_UDP,      /* IP, neither UDP nor TCP to a DNS port: kernel */
   DNS_STEER_STAT_PASS_NOT_DNS,      /* UDP, neither port a DNS port: kernel */
+  DNS_STEER_STAT_PASS_TCP_DNS,      /* TCP to a DNS port, source not under DNS rules (or the
+                                     * tcp_dns setting is pass): kernel, not policed */
   DNS_STEER_STAT_PASS_FRAGMENT,     /* non-first UDP fragment: ports unknown, kernel */
   DNS_STEER_STAT_PASS_NO_SOCKET,    /* DNS, no socket on the queue, fail-open: kernel */
-  DNS_STEER_STAT_PASS_NO_NEIGH,     /* DNS, route found but next-hop neighbour not resolved yet:
-                                     * kernel (it forwards and resolves the neighbour, so the next
-                                     * packets to that next hop take the AF_XDP path) */
   DNS_STEER_STAT_DROP_NO_SOCKET,    /* DNS, no socket on the queue, fail-closed */
   DNS_STEER_STAT_DROP_FRAGMENT,     /* first fragment of a DNS datagram */
   DNS_STEER_STAT_DROP_BAD_L2,       /* truncated Ethernet or 802.1Q header */
@@ -29,11 +31,15 @@ enum dns_steer_stat {
   DNS_STEER_STAT_DROP_BAD_IPV6,     /* truncated, payload length > frame, extension chain */
   DNS_STEER_STAT_DROP_BAD_UDP,      /* truncated, UDP length < 8 or > IP payload */
   DNS_STEER_STAT_DROP_SHORT_DNS,    /* DNS payload shorter than the 12-byte header */
+  DNS_STEER_STAT_DROP_TCP_DNS,      /* TCP to a DNS port from an endpoint with DNS rules (TCP DNS
+                                     * is not policed yet, so it must not bypass the UDP policy) */
   DNS_STEER_STAT_PASS_NO_META,      /* bpf_xdp_adjust_meta failed (driver without XDP metadata
                                      * support), fail-open: kernel */
   DNS_STEER_STAT_DROP_NO_META,      /* bpf_xdp_adjust_meta failed, fail-closed */
   DNS_STEER_STAT_REDIRECT,          /* handed to the AF_XDP socket of the receive queue */
   DNS_STEER_STAT_FIB_OK,            /* redirected with next hop resolved */
+  DNS_STEER_STAT_FIB_NO_NEIGH,      /* route found, next-hop neighbour not resolved yet: user
+                                     * space decides, then hands it to the kernel's stack */
   DNS_STEER_STAT_FIB_NOT_FORWARDED, /* destination is local to the node (BPF_FIB_LKUP_RET_NOT_FWDED)
                                      */
   DNS_STEER_STAT_FIB_UNREACHABLE,   /* blackhole, unreachable or prohibit route */
@@ -49,7 +55,9 @@ struct dns_steer_config {
   __u16 ports[DNS_STEER_MAX_PORTS]; /* DNS UDP ports, network byte order; port_count used */
   __u8 port_count;                  /* 1..DNS_STEER_MAX_PORTS */
   __u8 fail_open;                   /* DNS on a queue with no socket: 1 pass, 0 drop */
-  __u8 pad[2];
+  __u8 tcp_dns_drop; /* TCP to a DNS port from a source with DNSPROXY_SOURCE_DNS_RULES: 1 drop,
+                      * 0 pass (the proxy polices DNS over UDP only) */
+  __u8 pad[1];
 };
 
 /* ---- Socket steering: one XSKMAP (dns_steer_xsks) for every interface the program serves.
@@ -76,6 +84,12 @@ enum dns_steer_fib_status {
   DNS_STEER_FIB_NOT_FORWARDED, /* local destination, blackhole, unreachable, MTU, forwarding
                                 * disabled: egress_ifindex and MACs zero (the FIB_* counters
                                 * say which) */
+  DNS_STEER_FIB_NO_NEIGH,      /* route found, but its next hop has no neighbour entry yet:
+                                * egress_ifindex valid, MACs zero. Still redirected, so the
+                                * packet is policed like any other (a query must never reach
+                                * the upstream unchecked); user space then hands it to the
+                                * kernel's stack, whose forwarding resolves the neighbour, so
+                                * the next packets to that hop come with FIB_OK. */
 };
 
 #define DNS_STEER_META_IPV6 0x01     /* L3 is IPv6 (else IPv4) */
@@ -175,6 +189,61 @@ struct ipcache_change {
   struct ipcache_value value;
   __u32 op; /* enum ipcache_change_op */
   __u32 pad;
+};
+
+/* ---- Policed sources: map dns_steer_sources, owned by dnsproxyd (written from the policy in
+ * force, endpoint address -> what XDP enforces on that endpoint's traffic). dns_steer reads it
+ * for TCP DNS, l3_guard for the L3 toFQDNs check. An address not in the map is not policed. ---- */
+#define DNS_STEER_MAX_SOURCES 65536
+#define DNSPROXY_SOURCE_DNS_RULES                              \
+  0x01 /* the endpoint has DNS rules: its TCP to a DNS port is \
+        * dropped (until TCP DNS is policed; a load-time setting) */
+#define DNSPROXY_SOURCE_TO_FQDNS                             \
+  0x02 /* the endpoint has toFQDNs rules: l3_guard drops its \
+        * non-DNS traffic to addresses not in its allow map */
+struct policed_source {
+  __u32 endpoint_id;
+  __u32 flags; /* DNSPROXY_SOURCE_* */
+};
+
+/* ---- The L3 allow map (dnsproxy_fqdn_allow), owned by the agent (embedded or external): the
+ * (endpoint, destination address) pairs the agent plumbed for toFQDNs rules, each until an
+ * expiry (the DNS TTL plus the agent's grace period) on CLOCK_MONOTONIC, the clock of
+ * bpf_ktime_get_ns and of std::chrono::steady_clock. A stand-in for Cilium's policy map, so that
+ * "plumbed before released" is enforced and testable end to end. The agent removes expired
+ * entries; l3_guard also treats them as absent until then. ---- */
+#define DNSPROXY_FQDN_ALLOW_MAX 262144
+struct fqdn_allow_key {
+  __u32 endpoint_id;
+  __u8 family; /* DNSPROXY_FAMILY_* */
+  __u8 pad[3];
+  __u8 addr[16]; /* IPv4 uses addr[0..3], the rest zero */
+};
+
+struct fqdn_allow_value {
+  __u64 expires_ns; /* CLOCK_MONOTONIC nanoseconds */
+};
+
+/* ---- l3_guard counters (map l3_guard_stats, per CPU): every packet counts RX and exactly one
+ * verdict. Append only: user space names each slot. ---- */
+enum l3_guard_stat {
+  L3_GUARD_STAT_RX = 0,           /* every packet dns_steer handed on */
+  L3_GUARD_STAT_PASS_NOT_IP,      /* not IPv4/IPv6, or a header too short to police */
+  L3_GUARD_STAT_PASS_NOT_POLICED, /* source is no endpoint with toFQDNs rules */
+  L3_GUARD_STAT_PASS_LINK_SCOPE,  /* to a multicast, broadcast or IPv6 link-local address, or
+                                   * ICMPv6 neighbour / router discovery: never policed */
+  L3_GUARD_STAT_PASS_DNS,         /* to a DNS port (TCP DNS is dns_steer's to decide) */
+  L3_GUARD_STAT_PASS_ALLOWED,     /* destination plumbed for the source endpoint, unexpired */
+  L3_GUARD_STAT_DROP_NOT_PLUMBED, /* destination not in the endpoint's allow map */
+  L3_GUARD_STAT_DROP_EXPIRED,     /* in the allow map, past its expiry */
+  L3_GUARD_STAT__COUNT,
+};
+
+/* l3_guard's load-time settings, in its .rodata. */
+struct l3_guard_config {
+  __u16 ports[DNS_STEER_MAX_PORTS]; /* DNS ports (TCP and UDP), network byte order */
+  __u8 port_count;
+  __u8 pad[3];
 };
 
 /* ---- dnsproxy-loadgen's receive program (datapath/bpf/loadgen_rx.bpf.c). ----

@@ -1,5 +1,7 @@
 #include "datapath/daemon/config.h"
 
+#include "datapath/daemon/logging.h"
+
 #include <sched.h>
 
 #include <algorithm>
@@ -33,9 +35,13 @@ Setup<void> validate(Config& config) {
   if (config.deny_rcode != "refused" && config.deny_rcode != "nxdomain")
     return failure(kExitBadConfig,
                    "--deny-rcode: \"" + config.deny_rcode + "\" is not refused or nxdomain");
+  if (auto format = parse_log_format(config.log_format); !format)
+    return failure(kExitBadConfig, format.error().message);
   if (config.on_max_delay != "release" && config.on_max_delay != "servfail")
     return failure(kExitBadConfig,
                    "--on-max-delay: \"" + config.on_max_delay + "\" is not release or servfail");
+  if (config.tcp_dns != "drop" && config.tcp_dns != "pass")
+    return failure(kExitBadConfig, "--tcp-dns: \"" + config.tcp_dns + "\" is not drop or pass");
   if (config.max_delay == 0) return failure(kExitBadConfig, "--max-delay must be at least 1 ms");
   if (config.max_parked == 0) return failure(kExitBadConfig, "--max-parked must be at least 1");
   if (config.interfaces.empty()) return failure(kExitBadConfig, "no -i/--interface given");
@@ -71,6 +77,13 @@ Setup<void> validate(Config& config) {
     if (config.chain_into.front() != '/')
       return failure(kExitBadConfig, "--chain-into must be an absolute path on a bpf filesystem");
     // The interfaces' XDP owner attached itself in the mode it chose; nothing of ours attaches.
+    // l3_guard would take dns_steer's next slot, which holds the rest of the chain, and has no
+    // next slot of its own: the chain behind would be cut off.
+    if (!config.policy_file.empty() && config.l3_guard)
+      return failure(kExitBadConfig,
+                     "--chain-into with --policy needs --no-l3-guard: l3_guard would replace the "
+                     "chain's next program in dns_steer's next slot (the chain's own programs "
+                     "police L3 there)");
     if (config.xdp_mode != "auto")
       return failure(kExitBadConfig,
                      "--xdp-mode does not apply with --chain-into (the array's owner is attached "

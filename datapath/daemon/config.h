@@ -48,6 +48,9 @@ struct Config {
   uint32_t batch_size = 64;
   bool busy_poll = false;
   bool fail_closed = false;
+  // --tcp-dns drop|pass: TCP to a DNS port from an endpoint with DNS rules. Not policed yet, so
+  // dropped in XDP by default; pass lets it reach the server unchecked.
+  std::string tcp_dns = "drop";
   std::string pin_dir = "/sys/fs/bpf/dnsproxy";
   bool mount_bpffs = true;
   // --chain-into PINNED_PROG_ARRAY (issue 15): take slot 0 of that array instead of attaching.
@@ -56,10 +59,11 @@ struct Config {
   std::string bpf_package;
   std::string trusted_key;
   bool verbose = false;
-  std::string stats_file;          // empty: no stats snapshot
-  uint32_t stats_interval = 1000;  // ms between snapshots
-  std::string metrics;             // ADDR:PORT for Prometheus; empty: off
-  std::string admin_socket;        // unix socket path for dnsproxyctl; empty: off
+  std::string log_format = "text";  // --log-format text|json
+  std::string stats_file;           // empty: no stats snapshot
+  uint32_t stats_interval = 1000;   // ms between snapshots
+  std::string metrics;              // ADDR:PORT for Prometheus; empty: off
+  std::string admin_socket;         // unix socket path for dnsproxyctl; empty: off
   // Policy mode (issue 11): what --policy FILE turns on instead of --forward-all.
   std::string policy_file;               // --policy
   std::string deny_rcode = "refused";    // --deny-rcode refused|nxdomain
@@ -67,6 +71,8 @@ struct Config {
   std::string on_max_delay = "release";  // --on-max-delay release|servfail
   bool release_before_plumb = false;     // --release-before-plumb (ablation)
   uint32_t max_parked = 1024;            // --max-parked: parked responses per worker
+  uint32_t agent_plumb_delay = 0;        // --agent-plumb-delay MS: the embedded agent's delay
+  bool l3_guard = true;                  // off with --no-l3-guard: the node's own policy does L3
 };
 
 // The checks that need no system state beyond the CPUs this process may run on. Fills in the

@@ -29,6 +29,12 @@ constexpr Knob kKnobs[] = {
      "ablation: release responses at once, without waiting for plumbing",
      &Config::release_before_plumb},
     {"max-parked", "--max-parked", "responses parked per worker, at most", &Config::max_parked},
+    {"agent-plumb-delay", "--agent-plumb-delay",
+     "ms the embedded agent waits before its map write and ACK (experiments)",
+     &Config::agent_plumb_delay},
+    {"no-l3-guard", "--no-l3-guard",
+     "do not load l3_guard (the L3 toFQDNs check in XDP): the node's own policy enforces L3",
+     InvertedBool{&Config::l3_guard}},
     {"dns-port", "--dns-port", "UDP port that carries DNS (repeatable)", &Config::dns_ports},
     {"xdp-mode", "--xdp-mode", "auto|native|generic", &Config::xdp_mode},
     {"bind-mode", "--bind-mode", "AF_XDP bind: auto|zerocopy|copy", &Config::bind_mode},
@@ -42,6 +48,9 @@ constexpr Knob kKnobs[] = {
      &Config::busy_poll},
     {"fail-closed", "--fail-closed", "drop DNS on queues without a socket (default: pass)",
      &Config::fail_closed},
+    {"tcp-dns", "--tcp-dns",
+     "TCP to a DNS port from an endpoint with DNS rules (not policed yet): drop|pass",
+     &Config::tcp_dns},
     {"pin-dir", "--pin-dir", "bpffs directory for the program's maps", &Config::pin_dir},
     {"no-mount-bpffs", "--no-mount-bpffs",
      "never mount a bpf filesystem on /sys/fs/bpf (by default one is mounted there when "
@@ -69,6 +78,8 @@ constexpr Knob kKnobs[] = {
      &Config::admin_socket},
     {"verbose", "-v,--verbose", "debug log, including libbpf's and libxdp's messages",
      &Config::verbose},
+    {"log-format", "--log-format", "text, or json (one object per line, for collectors)",
+     &Config::log_format},
 };
 
 // "FILE:LINE: key 'k': " (yaml-cpp marks are 0-based).
@@ -286,7 +297,7 @@ std::vector<std::string_view> changed_keys(const Config& a, const Config& b) {
 
 // Only the log level today: everything else shapes sockets, UMEMs, threads or the program.
 bool applies_live(std::string_view key) {
-  return key == "verbose";
+  return key == "verbose" || key == "log-format";
 }
 
 std::string to_yaml(const Config& config) {

@@ -7,6 +7,7 @@
 #include <sys/timerfd.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <string>
@@ -78,6 +79,32 @@ Result<void> ControlLoop::add_timer(std::chrono::milliseconds interval, Callback
   }
   timer_fds_.push_back(fd);
   return {};
+}
+
+Result<ControlLoop::Deadline> ControlLoop::add_deadline(Callback on_due) {
+  const int fd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
+  if (fd < 0) return fail("timerfd_create: ", std::strerror(errno));
+  auto added = add_fd(fd, [fd, due = std::move(on_due)] {
+    uint64_t expirations = 0;
+    if (::read(fd, &expirations, sizeof(expirations)) == sizeof(expirations)) due();
+  });
+  if (!added) {
+    ::close(fd);
+    return tl::unexpected(added.error());
+  }
+  timer_fds_.push_back(fd);
+  return Deadline(fd);
+}
+
+void ControlLoop::Deadline::arm(std::chrono::steady_clock::time_point at) const noexcept {
+  // steady_clock is CLOCK_MONOTONIC; an absolute time already past fires at once, and the
+  // minimum of 1 ns keeps a zero from disarming the timer instead.
+  const auto ns = std::max<int64_t>(
+      std::chrono::duration_cast<std::chrono::nanoseconds>(at.time_since_epoch()).count(), 1);
+  itimerspec spec{};
+  spec.it_value.tv_sec = ns / 1'000'000'000;
+  spec.it_value.tv_nsec = ns % 1'000'000'000;
+  (void)timerfd_settime(fd_, TFD_TIMER_ABSTIME, &spec, nullptr);
 }
 
 void ControlLoop::on_signal(int signal, Callback handler) {

@@ -36,6 +36,19 @@ class ControlLoop {
   // Calls `on_tick` every `interval` (first after one interval); the loop owns the timerfd.
   // Ticks missed while a callback ran are folded into one call.
   [[nodiscard]] Result<void> add_timer(std::chrono::milliseconds interval, Callback on_tick);
+  // A one-shot timer its owner re-arms: arm(at) makes the loop call the callback once at `at`
+  // (replacing an earlier arm). For deadlines that move, such as the open plumbing batch's.
+  class Deadline {
+   public:
+    void arm(std::chrono::steady_clock::time_point at) const noexcept;
+
+   private:
+    friend class ControlLoop;
+    explicit Deadline(int fd) : fd_(fd) {}
+    int fd_;
+  };
+  // The loop owns the timerfd; the Deadline is valid while the loop lives.
+  [[nodiscard]] Result<Deadline> add_deadline(Callback on_due);
   // Calls `handler` when `signal` (one of those given to create) arrives.
   void on_signal(int signal, Callback handler);
 

@@ -1,6 +1,7 @@
 #include "datapath/daemon/daemon.h"
 
 #include <net/if.h>
+#include <pthread.h>
 #include <signal.h>
 #include <string.h>
 #include <unistd.h>
@@ -16,6 +17,7 @@
 #include <cstdio>
 #include <fstream>
 #include <memory>
+#include <optional>
 #include <random>
 #include <string>
 #include <thread>
@@ -25,24 +27,35 @@
 #include <spdlog/spdlog.h>
 
 #include "common/capabilities.h"
+#include "datapath/agent/embedded_agent.h"
 #include "datapath/daemon/admin.h"
 #include "datapath/daemon/config_file.h"
 #include "datapath/daemon/control_loop.h"
+#include "datapath/daemon/logging.h"
 #include "datapath/daemon/metrics.h"
 #include "datapath/daemon/stats.h"
 #include "datapath/daemon/watchdog.h"
 #include "datapath/daemon/worker_plan.h"
 #include "datapath/kernel_path.h"
+#include "datapath/l3_guard.h"
 #include "datapath/package.h"
 #include "datapath/pipeline/coordinator.h"
 #include "datapath/pipeline/policy_handler.h"
 #include "datapath/steer_program.h"
 #include "datapath/worker.h"
+#include "dns/name_text.h"
 #include "policy/policy_file.h"
 #include "xsk/packet_io.h"
 
 namespace dnsproxy::daemon {
 namespace {
+
+// The tail of a rate-limited message that follows suppressed ones.
+std::string suppressed(const LogLimiter::Decision& decision) {
+  return decision.suppressed_before == 0
+             ? std::string()
+             : fmt::format(" ({} similar message(s) suppressed)", decision.suppressed_before);
+}
 
 // One worker thread's state; the control thread reads its counters while it runs.
 template <class Handler>
@@ -57,23 +70,65 @@ template <class Handler>
 using Workers = std::vector<std::unique_ptr<WorkerSlot<Handler>>>;
 
 // What runs in the workers and what the control loop adds, per mode. A mode makes one handler per
-// worker, registers its control-plane fds and timers, and adds its counters to the snapshot.
+// worker; attach() plugs its BPF pieces into dns_steer before the sockets exist and detach()
+// takes them out again before dns_steer goes; start() registers its control-plane fds and
+// timers; collect*() add its counters to the snapshot.
 struct ForwardAllMode {
   using Handler = datapath::ForwardAllHandler;
   static constexpr std::string_view kName = "forward_all";
   static constexpr int kIdleTimeoutMs = 100;
+  Result<void> attach(datapath::SteerProgram&) { return {}; }
+  void detach() {}
   Result<std::unique_ptr<Handler>> make_handler(size_t) { return std::make_unique<Handler>(); }
   Result<void> start(ControlLoop&) { return {}; }
   void collect_worker(size_t, WorkerSnapshot&) const {}
   void collect(Snapshot&) const {}
+  // The admin socket's mode commands (`cache`, `policy`) and the mode's part of `status`.
+  nlohmann::json admin(std::string_view command) const {
+    return {{"error", fmt::format("'{}': forward-all mode has no policy", command)}};
+  }
+  nlohmann::json status() const { return nullptr; }
 };
 
-// --policy FILE: the policy pipeline (datapath/pipeline/). The control thread owns the snapshot
-// store (rules, endpoint table and ipcache from the policy file), the forwarded-query tracker
-// every worker shares, one Channel per worker and the Coordinator that drains them.
-// No agent is attached yet (the embedded agent is its own piece of issue 11): the mappings are
-// learned into the FQDN cache, nothing plumbs them, so a response with toFQDNs-selected new
-// addresses is released at --max-delay (counted as released_at_max_delay / servfail_at_max_delay).
+// `dnsproxyctl policy`: the rules in force, as the policy file stated them after parsing.
+nlohmann::json policy_json(const policy::PolicyFile& file, const std::string& path) {
+  const auto patterns = [](const std::vector<policy::NamePattern>& list) {
+    nlohmann::json out = nlohmann::json::array();
+    for (const policy::NamePattern& pattern : list) out.push_back(pattern.text);
+    return out;
+  };
+  nlohmann::json endpoints = nlohmann::json::array();
+  for (const policy::EndpointPolicy& endpoint : file.spec.endpoints) {
+    nlohmann::json rules = nlohmann::json::array();
+    for (const policy::DnsRule& rule : endpoint.dns_rules)
+      rules.push_back({{"port", rule.port},
+                       {"protocol", std::string(policy::to_string(rule.protocol))},
+                       {"servers", rule.servers.any ? nlohmann::json("any")
+                                                    : nlohmann::json(rule.servers.identities)},
+                       {"names", patterns(rule.patterns)}});
+    endpoints.push_back({{"endpoint", endpoint.endpoint_id},
+                         {"dns", std::move(rules)},
+                         {"to_fqdns", patterns(endpoint.to_fqdns)}});
+  }
+  const auto action = [](policy::DefaultAction a) {
+    return a == policy::DefaultAction::kAllow ? "allow" : "refuse";
+  };
+  return {{"source", path},
+          {"defaults",
+           {{"unknown_source", action(file.spec.defaults.unknown_source)},
+            {"port_without_rules", action(file.spec.defaults.port_without_rules)}}},
+          {"endpoint_addresses", file.endpoints.size()},
+          {"ipcache_prefixes", file.ipcache.size()},
+          {"endpoints", std::move(endpoints)}};
+}
+
+// --policy FILE: the policy pipeline (datapath/pipeline/) with the embedded agent
+// (datapath/agent/). The control thread owns the snapshot store, the forwarded-query tracker every
+// worker shares, one Channel per worker, the Coordinator that drains them into plumbing batches,
+// the agent that plumbs them, the mirror of the agent's endpoint and ipcache maps, and l3_guard.
+//
+//   worker notices -> Coordinator -> batch (cut at batch_max or batch_delay) -> agent
+//   agent result   -> Coordinator (PlumbedSet republished) -> ticket ACKs -> worker rings
 class PolicyMode {
  public:
   using Handler = datapath::pipeline::PolicyHandler;
@@ -83,9 +138,10 @@ class PolicyMode {
   static constexpr int kIdleTimeoutMs = 5;
 
   static Setup<std::unique_ptr<PolicyMode>> create(const Config& config, size_t workers) {
-    auto mode = std::unique_ptr<PolicyMode>(new PolicyMode());
+    auto mode = std::unique_ptr<PolicyMode>(new PolicyMode(config));
     auto file = policy::apply_policy_file(config.policy_file, mode->store_);
     if (!file) return failure(kExitBadConfig, "--policy: " + file.error().message);
+    mode->file_ = std::move(*file);
     std::random_device random;
     auto tracker =
         datapath::pipeline::QueryTracker::create({}, uint64_t{random()} << 32 | random());
@@ -100,7 +156,14 @@ class PolicyMode {
       mode->counters_.push_back(std::make_unique<CounterSet<datapath::pipeline::PolicyCounter>>());
     }
     mode->coordinator_ = std::make_unique<datapath::pipeline::Coordinator>(
-        datapath::pipeline::CoordinatorConfig{.cache = file->fqdn_limits}, mode->store_, workers);
+        datapath::pipeline::CoordinatorConfig{.cache = mode->file_.fqdn_limits}, mode->store_,
+        workers);
+    auto agent = datapath::agent::EmbeddedAgent::create(
+        {.plumb_delay = std::chrono::milliseconds(config.agent_plumb_delay)});
+    if (!agent) return failure(kExitBadConfig, "embedded agent: " + agent.error().message);
+    mode->agent_ = std::move(*agent);
+    if (auto loaded = mode->agent_->load_policy(mode->file_); !loaded)
+      return failure(kExitBadConfig, "embedded agent: " + loaded.error().message);
     mode->handler_config_ = datapath::pipeline::PolicyHandlerConfig{
         .deny_rcode = config.deny_rcode == "nxdomain" ? dns::ErrorAnswer::kNxDomain
                                                       : dns::ErrorAnswer::kRefused,
@@ -110,10 +173,38 @@ class PolicyMode {
         .max_parked = config.max_parked};
     spdlog::info(
         "policy {}: {} endpoint(s) with rules, {} endpoint address(es), {} ipcache "
-        "prefix(es)",
-        config.policy_file, file->rules->endpoint_count(), file->endpoints.size(),
-        file->ipcache.size());
+        "prefix(es); embedded agent, plumb delay {} ms",
+        config.policy_file, mode->file_.rules->endpoint_count(), mode->file_.endpoints.size(),
+        mode->file_.ipcache.size(), config.agent_plumb_delay);
     return mode;
+  }
+
+  // The agent's maps pinned beside dns_steer's, the policed sources written, l3_guard chained
+  // in, and the mirror's first read of the pinned maps done: the policy is in force.
+  Result<void> attach(datapath::SteerProgram& steer) {
+    if (auto pinned = agent_->pin(steer.pin_dir()); !pinned) return pinned;
+    const auto sources = datapath::policed_sources(*file_.rules, file_.endpoints);
+    if (auto written = steer.sources().replace(sources); !written) return written;
+    if (config_.l3_guard) {
+      auto guard = datapath::L3Guard::install(steer, agent_->allow_map().fd(), config_.dns_ports);
+      if (!guard) return tl::unexpected(guard.error());
+      guard_ = std::move(*guard);
+    }
+    auto maps =
+        datapath::PolicyMaps::open_pinned(datapath::agent::pinned_policy_maps(steer.pin_dir()));
+    if (!maps) return tl::unexpected(maps.error());
+    mirror_ = std::make_unique<datapath::PolicyMirror>(std::move(*maps), store_);
+    if (auto polled = mirror_->poll(); !polled) return tl::unexpected(polled.error());
+    spdlog::info("{} policed endpoint address(es); L3 toFQDNs enforcement: {}", sources.size(),
+                 guard_ ? "l3_guard (dns_steer's next program)" : "off (--no-l3-guard)");
+    return {};
+  }
+
+  // After the workers stopped: l3_guard out of dns_steer's chain, the agent's pins removed.
+  void detach() {
+    guard_.reset();
+    mirror_.reset();
+    agent_.reset();
   }
 
   Result<std::unique_ptr<Handler>> make_handler(size_t w) {
@@ -124,17 +215,28 @@ class PolicyMode {
   }
 
   Result<void> start(ControlLoop& loop) {
+    auto deadline = loop.add_deadline([this] { flush(); });
+    if (!deadline) return tl::unexpected(deadline.error());
+    batch_deadline_ = *deadline;
     for (size_t w = 0; w < channels_.size(); ++w) {
       datapath::pipeline::Channel& channel = *channels_[w];
       auto added = loop.add_fd(channel.notify.fd(), [this, w, &channel] {
         channel.notify.drain();
         coordinator_->drain(w, channel.notices, std::chrono::steady_clock::now());
+        flush();
       });
       if (!added) return added;
     }
-    // Mappings past their TTL leave the cache; retired snapshots are freed.
+    if (auto added = loop.add_fd(agent_->event_fd(), [this] { take_agent_results(); }); !added)
+      return added;
+    if (auto added = loop.add_timer(datapath::PolicyMirror::kPollInterval, [this] { mirror(); });
+        !added)
+      return added;
+    // Mappings past their TTL leave the cache and the allow map; retired snapshots are freed.
     return loop.add_timer(std::chrono::milliseconds(1000), [this] {
-      coordinator_->expire(std::chrono::steady_clock::now());
+      const auto now = std::chrono::steady_clock::now();
+      coordinator_->expire(now);
+      agent_->expire(now);
       store_.reclaim();
     });
   }
@@ -142,20 +244,122 @@ class PolicyMode {
   void collect_worker(size_t w, WorkerSnapshot& worker) const {
     append_counters(*counters_[w], worker.counters);
   }
+  nlohmann::json admin(std::string_view command) const {
+    if (command == "cache") return cache_json();
+    if (command == "policy") return policy_json(file_, config_.policy_file);
+    return {{"error", fmt::format("unknown command '{}'", command)}};
+  }
+  nlohmann::json status() const {
+    return {
+        {"agent", agent_ ? nlohmann::json{{"kind", std::string(agent_->kind())},
+                                          {"link", std::string(to_string(agent_->link_state()))}}
+                         : nlohmann::json(nullptr)},
+        {"policy", {{"source", config_.policy_file}, {"version", policy_version_}}},
+        {"l3_guard", guard_ != nullptr}};
+  }
+
   void collect(Snapshot& snapshot) const {
     append_counters(coordinator_->counters(), snapshot.control);
+    snapshot.histograms.push_back(
+        HistogramSnapshot::of("mapping_to_ack", coordinator_->mapping_to_ack()));
+    if (!agent_) return;  // detached
+    append_counters(agent_->counters(), snapshot.control);
+    snapshot.agent = AgentSnapshot{.kind = agent_->kind(),
+                                   .link = to_string(agent_->link_state()),
+                                   .policy_version = policy_version_};
+    if (guard_)
+      if (auto counters = guard_->counters()) snapshot.l3_guard = *counters;
   }
 
  private:
-  PolicyMode() = default;
+  explicit PolicyMode(const Config& config) : config_(config) {}
 
+  // Cuts every batch that is due and hands it to the agent; re-arms for the open one. Then hands
+  // each worker the ACKs waiting for it (tickets whose addresses were all plumbed already).
+  void flush() {
+    const auto now = std::chrono::steady_clock::now();
+    while (auto batch = coordinator_->cut(now)) agent_->submit(std::move(*batch));
+    if (auto next = coordinator_->next_deadline()) batch_deadline_->arm(*next);
+    deliver_acks();
+  }
+
+  void take_agent_results() {
+    results_.clear();
+    const auto now = std::chrono::steady_clock::now();
+    agent_->poll(now, results_);
+    for (const datapath::agent::BatchResult& result : results_) {
+      if (result.plumbed) {
+        coordinator_->on_batch_acked(result.batch_id, now);
+      } else {
+        if (const auto decision = agent_log_.allow(now); decision.log)
+          spdlog::warn("agent could not plumb batch {}: {}{}", result.batch_id, result.error,
+                       suppressed(decision));
+        coordinator_->on_batch_failed(result.batch_id);
+      }
+    }
+    deliver_acks();
+  }
+
+  // A full ACK ring keeps the rest for the next call (counted as ack_ring_full); the ring holds
+  // at least --max-parked, so it can only be full while the worker is behind.
+  void deliver_acks() {
+    for (size_t w = 0; w < channels_.size(); ++w) {
+      datapath::pipeline::Channel& channel = *channels_[w];
+      const size_t delivered = coordinator_->deliver_acks(
+          w, [&](const datapath::pipeline::TicketAck& ack) { return channel.acks.push(ack); });
+      if (delivered > 0) channel.wake.signal();
+    }
+  }
+
+  // The learned mappings, soonest expiry first; at most kCacheListed of them.
+  static constexpr size_t kCacheListed = 10000;
+  nlohmann::json cache_json() const {
+    const auto now = std::chrono::steady_clock::now();
+    nlohmann::json mappings = nlohmann::json::array();
+    const policy::FqdnCache& cache = coordinator_->cache();
+    cache.for_each([&](uint32_t endpoint, std::string_view wire, const policy::IpAddress& ip,
+                       policy::Clock::time_point expires, bool plumbed) {
+      if (mappings.size() == kCacheListed) return;
+      std::string name;
+      dns::append_name_text(std::span(reinterpret_cast<const uint8_t*>(wire.data()), wire.size()),
+                            name);
+      mappings.push_back(
+          {{"endpoint", endpoint},
+           {"name", name},
+           {"ip", ip.to_string()},
+           {"expires_in_ms",
+            std::chrono::duration_cast<std::chrono::milliseconds>(expires - now).count()},
+           {"plumbed", plumbed}});
+    });
+    return {{"count", cache.mapping_count()},
+            {"listed", mappings.size()},
+            {"mappings", std::move(mappings)}};
+  }
+
+  void mirror() {
+    if (auto polled = mirror_->poll(); !polled)
+      if (const auto decision = mirror_log_.allow(std::chrono::steady_clock::now()); decision.log)
+        spdlog::warn("policy mirror: {} (the last good tables stay in force){}",
+                     polled.error().message, suppressed(decision));
+  }
+
+  const Config& config_;
   policy::QsbrDomain domain_;
   policy::SnapshotStore store_{domain_};
+  policy::PolicyFile file_;
   std::unique_ptr<datapath::pipeline::QueryTracker> tracker_;
   std::vector<std::unique_ptr<datapath::pipeline::Channel>> channels_;
   std::vector<std::unique_ptr<CounterSet<datapath::pipeline::PolicyCounter>>> counters_;
   std::unique_ptr<datapath::pipeline::Coordinator> coordinator_;
+  std::unique_ptr<datapath::agent::EmbeddedAgent> agent_;
+  std::unique_ptr<datapath::L3Guard> guard_;
+  std::unique_ptr<datapath::PolicyMirror> mirror_;
+  std::optional<ControlLoop::Deadline> batch_deadline_;
+  std::vector<datapath::agent::BatchResult> results_;
   datapath::pipeline::PolicyHandlerConfig handler_config_;
+  uint64_t policy_version_ = 1;  // policy files applied (the start's is 1)
+  LogLimiter agent_log_;         // batch failures can repeat once per batch
+  LogLimiter mirror_log_;        // a failing map read repeats every poll (20 ms)
 };
 
 // Queue counts per interface, in the order given; also the check that every interface exists.
@@ -316,13 +520,15 @@ class Publisher {
     if (config_.stats_file.empty()) return;
     const std::string text = to_json(snapshot).dump(2) + "\n";
     if (auto written = write_file_atomically(config_.stats_file, text); !written)
-      spdlog::warn("stats file: {}", written.error().message);
+      if (const auto decision = log_.allow(std::chrono::steady_clock::now()); decision.log)
+        spdlog::warn("stats file: {}{}", written.error().message, suppressed(decision));
   }
 
  private:
   const Config& config_;
   uint64_t sequence_ = 0;
   ReloadState reloads_;
+  LogLimiter log_;  // a full disk fails every interval
 };
 
 // SIGHUP: the configuration again; a bad file changes nothing. Applies what can change live (the
@@ -349,6 +555,7 @@ void reload_config(const Config& running, const Reload& reload, ReloadState& sta
       state.restart_needed.emplace_back(key);
   }
   spdlog::set_level(next->verbose ? spdlog::level::debug : spdlog::level::info);
+  configure_logging(*parse_log_format(next->log_format));  // validated above
   spdlog::info("SIGHUP: reloaded; applied: {}; need a restart: {}",
                live.empty() ? "nothing changed" : fmt::format("{}", fmt::join(live, ", ")),
                state.restart_needed.empty()
@@ -389,10 +596,15 @@ nlohmann::json status_json(const Config& config, const Snapshot& snapshot) {
                          {"busy_poll", socket.busy_poll}});
     workers.push_back({{"worker", w}, {"cpu", snapshot.workers[w].cpu}, {"sockets", sockets}});
   }
-  return {{"mode", std::string(snapshot.mode)}, {"pid", ::getpid()},
-          {"uptime_ms", snapshot.uptime_ms},    {"interfaces", config.interfaces},
-          {"dns_ports", config.dns_ports},      {"fail_closed", config.fail_closed},
-          {"pin_dir", config.pin_dir},          {"workers", workers}};
+  return {{"mode", std::string(snapshot.mode)},
+          {"pid", ::getpid()},
+          {"uptime_ms", snapshot.uptime_ms},
+          {"interfaces", config.interfaces},
+          {"dns_ports", config.dns_ports},
+          {"fail_closed", config.fail_closed},
+          {"tcp_dns", config.tcp_dns},
+          {"pin_dir", config.pin_dir},
+          {"workers", workers}};
 }
 
 // The service manager's notification socket (sd_notify(3)); a no-op without NOTIFY_SOCKET.
@@ -404,6 +616,10 @@ template <class Mode>
 int serve(const Config& config, const Reload& reload, const WorkerPlan& plan,
           datapath::SteerProgram& steer, ControlLoop& loop, Mode& mode) {
   using Handler = typename Mode::Handler;
+  if (auto attached = mode.attach(steer); !attached) {
+    spdlog::error("{}", attached.error().message);
+    return kExitAttach;
+  }
   notify("STATUS=creating AF_XDP sockets");
   auto created = create_workers(config, plan, steer, mode);
   if (!created) {
@@ -436,8 +652,12 @@ int serve(const Config& config, const Reload& reload, const WorkerPlan& plan,
   if (!config.admin_socket.empty()) {
     auto listening = AdminServer::listen(config.admin_socket, loop, [&](std::string_view command) {
       if (command == "stats") return to_json(collect(workers, mode, steer, started, false));
-      if (command == "status")
-        return status_json(config, collect(workers, mode, steer, started, false));
+      if (command == "status") {
+        nlohmann::json status = status_json(config, collect(workers, mode, steer, started, false));
+        if (nlohmann::json policy = mode.status(); !policy.is_null()) status.update(policy);
+        return status;
+      }
+      if (command == "cache" || command == "policy") return mode.admin(command);
       return nlohmann::json{{"error", fmt::format("unknown command '{}'", command)}};
     });
     if (!listening) {
@@ -456,7 +676,10 @@ int serve(const Config& config, const Reload& reload, const WorkerPlan& plan,
   const datapath::WorkerConfig worker_config{.batch_size = config.batch_size,
                                              .idle_timeout_ms = Mode::kIdleTimeoutMs};
   for (auto& slot : workers) {
-    slot->thread = std::thread([&slot = *slot, &kernel = *kernel, &stop, worker_config] {
+    const size_t index = static_cast<size_t>(&slot - workers.data());
+    slot->thread = std::thread([&slot = *slot, &kernel = *kernel, &stop, worker_config, index] {
+      // "dnsproxy-w0": what `top -H`, `ps -T` and /proc/PID/task/TID/comm show (15 bytes max).
+      (void)pthread_setname_np(pthread_self(), fmt::format("dnsproxy-w{}", index).c_str());
       if (auto pinned = datapath::pin_current_thread(slot.cpu); !pinned)
         spdlog::warn("{}", pinned.error().message);
       datapath::Worker worker(*slot.io, *slot.handler, kernel, slot.counters, worker_config);
@@ -576,6 +799,7 @@ int run(Config config, Reload reload) {
   datapath::SteerSettings settings;
   settings.dns_ports = config.dns_ports;
   settings.fail_open = !config.fail_closed;
+  settings.tcp_dns_drop = config.tcp_dns == "drop";            // validated: drop or pass
   settings.mode = *datapath::parse_xdp_mode(config.xdp_mode);  // validated
   settings.pin_dir = config.pin_dir;
   settings.mount_bpffs = config.mount_bpffs;
@@ -619,6 +843,8 @@ int run(Config config, Reload reload) {
   ForwardAllMode forward_all;
   const int served = policy_mode ? serve(config, reload, *plan, **steer, **loop, *policy_mode)
                                  : serve(config, reload, *plan, **steer, **loop, forward_all);
+  // The mode's BPF pieces (l3_guard, the agent's pins) go before dns_steer does.
+  if (policy_mode) policy_mode->detach();
   // Last: detach and unpin, whatever happened above (the workers and sockets are gone).
   auto detached = (*steer)->detach();
   if (!detached) spdlog::error("detach: {}", detached.error().message);

@@ -2,7 +2,9 @@
 
 #include <httplib.h>
 
+#include <cerrno>
 #include <charconv>
+#include <cstring>
 
 #include <fmt/format.h>
 
@@ -98,11 +100,47 @@ std::string to_prometheus(const Snapshot& snapshot) {
     Family steer(out, "dnsproxy_dns_steer_packets_total", "counter",
                  "dns_steer verdicts (pass_*, drop_*, redirect) and, for redirected packets, FIB "
                  "results (fib_*).");
-    for (size_t i = 0; i < DNS_STEER_STAT__COUNT; ++i) {
-      const auto stat = static_cast<dns_steer_stat>(i);
-      steer.sample(fmt::format("counter=\"{}\"", datapath::SteerCounters::name(stat)),
-                   (*snapshot.dns_steer)[stat]);
+    for_each_bpf_counter<dns_steer_stat>(*snapshot.dns_steer,
+                                         [&](std::string_view name, uint64_t value) {
+                                           steer.sample(fmt::format("counter=\"{}\"", name), value);
+                                         });
+  }
+  for (const auto& [name, value] : snapshot.control) {
+    Family family(out, fmt::format("dnsproxy_control_{}_total", name), "counter",
+                  fmt::format("Control-thread counter {} (plumbing pipeline, agent).", name));
+    out += fmt::format("dnsproxy_control_{}_total {}\n", name, value);
+  }
+  for (const HistogramSnapshot& h : snapshot.histograms) {
+    const std::string name = fmt::format("dnsproxy_{}_latency_seconds", h.name);
+    Family family(out, name, "histogram", fmt::format("Latency of {}, in seconds.", h.name));
+    uint64_t cumulative = 0;
+    for (size_t i = 0; i < h.buckets.size(); ++i) {
+      cumulative += h.buckets[i];
+      const std::string le = i < LatencyHistogram::kBoundsUs.size()
+                                 ? fmt::format("{}", LatencyHistogram::kBoundsUs[i] / 1e6)
+                                 : std::string("+Inf");
+      out += fmt::format("{}_bucket{{le=\"{}\"}} {}\n", name, le, cumulative);
     }
+    out += fmt::format("{}_sum {}\n{}_count {}\n", name, h.sum_us / 1e6, name, h.count);
+  }
+  if (snapshot.agent) {
+    {
+      Family info(out, "dnsproxy_agent_info", "gauge",
+                  "The agent that plumbs (kind) and its link state (up, connecting, down).");
+      info.sample(
+          fmt::format("kind=\"{}\",link=\"{}\"", snapshot.agent->kind, snapshot.agent->link), 1);
+    }
+    Family version(out, "dnsproxy_policy_version", "gauge",
+                   "Version of the policy in force (policy files applied).");
+    out += fmt::format("dnsproxy_policy_version {}\n", snapshot.agent->policy_version);
+  }
+  if (snapshot.l3_guard) {
+    Family guard(out, "dnsproxy_l3_guard_packets_total", "counter",
+                 "l3_guard verdicts on the non-DNS traffic of policed endpoints (pass_*, drop_*).");
+    for_each_bpf_counter<l3_guard_stat>(*snapshot.l3_guard,
+                                        [&](std::string_view name, uint64_t value) {
+                                          guard.sample(fmt::format("counter=\"{}\"", name), value);
+                                        });
   }
   return out;
 }
@@ -147,9 +185,13 @@ Setup<std::unique_ptr<MetricsServer>> MetricsServer::bind(const HostPort& where,
                                                                 httplib::Response& response) {
     response.set_content(render(), "text/plain; version=0.0.4; charset=utf-8");
   });
-  if (!server->server_->bind_to_port(where.host, where.port))
-    return failure(kExitSocket,
-                   fmt::format("--metrics: cannot listen on {} port {}", where.host, where.port));
+  errno = 0;
+  if (!server->server_->bind_to_port(where.host, where.port)) {
+    // httplib keeps the cause to itself; errno still holds the failed bind's or listen's.
+    const std::string why = errno != 0 ? std::strerror(errno) : "the address does not resolve";
+    return failure(kExitSocket, fmt::format("--metrics: cannot listen on {}:{}: {}", where.host,
+                                            where.port, why));
+  }
   return server;
 }
 

@@ -12,6 +12,25 @@
 namespace dnsproxy::daemon {
 namespace {
 
+// A BPF program's counters as one JSON object, or null when they could not be read.
+template <class Stat, class Counters>
+nlohmann::json bpf_counters_json(const std::optional<Counters>& counters) {
+  if (!counters) return nullptr;
+  nlohmann::json out = nlohmann::json::object();
+  for_each_bpf_counter<Stat>(
+      *counters, [&](std::string_view name, uint64_t value) { out[std::string(name)] = value; });
+  return out;
+}
+
+template <class Stat, class Counters>
+std::string bpf_counters_text(const Counters& counters) {
+  std::string text;
+  for_each_bpf_counter<Stat>(counters, [&](std::string_view name, uint64_t value) {
+    text += fmt::format(" {}={}", name, value);
+  });
+  return text;
+}
+
 constexpr KernelStatField kKernelStats[] = {
     {"rx_dropped", &xsk::Socket::KernelStats::rx_dropped},
     {"rx_invalid_descs", &xsk::Socket::KernelStats::rx_invalid_descs},
@@ -97,16 +116,28 @@ nlohmann::json to_json(const Snapshot& snapshot) {
   nlohmann::json control = nlohmann::json::object();
   for (const auto& [name, value] : snapshot.control) control[std::string(name)] = value;
   out["control"] = control;
-  if (snapshot.dns_steer) {
-    nlohmann::json steer = nlohmann::json::object();
-    for (size_t i = 0; i < DNS_STEER_STAT__COUNT; ++i) {
-      const auto stat = static_cast<dns_steer_stat>(i);
-      steer[std::string(datapath::SteerCounters::name(stat))] = (*snapshot.dns_steer)[stat];
-    }
-    out["dns_steer"] = steer;
-  } else {
-    out["dns_steer"] = nullptr;
+  nlohmann::json histograms = nlohmann::json::object();
+  for (const HistogramSnapshot& h : snapshot.histograms) {
+    nlohmann::json buckets = nlohmann::json::object();
+    for (size_t i = 0; i < h.buckets.size(); ++i)
+      buckets[i < LatencyHistogram::kBoundsUs.size()
+                  ? std::to_string(LatencyHistogram::kBoundsUs[i])
+                  : std::string("inf")] = h.buckets[i];
+    const auto quantile = [&](double q) {
+      const uint64_t us = h.quantile_us(q);
+      return us == UINT64_MAX ? nlohmann::json("inf") : nlohmann::json(us);
+    };
+    histograms[std::string(h.name) + "_us"] = {{"count", h.count},        {"sum", h.sum_us},
+                                               {"p50", quantile(0.5)},    {"p99", quantile(0.99)},
+                                               {"p999", quantile(0.999)}, {"buckets", buckets}};
   }
+  out["histograms"] = histograms;
+  out["agent"] = snapshot.agent ? nlohmann::json{{"kind", std::string(snapshot.agent->kind)},
+                                                 {"link", std::string(snapshot.agent->link)},
+                                                 {"policy_version", snapshot.agent->policy_version}}
+                                : nlohmann::json(nullptr);
+  out["dns_steer"] = bpf_counters_json<dns_steer_stat>(snapshot.dns_steer);
+  out["l3_guard"] = bpf_counters_json<l3_guard_stat>(snapshot.l3_guard);
   out["frame_check"] = snapshot.final ? nlohmann::json(snapshot.frames_ok ? "ok" : "failed")
                                       : nlohmann::json(nullptr);
   return out;
@@ -138,15 +169,10 @@ std::vector<std::string> report_lines(const Snapshot& snapshot) {
                                   socket.queue, kernel));
     }
   }
-  if (snapshot.dns_steer) {
-    std::string text;
-    for (size_t i = 0; i < DNS_STEER_STAT__COUNT; ++i) {
-      const auto stat = static_cast<dns_steer_stat>(i);
-      text +=
-          fmt::format(" {}={}", datapath::SteerCounters::name(stat), (*snapshot.dns_steer)[stat]);
-    }
-    lines.push_back("dns_steer:" + text);
-  }
+  if (snapshot.dns_steer)
+    lines.push_back("dns_steer:" + bpf_counters_text<dns_steer_stat>(*snapshot.dns_steer));
+  if (snapshot.l3_guard)
+    lines.push_back("l3_guard:" + bpf_counters_text<l3_guard_stat>(*snapshot.l3_guard));
   if (!snapshot.control.empty()) lines.push_back("control:" + text_of(snapshot.control));
   if (snapshot.final)
     lines.push_back(fmt::format("frame check: {}", snapshot.frames_ok ? "ok" : "FAILED"));
@@ -180,6 +206,12 @@ Result<void> write_file_atomically(const std::string& path, std::string_view tex
     return fail("cannot rename ", tmp, " to ", path, ": ", std::strerror(err));
   }
   return {};
+}
+
+HistogramSnapshot HistogramSnapshot::of(std::string_view name, const LatencyHistogram& h) {
+  HistogramSnapshot out{.name = name, .count = h.count(), .sum_us = h.sum_us(), .buckets = {}};
+  for (size_t i = 0; i < out.buckets.size(); ++i) out.buckets[i] = h.bucket(i);
+  return out;
 }
 
 }  // namespace dnsproxy::daemon

@@ -1,7 +1,6 @@
 #include "datapath/pipeline/policy_handler.h"
 
 #include <cstring>
-#include <optional>
 
 #include "datapath/checksum.h"
 #include "datapath/forward.h"
@@ -64,21 +63,25 @@ PolicyCounter deny_counter(policy::DenyReason reason) noexcept {
   return PolicyCounter::kDeniedNameNotAllowed;
 }
 
-// The drop reason of a forwarding rewrite that failed (queries and released responses alike), or
-// nullopt when the frame was rewritten for its next hop.
-std::optional<PolicyDrop> forwarding_failure(ForwardVerdict verdict) noexcept {
+// Where a frame the policy let through goes after its forwarding rewrite (queries and released
+// responses alike): its egress port; the node's stack when its next hop has no neighbour entry
+// yet (the stack resolves it, so the next packets to that hop are forwarded here); or a drop
+// with the reason the rewrite failed.
+PolicyHandler::Verdict onward(ForwardVerdict verdict, const dns_steer_meta& meta) noexcept {
   switch (verdict) {
     case ForwardVerdict::kForward:
-      return std::nullopt;
+      return PolicyHandler::Verdict::forward(meta.egress_ifindex);
+    case ForwardVerdict::kToKernel:
+      return PolicyHandler::Verdict::to_kernel(meta.l3_offset);
     case ForwardVerdict::kNotForwarded:
-      return PolicyDrop::kNotForwarded;
+      return PolicyHandler::Verdict::dropped(PolicyDrop::kNotForwarded);
     case ForwardVerdict::kTtlExceeded:
-      return PolicyDrop::kTtlExceeded;
+      return PolicyHandler::Verdict::dropped(PolicyDrop::kTtlExceeded);
     case ForwardVerdict::kMalformed:
     case ForwardVerdict::kShortDns:
       break;
   }
-  return PolicyDrop::kBadOffsets;
+  return PolicyHandler::Verdict::dropped(PolicyDrop::kBadOffsets);
 }
 
 }  // namespace
@@ -146,12 +149,12 @@ PolicyHandler::Verdict PolicyHandler::on_query(const RxPacket& rx, const dns_ste
       flow.src,    flow.dst,
       flow.sport,  flow.dport,
       query->id(), tracker_.question_digest(name, query->question.qtype, query->question.qclass)};
-  if (const auto failed = forwarding_failure(rewrite_for_forwarding(rx.bytes, meta)))
-    return Verdict::dropped(*failed);
+  const Verdict forward = onward(rewrite_for_forwarding(rx.bytes, meta), meta);
+  if (forward.kind == VerdictKind::kDrop) return forward;
   if (tracker_.insert(key, ms_of(rx.now_ns)) != TrackOutcome::kInserted)
     return Verdict::dropped(PolicyDrop::kTrackerFull);
   counters_.add(PolicyCounter::kAllowed);
-  return Verdict::forward(meta.egress_ifindex);
+  return forward;
 }
 
 PolicyHandler::Verdict PolicyHandler::on_response(const RxPacket& rx, const dns_steer_meta& meta,
@@ -186,9 +189,8 @@ PolicyHandler::Verdict PolicyHandler::on_response(const RxPacket& rx, const dns_
   counters_.add(PolicyCounter::kResponses);
 
   // Rewritten for the next hop now, so a frame that cannot be forwarded is never parked.
-  if (const auto failed = forwarding_failure(rewrite_for_forwarding(rx.bytes, meta)))
-    return Verdict::dropped(*failed);
-  const Verdict release = Verdict::forward(meta.egress_ifindex);
+  const Verdict release = onward(rewrite_for_forwarding(rx.bytes, meta), meta);
+  if (release.kind == VerdictKind::kDrop) return release;
 
   const policy::EndpointInfo* endpoint = snapshot_->endpoints->find(flow.dst);
   const policy::EndpointRules* rules =
@@ -199,6 +201,9 @@ PolicyHandler::Verdict PolicyHandler::on_response(const RxPacket& rx, const dns_
   }
   bool selected = false;
   if (stage_mappings(*response, endpoint->endpoint_id, name, rx.now_ns, selected) == 0) {
+    // Every selected address is plumbed now; those whose plumbing this answer's TTL outlives
+    // are staged as refreshes, sent without a ticket (a full ring leaves them to the next answer).
+    if (staged_count_ > 0) (void)push_staged(0, MappingNotice::kNoTicket);
     counters_.add(selected ? PolicyCounter::kReleasedPlumbed : PolicyCounter::kReleasedNoSelector);
     return release;
   }
@@ -222,7 +227,7 @@ PolicyHandler::Verdict PolicyHandler::on_response(const RxPacket& rx, const dns_
       rx.frame,
       rx.bytes,
       rx.port,
-      meta.egress_ifindex,
+      release,
       ticket,
       static_cast<uint16_t>(flow.dns_length),
       Slot::kWaiting,
@@ -238,6 +243,7 @@ size_t PolicyHandler::stage_mappings(const dns::Message& response, uint32_t endp
   const policy::Clock::time_point now = time_of(now_ns);
   const bool qname_selected = rules.to_fqdns.matches(qname);
   staged_count_ = 0;
+  size_t unplumbed = 0;
   std::array<uint8_t, dns::kMaxNameWireLength> owner;
   dns::AnswerWalk walk(response);
   dns::AnswerRecord record;
@@ -255,7 +261,13 @@ size_t PolicyHandler::stage_mappings(const dns::Message& response, uint32_t endp
     const bool owner_selected = !same && rules.to_fqdns.matches(owner_name);
     if (!qname_selected && !owner_selected) continue;
     selected = true;
-    if (snapshot_->is_plumbed(endpoint_id, ip, now)) continue;
+    // A plumbed address needs no wait, but the client may use it for this answer's TTL: when
+    // that outlives the plumbing by more than kRefreshSlack, the mapping is sent again so the
+    // agent extends it (the allow map's grace period covers the refresh's round trip).
+    const policy::Clock::time_point until = snapshot_->plumbed_until(endpoint_id, ip);
+    const bool plumbed = until > now;
+    if (plumbed && now + std::chrono::seconds(record.chain_ttl) <= until + kRefreshSlack) continue;
+    if (!plumbed) ++unplumbed;
     for (const std::span<const uint8_t> n : {qname, owner_name}) {
       if ((n.data() == qname.data() && !qname_selected) ||
           (n.data() == owner_name.data() && !owner_selected))
@@ -272,7 +284,7 @@ size_t PolicyHandler::stage_mappings(const dns::Message& response, uint32_t endp
       std::memcpy(notice.name.data(), n.data(), n.size());
     }
   }
-  return staged_count_;
+  return unplumbed;
 }
 
 bool PolicyHandler::push_staged(uint32_t ticket, uint8_t flags) noexcept {
@@ -321,7 +333,7 @@ void PolicyHandler::sweep(uint64_t now_ns) noexcept {
 PolicyHandler::Verdict PolicyHandler::time_out(Parked& parked) noexcept {
   if (!config_.servfail_at_max_delay) {
     counters_.add(PolicyCounter::kReleasedAtMaxDelay);
-    return Verdict::forward(parked.egress_ifindex);
+    return parked.release;
   }
   // The frame was rewritten for the next hop when it was parked; the answer shrinks in place,
   // then the lengths and checksums follow.
@@ -338,14 +350,17 @@ PolicyHandler::Verdict PolicyHandler::time_out(Parked& parked) noexcept {
   (void)write_udp_checksum(parked.bytes.first(length), meta.l3_offset,
                            size_t{meta.dns_offset} - kUdpHeader, ipv6);
   counters_.add(PolicyCounter::kServfailAtMaxDelay);
-  return Verdict::forward(parked.egress_ifindex, length);
+  // A forward sends `length` bytes; the node's stack takes the IP length, resized above.
+  Verdict servfail = parked.release;
+  if (servfail.kind == VerdictKind::kForward) servfail.length = length;
+  return servfail;
 }
 
 uint32_t PolicyHandler::take_released(std::span<Released> out) noexcept {
   uint32_t n = 0;
   while (n < out.size() && ready_head_ != ready_tail_) {
     Parked& slot = slot_of(ready_[ready_head_++ % ready_.size()]);
-    out[n++] = Released{slot.frame, slot.port, Verdict::forward(slot.egress_ifindex)};
+    out[n++] = Released{slot.frame, slot.port, slot.release};
     slot.state = Slot::kFree;
     counters_.add(PolicyCounter::kReleasedOnAck);
   }

@@ -3,13 +3,16 @@
 //
 // Query (client -> server): endpoint of the client address, identity of the server address, port,
 // UDP -> Snapshot::decide.
-//   allowed -> recorded in the QueryTracker, rewritten for the FIB's next hop, forwarded
+//   allowed -> recorded in the QueryTracker, rewritten for the FIB's next hop, forwarded (or,
+//              when that next hop has no neighbour entry yet, handed to the node's stack, which
+//              resolves it; the same holds for every response released)
 //   denied  -> REFUSED (or NXDOMAIN) written in place and turned around out of the ingress port;
 //              one counter per deny reason
 // Response (server -> client): QueryTracker::claim (unmatched, duplicate, late and question
 // mismatches each dropped and counted), then the addresses on the answer's CNAME chain whose
 // names (the question or the record's owner) one of the endpoint's toFQDNs selectors selects:
-//   none, or every one plumbed and unexpired in the snapshot -> released at once
+//   none, or every one plumbed and unexpired in the snapshot -> released at once (plumbed ones
+//              whose plumbing the answer's TTL outlives are sent as refreshes, without a ticket)
 //   otherwise -> the mappings go to the control thread (Channel::notices, never blocking) and the
 //              frame is parked under a ticket until the ACK for that ticket comes back
 //              (Channel::acks) or the max delay passes (released, or SERVFAIL if so configured)
@@ -126,6 +129,10 @@ class PolicyHandler {
   using Released = datapath::Released<PolicyDrop>;
   // Mappings one response may send; more are counted (kMappingsTruncated) and not plumbed.
   static constexpr size_t kMaxNotices = 64;
+  // A plumbed address is sent again (a refresh, no parking) when an answer's TTL outlives its
+  // plumbing by more than this; below the agent's grace period (10 s), so a client never holds
+  // an address longer than the allow map does, and a hot name refreshes about once a second.
+  static constexpr std::chrono::seconds kRefreshSlack{1};
 
   // Cold path. Everything passed in outlives the handler; `reader` is this worker's QSBR slot.
   PolicyHandler(PolicyHandlerConfig config, const policy::SnapshotStore& store,
@@ -150,7 +157,7 @@ class PolicyHandler {
     Packet frame;
     std::span<std::byte> bytes;
     uint32_t port = 0;
-    uint32_t egress_ifindex = 0;
+    Verdict release;  // forward to the egress port, or to the node's stack (no neighbour yet)
     uint32_t ticket = 0;
     uint16_t dns_length = 0;
     Slot state = Slot::kFree;
@@ -161,8 +168,9 @@ class PolicyHandler {
                                  const Flow& flow) noexcept;
   [[nodiscard]] Verdict on_response(const RxPacket& rx, const dns_steer_meta& meta,
                                     const Flow& flow) noexcept;
-  // Stages the mappings of an accepted response that need plumbing; returns how many.
-  // `selected`: whether any address on the chain is under a toFQDNs selector at all.
+  // Stages the mappings of an accepted response that need plumbing, or a refresh of their
+  // plumbing (staged_count_ counts both); returns how many need plumbing (the response waits
+  // only for those). `selected`: whether any address on the chain is under a toFQDNs selector.
   [[nodiscard]] size_t stage_mappings(const dns::Message& response, uint32_t endpoint_id,
                                       std::span<const uint8_t> qname, uint64_t now_ns,
                                       bool& selected) noexcept;

@@ -79,17 +79,21 @@ enum class Side { kClient, kUpstream, kNone };  // n0, n1, or no interface
 
 // Verdict counters: each packet counts exactly one of these.
 constexpr dns_steer_stat kVerdictStats[] = {
-    DNS_STEER_STAT_PASS_NOT_IP,    DNS_STEER_STAT_PASS_NOT_UDP,   DNS_STEER_STAT_PASS_NOT_DNS,
-    DNS_STEER_STAT_PASS_FRAGMENT,  DNS_STEER_STAT_PASS_NO_SOCKET, DNS_STEER_STAT_PASS_NO_NEIGH,
-    DNS_STEER_STAT_DROP_NO_SOCKET, DNS_STEER_STAT_DROP_FRAGMENT,  DNS_STEER_STAT_DROP_BAD_L2,
-    DNS_STEER_STAT_DROP_BAD_IPV4,  DNS_STEER_STAT_DROP_BAD_IPV6,  DNS_STEER_STAT_DROP_BAD_UDP,
-    DNS_STEER_STAT_DROP_SHORT_DNS, DNS_STEER_STAT_PASS_NO_META,   DNS_STEER_STAT_DROP_NO_META,
-    DNS_STEER_STAT_REDIRECT,
+    DNS_STEER_STAT_PASS_NOT_IP,    DNS_STEER_STAT_PASS_NOT_UDP,  DNS_STEER_STAT_PASS_NOT_DNS,
+    DNS_STEER_STAT_PASS_TCP_DNS,   DNS_STEER_STAT_PASS_FRAGMENT, DNS_STEER_STAT_PASS_NO_SOCKET,
+    DNS_STEER_STAT_DROP_NO_SOCKET, DNS_STEER_STAT_DROP_FRAGMENT, DNS_STEER_STAT_DROP_BAD_L2,
+    DNS_STEER_STAT_DROP_BAD_IPV4,  DNS_STEER_STAT_DROP_BAD_IPV6, DNS_STEER_STAT_DROP_BAD_UDP,
+    DNS_STEER_STAT_DROP_SHORT_DNS, DNS_STEER_STAT_DROP_TCP_DNS,  DNS_STEER_STAT_PASS_NO_META,
+    DNS_STEER_STAT_DROP_NO_META,   DNS_STEER_STAT_REDIRECT,
 };
 constexpr dns_steer_stat kFibStats[] = {
-    DNS_STEER_STAT_FIB_OK,           DNS_STEER_STAT_FIB_NOT_FORWARDED,
-    DNS_STEER_STAT_FIB_UNREACHABLE,  DNS_STEER_STAT_FIB_FRAG_NEEDED,
-    DNS_STEER_STAT_FIB_FWD_DISABLED, DNS_STEER_STAT_FIB_OTHER,
+    DNS_STEER_STAT_FIB_OK,
+    DNS_STEER_STAT_FIB_NO_NEIGH,
+    DNS_STEER_STAT_FIB_NOT_FORWARDED,
+    DNS_STEER_STAT_FIB_UNREACHABLE,
+    DNS_STEER_STAT_FIB_FRAG_NEEDED,
+    DNS_STEER_STAT_FIB_FWD_DISABLED,
+    DNS_STEER_STAT_FIB_OTHER,
 };
 
 // One loaded dns_steer (not attached: test runs need none), its maps wired like the loader does.
@@ -101,6 +105,7 @@ struct Loaded {
   XskMap xsks() const { return XskMap(bpf_map__fd(skeleton->maps.dns_steer_xsks)); }
   IfaceMap ifaces() const { return IfaceMap(bpf_map__fd(skeleton->maps.dns_steer_ifaces)); }
   NextProgramMap next() const { return NextProgramMap(bpf_map__fd(skeleton->maps.dns_steer_next)); }
+  SourcesMap sources() const { return SourcesMap(bpf_map__fd(skeleton->maps.dns_steer_sources)); }
 };
 
 struct RunResult {
@@ -260,13 +265,14 @@ class DnsSteerTest : public testing::Test {
   }
 
   // Loads dns_steer for ports 53 and 5353 and binds the sockets on queue 0 of n0 and n1.
-  std::unique_ptr<Loaded> load(bool fail_open) {
+  std::unique_ptr<Loaded> load(bool fail_open, bool tcp_dns_drop = true) {
     auto loaded = std::make_unique<Loaded>();
     loaded->skeleton = dns_steer::open();
     if (!loaded->skeleton) return nullptr;
     dns_steer_config& config = loaded->skeleton->rodata->dns_steer_config;
     config = dns_steer_config{.ports = {htons(53), htons(5353)}, .port_count = 2};
     config.fail_open = fail_open;
+    config.tcp_dns_drop = tcp_dns_drop;
     if (dns_steer::load(loaded->skeleton) != 0) return nullptr;
     const bool wired = loaded->ifaces().set(n0_, 0) && loaded->ifaces().set(n1_, 64) &&
                        loaded->xsks().set(0, client_xsk_->fd()) &&
@@ -394,10 +400,18 @@ TEST_F(DnsSteerTest, SteersDnsWithMetadataAndPassesEverythingElse) {
               f.vlan_tags = {1, 2};
             }),
        XDP_PASS, DNS_STEER_STAT_PASS_NOT_IP},
+      // No address is in dns_steer_sources here: TCP DNS of an unpoliced source passes.
       {"TCP to port 53", with(query4(), [](FrameSpec& f) { f.ipv4->protocol = 6; }), XDP_PASS,
-       DNS_STEER_STAT_PASS_NOT_UDP},
+       DNS_STEER_STAT_PASS_TCP_DNS},
       {"v6 TCP to port 53", with(query6(), [](FrameSpec& f) { f.ipv6->next_header = 6; }), XDP_PASS,
-       DNS_STEER_STAT_PASS_NOT_UDP},
+       DNS_STEER_STAT_PASS_TCP_DNS},
+      {"TCP to port 443",
+       with(query4(),
+            [](FrameSpec& f) {
+              f.ipv4->protocol = 6;
+              f.dport = 443;
+            }),
+       XDP_PASS, DNS_STEER_STAT_PASS_NOT_UDP},
       {"v6 ESP", with(query6(), [](FrameSpec& f) { f.ipv6->next_header = 50; }), XDP_PASS,
        DNS_STEER_STAT_PASS_NOT_UDP},
       {"UDP to NTP", with(query4(), [](FrameSpec& f) { f.dport = 123; }), XDP_PASS,
@@ -457,15 +471,117 @@ TEST_F(DnsSteerTest, DropsDnsFragmentsAndPassesOtherFragments) {
               f.ipv6->extensions = {{44, 8}};
             }),
        XDP_DROP, DNS_STEER_STAT_DROP_FRAGMENT},
-      {"v6 fragment of TCP",
+      {"v6 first fragment of TCP to port 53",
        with(query6(),
             [](FrameSpec& f) {
               f.ipv6->extensions = {{44, 8}};
               f.ipv6->next_header = 6;
             }),
+       XDP_PASS, DNS_STEER_STAT_PASS_TCP_DNS},
+      {"v6 first fragment of other TCP",
+       with(query6(),
+            [](FrameSpec& f) {
+              f.ipv6->extensions = {{44, 8}};
+              f.ipv6->next_header = 6;
+              f.dport = 80;
+            }),
        XDP_PASS, DNS_STEER_STAT_PASS_NOT_UDP},
   };
   for (const Case& c : cases) check(*fail_open_, c);
+}
+
+// TCP DNS is not policed: from an endpoint with DNS rules it is dropped (tcp_dns_drop, the
+// default), so it cannot go around the UDP policy. Everything else TCP still passes.
+TEST_F(DnsSteerTest, DropsTcpDnsOfEndpointsWithDnsRules) {
+  constexpr test::Ipv4 kUnpoliced4 = {192, 0, 2, 11};
+  constexpr test::Ipv4 kToFqdnsOnly4 = {192, 0, 2, 12};
+  constexpr test::Ipv6 kUnpoliced6 = {0x20, 0x01, 0x0d, 0xb8, 0, 0x0c, 0, 0,
+                                      0,    0,    0,    0,    0, 0,    0, 0x11};
+  const SourcesMap::Sources sources = {
+      {policy::IpAddress::v4(kClient4), {.endpoint_id = 1, .flags = DNSPROXY_SOURCE_DNS_RULES}},
+      {policy::IpAddress::v6(kClient6),
+       {.endpoint_id = 1, .flags = DNSPROXY_SOURCE_DNS_RULES | DNSPROXY_SOURCE_TO_FQDNS}},
+      {policy::IpAddress::v4(kToFqdnsOnly4), {.endpoint_id = 2, .flags = DNSPROXY_SOURCE_TO_FQDNS}},
+  };
+  auto tcp_dns_pass = load(/*fail_open=*/true, /*tcp_dns_drop=*/false);
+  ASSERT_NE(tcp_dns_pass, nullptr);
+  for (const Loaded* program : {fail_open_.get(), tcp_dns_pass.get()}) {
+    auto written = program->sources().replace(sources);
+    ASSERT_TRUE(written) << written.error().message;
+  }
+  const auto tcp4 = [](FrameSpec f) {
+    f.ipv4->protocol = 6;
+    return f;
+  };
+  const auto tcp6 = [](FrameSpec f) {
+    f.ipv6->next_header = 6;
+    return f;
+  };
+  const auto from4 = [](test::Ipv4 src) {
+    return with(query4(), [src](FrameSpec& f) { f.ipv4->src = src; });
+  };
+  const Case dropped[] = {
+      {"v4", tcp4(query4()), XDP_DROP, DNS_STEER_STAT_DROP_TCP_DNS},
+      {"v6", tcp6(query6()), XDP_DROP, DNS_STEER_STAT_DROP_TCP_DNS},
+      {"v4, 802.1Q tag", tcp4(with(query4(), [](FrameSpec& f) { f.vlan_tags = {0x2064}; })),
+       XDP_DROP, DNS_STEER_STAT_DROP_TCP_DNS},
+      {"v6, 802.1Q tag", tcp6(with(query6(), [](FrameSpec& f) { f.vlan_tags = {7}; })), XDP_DROP,
+       DNS_STEER_STAT_DROP_TCP_DNS},
+      {"v4, second DNS port", tcp4(with(query4(), [](FrameSpec& f) { f.dport = 5353; })), XDP_DROP,
+       DNS_STEER_STAT_DROP_TCP_DNS},
+      {"v4 options", tcp4(with(query4(), [](FrameSpec& f) { f.ipv4->ihl = 7; })), XDP_DROP,
+       DNS_STEER_STAT_DROP_TCP_DNS},
+      {"v4 first fragment", tcp4(with(query4(), [](FrameSpec& f) { f.ipv4->frag_off = 0x2000; })),
+       XDP_DROP, DNS_STEER_STAT_DROP_TCP_DNS},
+      {"v6 after hop-by-hop options",
+       tcp6(with(query6(),
+                 [](FrameSpec& f) {
+                   f.ipv6->extensions = {{0, 8}};
+                 })),
+       XDP_DROP, DNS_STEER_STAT_DROP_TCP_DNS},
+      {"v6 first fragment",
+       tcp6(with(query6(),
+                 [](FrameSpec& f) {
+                   f.ipv6->extensions = {{44, 8}};
+                   f.ipv6->more_fragments = true;
+                 })),
+       XDP_DROP, DNS_STEER_STAT_DROP_TCP_DNS},
+  };
+  for (const Case& c : dropped) check(*fail_open_, c);
+  const Case passed[] = {
+      {"v4 from an address not in the map", tcp4(from4(kUnpoliced4)), XDP_PASS,
+       DNS_STEER_STAT_PASS_TCP_DNS},
+      {"v6 from an address not in the map",
+       tcp6(with(query6(), [&](FrameSpec& f) { f.ipv6->src = kUnpoliced6; })), XDP_PASS,
+       DNS_STEER_STAT_PASS_TCP_DNS},
+      {"v4 from an endpoint with toFQDNs rules only", tcp4(from4(kToFqdnsOnly4)), XDP_PASS,
+       DNS_STEER_STAT_PASS_TCP_DNS},
+      {"v4 to a non-DNS port", tcp4(with(query4(), [](FrameSpec& f) { f.dport = 443; })), XDP_PASS,
+       DNS_STEER_STAT_PASS_NOT_UDP},
+      {"v6 to a non-DNS port", tcp6(with(query6(), [](FrameSpec& f) { f.dport = 443; })), XDP_PASS,
+       DNS_STEER_STAT_PASS_NOT_UDP},
+      // An endpoint's own DNS server answering over TCP: from port 53, to no DNS port.
+      {"v4 from a DNS port",
+       tcp4(with(query4(),
+                 [](FrameSpec& f) {
+                   f.sport = 53;
+                   f.dport = 40000;
+                 })),
+       XDP_PASS, DNS_STEER_STAT_PASS_NOT_UDP},
+      {"v4 later fragment (ports unknown)",
+       tcp4(with(query4(), [](FrameSpec& f) { f.ipv4->frag_off = 0x00b9; })), XDP_PASS,
+       DNS_STEER_STAT_PASS_NOT_UDP},
+      {"v4 segment too short for its ports",
+       tcp4(with(query4(), [](FrameSpec& f) { f.ipv4->total_length_delta = -(8 + 29 - 3); })),
+       XDP_PASS, DNS_STEER_STAT_PASS_NOT_UDP},
+      {"UDP DNS of the same endpoint is steered", query4(), XDP_REDIRECT, DNS_STEER_STAT_REDIRECT,
+       kToUpstream},
+  };
+  for (const Case& c : passed) check(*fail_open_, c);
+
+  // tcp_dns_drop off: the same endpoint's TCP DNS passes, counted as such.
+  check(*tcp_dns_pass, {"v4, tcp_dns pass", tcp4(query4()), XDP_PASS, DNS_STEER_STAT_PASS_TCP_DNS});
+  check(*tcp_dns_pass, {"v6, tcp_dns pass", tcp6(query6()), XDP_PASS, DNS_STEER_STAT_PASS_TCP_DNS});
 }
 
 TEST_F(DnsSteerTest, DropsEveryMalformedCaseWithItsOwnCounter) {
@@ -550,11 +666,29 @@ TEST_F(DnsSteerTest, DropsEveryMalformedCaseWithItsOwnCounter) {
 
 TEST_F(DnsSteerTest, ReportsEveryFibOutcomeInTheMetadata) {
   const Case cases[] = {
-      // The kernel forwards it and so resolves the neighbour; the next packets are redirected.
-      {"v4 next hop without neighbour entry", query4(kUpstreamNoNeigh4), XDP_PASS,
-       DNS_STEER_STAT_PASS_NO_NEIGH},
-      {"v6 next hop without neighbour entry", query6(kUpstreamNoNeigh6), XDP_PASS,
-       DNS_STEER_STAT_PASS_NO_NEIGH},
+      // Policed like any other DNS packet (never passed around the proxy): the egress interface
+      // is known, the MACs are not; user space hands it to the kernel, which resolves them.
+      {"v4 next hop without neighbour entry", query4(kUpstreamNoNeigh4), XDP_REDIRECT,
+       DNS_STEER_STAT_REDIRECT,
+       unresolved(DNS_STEER_FIB_NO_NEIGH, DNS_STEER_STAT_FIB_NO_NEIGH, Side::kUpstream)},
+      {"v6 next hop without neighbour entry", query6(kUpstreamNoNeigh6), XDP_REDIRECT,
+       DNS_STEER_STAT_REDIRECT,
+       unresolved(DNS_STEER_FIB_NO_NEIGH, DNS_STEER_STAT_FIB_NO_NEIGH, Side::kUpstream,
+                  DNS_STEER_META_IPV6)},
+      {"v4 VLAN-tagged, next hop without neighbour entry",
+       with(query4(kUpstreamNoNeigh4), [](FrameSpec& f) { f.vlan_tags = {0x2064}; }), XDP_REDIRECT,
+       DNS_STEER_STAT_REDIRECT,
+       flagged(unresolved(DNS_STEER_FIB_NO_NEIGH, DNS_STEER_STAT_FIB_NO_NEIGH, Side::kUpstream),
+               DNS_STEER_META_VLAN, 0x2064)},
+      {"v6 response to a client without neighbour entry",
+       with(response6(),
+            [](FrameSpec& f) {
+              f.ipv6->dst = {0x20, 0x01, 0x0d, 0xb8, 0, 0x0c, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x77};
+            }),
+       XDP_REDIRECT, DNS_STEER_STAT_REDIRECT,
+       unresolved(DNS_STEER_FIB_NO_NEIGH, DNS_STEER_STAT_FIB_NO_NEIGH, Side::kClient,
+                  DNS_STEER_META_IPV6 | DNS_STEER_META_RESPONSE),
+       Side::kUpstream},
       {"v4 to the node itself", query4(kNode4), XDP_REDIRECT, DNS_STEER_STAT_REDIRECT,
        unresolved(DNS_STEER_FIB_NOT_FORWARDED, DNS_STEER_STAT_FIB_NOT_FORWARDED, Side::kNone)},
       {"v4 unreachable route", query4(kUnreachable4), XDP_REDIRECT, DNS_STEER_STAT_REDIRECT,

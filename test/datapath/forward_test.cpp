@@ -3,6 +3,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstring>
 #include <vector>
 
@@ -135,6 +136,38 @@ TEST(ForwardTest, LastHopIsDroppedUnchanged) {
     EXPECT_EQ(frame, before);
     auto frame6 = ipv6_query(ttl);
     EXPECT_EQ(rewrite_for_forwarding(frame6, meta_for(true)), ForwardVerdict::kTtlExceeded);
+  }
+}
+
+// No neighbour entry for the next hop yet: the node's stack sends the packet as it is, so the TTL
+// and the UDP checksum are done here as for forwarding; the MACs are not known and stay.
+TEST(ForwardTest, WithoutANeighbourEverythingButTheMacsIsRewrittenForTheKernel) {
+  auto frame = ipv4_query(64);
+  frame[40] = std::byte{0x5a};  // partial UDP checksum, as from a veth
+  frame[41] = std::byte{0x17};
+  const auto before = frame;
+  ASSERT_EQ(rewrite_for_forwarding(frame, meta_for(false, DNS_STEER_FIB_NO_NEIGH)),
+            ForwardVerdict::kToKernel);
+  EXPECT_TRUE(std::equal(frame.begin(), frame.begin() + 12, before.begin())) << "MACs kept";
+  EXPECT_EQ(std::to_integer<int>(frame[22]), 63);
+  const uint16_t stored =
+      static_cast<uint16_t>(std::to_integer<int>(frame[24]) << 8 | std::to_integer<int>(frame[25]));
+  EXPECT_EQ(stored, ipv4_header_checksum(frame, 14));
+  EXPECT_TRUE(udp_checksum_valid(frame, false));
+
+  auto frame6 = ipv6_query(64);
+  ASSERT_EQ(rewrite_for_forwarding(frame6, meta_for(true, DNS_STEER_FIB_NO_NEIGH)),
+            ForwardVerdict::kToKernel);
+  EXPECT_EQ(std::to_integer<int>(frame6[14 + 7]), 63);
+  EXPECT_TRUE(udp_checksum_valid(frame6, true));
+
+  // The last hop is dropped either way, before the kernel would see it.
+  for (uint8_t ttl : {0, 1}) {
+    auto last = ipv4_query(ttl);
+    const auto unchanged = last;
+    EXPECT_EQ(rewrite_for_forwarding(last, meta_for(false, DNS_STEER_FIB_NO_NEIGH)),
+              ForwardVerdict::kTtlExceeded);
+    EXPECT_EQ(last, unchanged);
   }
 }
 

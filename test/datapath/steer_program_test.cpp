@@ -235,6 +235,24 @@ TEST_F(SteerProgramTest, ForeignProgramIsNeverReplaced) {
   close(foreign);
 }
 
+// The counter layout is per build: a pinned dns_steer_stats with another slot count (a daemon
+// of another build) is refused with a message, not read with the wrong names.
+TEST_F(SteerProgramTest, PinnedCountersOfAnotherBuildAreRefused) {
+  ASSERT_EQ(mkdir(settings_.pin_dir.c_str(), 0700), 0) << std::strerror(errno);
+  const int fd = bpf_map_create(BPF_MAP_TYPE_PERCPU_ARRAY, "dns_steer_stats", sizeof(uint32_t),
+                                sizeof(uint64_t), DNS_STEER_STAT__COUNT - 1, nullptr);
+  ASSERT_GE(fd, 0) << std::strerror(errno);
+  const std::string path = settings_.pin_dir + "/dns_steer_stats";
+  ASSERT_EQ(bpf_obj_pin(fd, path.c_str()), 0) << std::strerror(errno);
+  close(fd);
+  auto other = read_pinned_counters(settings_.pin_dir);
+  unlink(path.c_str());
+  rmdir(settings_.pin_dir.c_str());
+  ASSERT_FALSE(other);
+  EXPECT_NE(other.error().message.find("another build"), std::string::npos)
+      << other.error().message;
+}
+
 TEST_F(SteerProgramTest, SecondInstanceOnTheSamePinDirIsRefused) {
   const std::vector<std::string> first_interfaces = {"n0"};
   const std::vector<std::string> second_interfaces = {"n1"};
@@ -268,7 +286,7 @@ TEST_F(SteerProgramTest, ReplacesTheProgramAndPinsOfACrashedRun) {
   ASSERT_TRUE(steer) << steer.error().message;
   EXPECT_TRUE((*steer)->attachment(n0_)->replaced_stale);
   EXPECT_TRUE((*steer)->attachment(n1_)->replaced_stale);
-  EXPECT_EQ((*steer)->stale_pins_removed(), 4);
+  EXPECT_EQ((*steer)->stale_pins_removed(), 5);  // stats, xsks, ifaces, next, sources
   const uint32_t fresh_id = program_id((*steer)->program_fd());
   EXPECT_NE(fresh_id, stale_id);
   EXPECT_EQ(attached_id(n0_, XDP_FLAGS_DRV_MODE), fresh_id);

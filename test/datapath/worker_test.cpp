@@ -177,6 +177,28 @@ TEST(WorkerTest, EveryDropHasItsReasonAndReturnsTheFrame) {
   EXPECT_EQ(frames.at(xsk::FramePlace::kFree), frames.total - 1);
 }
 
+// dns_steer found a route but no neighbour entry for its next hop: forward-all hands the packet
+// to the node's stack (which resolves the neighbour) rewritten for forwarding, MACs aside.
+TEST(WorkerTest, ForwardAllHandsAPacketWithoutNeighbourToTheKernel) {
+  MemoryPacketIo io({10, 20}, 64);
+  ForwardAllHandler handler;
+  RecordingKernel kernel;
+  WorkerCounters<ForwardDrop> counters;
+  Worker worker(io, handler, kernel, counters, WorkerConfig{.batch_size = 4});
+  io.inject(0, ipv4_query(), meta_to(20, DNS_STEER_FIB_NO_NEIGH));
+  EXPECT_EQ(worker.run_once(), 1u);
+  ASSERT_EQ(kernel.sent.size(), 1u);
+  EXPECT_EQ(std::to_integer<int>(kernel.sent[0][0]), 0x45);  // from the IP header on
+  EXPECT_EQ(std::to_integer<int>(kernel.sent[0][8]), 63);    // TTL decremented
+  EXPECT_EQ(counters.get(WorkerCounter::kToKernel), 1u);
+  EXPECT_EQ(counters.get(WorkerCounter::kForwarded), 0u);
+  EXPECT_TRUE(io.sent(0).empty());
+  EXPECT_TRUE(io.sent(1).empty());
+  const xsk::FrameCounts frames = io.pool().snapshot();
+  EXPECT_TRUE(frames.consistent());
+  EXPECT_EQ(frames.at(xsk::FramePlace::kFree), frames.total);
+}
+
 // A frame taken off a ring and never handed on (a bug in a backend or a handler) stays in the
 // worker's hands after the iteration: the leak counter sees it.
 TEST(WorkerTest, AFrameLeftInTheWorkersHandsIsCountedAsLeaked) {

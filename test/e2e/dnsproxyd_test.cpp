@@ -297,6 +297,40 @@ TEST_F(DnsproxydTest, ASighupReloadsTheConfigFile) {
   expect_clean(daemon);
 }
 
+// The node has no neighbour entry for the upstream: dns_steer still redirects the query
+// (fib_no_neigh), and the worker hands it to the node's stack (to_kernel), which forwards it and
+// resolves the neighbour; the answer comes back through the worker, and the next query finds the
+// neighbour and is forwarded by the worker itself.
+TEST_F(DnsproxydTest, AQueryToAnUnresolvedNextHopGoesThroughTheKernelAndIsAnswered) {
+  DNSPROXY_REQUIRE_PRIVILEGES();
+  ASSERT_NO_FATAL_FAILURE(build());
+  // The topology's entries are permanent, which `ip neigh flush` keeps: delete them.
+  for (const char* upstream : {Topology::kUpstreamV4, Topology::kUpstreamV6}) {
+    auto deleted = topology_->node().ip({"neigh", "del", upstream, "dev", "up0"});
+    ASSERT_TRUE(deleted) << deleted.error().message;
+  }
+  auto daemon = start_daemon();
+  ASSERT_TRUE(daemon);
+  EXPECT_EQ(kdig(Topology::kUpstreamV4, "host3.example.test", "A"), "203.0.113.4\n");
+  EXPECT_EQ(kdig(Topology::kUpstreamV6, "host3.example.test", "AAAA"), "2001:db8:e::4\n");
+  EXPECT_EQ(kdig(Topology::kUpstreamV4, "www.example.test", "A"), "203.0.113.80\n");
+  EXPECT_EQ(kdig(Topology::kUpstreamV6, "www.example.test", "A"), "203.0.113.80\n");
+  EXPECT_EQ(daemon->stop(), 0) << daemon->log();
+
+  auto stats = daemon->stats();
+  ASSERT_TRUE(stats) << stats.error().message;
+  const auto& steer = stats->at("dns_steer");
+  EXPECT_EQ(steer.at("redirect"), 8u) << steer.dump(2);
+  EXPECT_EQ(steer.at("fib_no_neigh"), 2u) << "the first query of each family" << steer.dump(2);
+  const auto& counters = stats->at("workers").at(0).at("counters");
+  EXPECT_EQ(counters.at("to_kernel"), 2u) << counters.dump(2);
+  EXPECT_EQ(counters.at("forwarded"), 6u)
+      << "4 responses and the second queries" << counters.dump(2);
+  for (const auto& [name, value] : stats->at("workers").at(0).at("drops").items())
+    EXPECT_EQ(value, 0u) << name;
+  expect_clean(*daemon);
+}
+
 TEST_F(DnsproxydTest, PingAndTcpAreLeftToTheKernel) {
   DNSPROXY_REQUIRE_PRIVILEGES();
   ASSERT_NO_FATAL_FAILURE(build());
@@ -316,6 +350,11 @@ TEST_F(DnsproxydTest, PingAndTcpAreLeftToTheKernel) {
   EXPECT_EQ(tcp->output, "203.0.113.80\n");
   EXPECT_EQ(daemon->stop(), 0) << daemon->log();
   EXPECT_EQ(daemon->transmitted(), 0u) << "no UDP DNS was sent, so the workers forwarded nothing";
+  // No endpoint is under DNS rules in forward-all mode: TCP DNS passes, counted as such.
+  auto stats = daemon->stats();
+  ASSERT_TRUE(stats) << stats.error().message;
+  EXPECT_GE(stats->at("dns_steer").at("pass_tcp_dns"), 1u) << stats->at("dns_steer").dump(2);
+  EXPECT_EQ(stats->at("dns_steer").at("drop_tcp_dns"), 0u);
   expect_clean(*daemon);
 }
 

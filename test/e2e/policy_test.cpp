@@ -122,14 +122,80 @@ TEST_F(PolicyTest, DeniedNamesGetNxdomainWhenConfigured) {
   EXPECT_EQ(total(*stats, "counters", "denied_name_not_allowed"), 1u);
 }
 
-// No agent plumbs yet: a response whose address a toFQDNs selector selects waits the max delay,
-// then goes out (or becomes SERVFAIL), counted; its mapping reached the control thread.
+// DNS over TCP is not policed yet, so the client (an endpoint under DNS rules, in
+// dns_steer_sources from the policy) gets nothing over TCP by default: dns_steer drops it in XDP,
+// even for an allowed name. --tcp-dns pass lets it through unchecked, a denied name included.
+TEST_F(PolicyTest, TcpDnsOfAnEndpointUnderDnsRulesIsDroppedUnlessPassed) {
+  DNSPROXY_REQUIRE_PRIVILEGES();
+  ASSERT_NO_FATAL_FAILURE(build());
+  const auto kdig_tcp = [&](const std::string& server, const char* name) {
+    auto out = topology_->client().run(
+        {"kdig", "+tcp", "+short", "+time=1", "+retry=0", "@" + server, name, "A"});
+    return out ? out->output : out.error().message;
+  };
+  {
+    auto daemon = start_daemon();
+    ASSERT_TRUE(daemon);
+    for (const char* server : {Topology::kUpstreamV4, Topology::kUpstreamV6})
+      EXPECT_EQ(kdig_tcp(server, "host3.example.test").find("203.0.113.4"), std::string::npos)
+          << server;
+    // UDP DNS of the same endpoint is still served.
+    EXPECT_NE(kdig(Topology::kUpstreamV4, "host3.example.test", "A").find("203.0.113.4"),
+              std::string::npos);
+    ASSERT_EQ(daemon->stop(), 0) << daemon->log();
+    auto stats = daemon->stats();
+    ASSERT_TRUE(stats) << stats.error().message;
+    const auto& steer = stats->at("dns_steer");
+    // At least each family's SYN (kdig may retransmit it within its timeout).
+    EXPECT_GE(steer.at("drop_tcp_dns"), 2u) << steer.dump(2);
+    EXPECT_EQ(steer.at("pass_tcp_dns"), 0u) << steer.dump(2);
+    EXPECT_EQ(total(*stats, "counters", "allowed"), 1u) << "the UDP query only";
+  }
+  auto daemon = start_daemon({"--tcp-dns", "pass"});
+  ASSERT_TRUE(daemon);
+  EXPECT_EQ(kdig_tcp(Topology::kUpstreamV4, "www.example.test"), "203.0.113.80\n");
+  EXPECT_EQ(kdig_tcp(Topology::kUpstreamV6, "www.example.test"), "203.0.113.80\n");
+  ASSERT_EQ(daemon->stop(), 0) << daemon->log();
+  auto stats = daemon->stats();
+  ASSERT_TRUE(stats) << stats.error().message;
+  EXPECT_EQ(stats->at("dns_steer").at("drop_tcp_dns"), 0u);
+  EXPECT_GE(stats->at("dns_steer").at("pass_tcp_dns"), 2u) << stats->at("dns_steer").dump(2);
+  EXPECT_EQ(total(*stats, "counters", "denied_name_not_allowed"), 0u) << "TCP is not seen";
+}
+
+// A response whose new address a toFQDNs selector selects is parked until the embedded agent
+// wrote the address into the allow map and ACKed, then released; the next response for the same
+// name is released at once (plumbed already), with no second round trip.
+TEST_F(PolicyTest, ASelectedResponseIsReleasedByTheAgentsAckThenAtOnce) {
+  DNSPROXY_REQUIRE_PRIVILEGES();
+  ASSERT_NO_FATAL_FAILURE(build());
+  auto daemon = start_daemon({"--max-delay", "5000"});
+  ASSERT_TRUE(daemon);
+  for (int i = 0; i < 2; ++i) {
+    const std::string answer = kdig(Topology::kUpstreamV4, "host1.example.test", "A");
+    EXPECT_NE(answer.find("203.0.113.2"), std::string::npos) << answer;
+  }
+  ASSERT_EQ(daemon->stop(), 0) << daemon->log();
+  auto stats = daemon->stats();
+  ASSERT_TRUE(stats);
+  EXPECT_EQ(total(*stats, "counters", "responses_parked"), 1u) << stats->dump(2);
+  EXPECT_EQ(total(*stats, "counters", "released_on_ack"), 1u);
+  EXPECT_EQ(total(*stats, "counters", "released_plumbed"), 1u);
+  EXPECT_EQ(total(*stats, "counters", "released_at_max_delay"), 0u);
+  EXPECT_EQ(stats->at("control").value("agent_addresses_plumbed", uint64_t{0}), 1u);
+  EXPECT_EQ(stats->at("control").value("batches_acked", uint64_t{0}), 1u);
+  EXPECT_EQ(stats->at("frame_check"), "ok");
+}
+
+// An agent slower than the max delay (--agent-plumb-delay): the parked response goes out at the
+// max delay (or becomes SERVFAIL), counted; its mapping reached the control thread.
 TEST_F(PolicyTest, ASelectedResponseWaitsForPlumbingUntilTheMaxDelay) {
   DNSPROXY_REQUIRE_PRIVILEGES();
   ASSERT_NO_FATAL_FAILURE(build());
   for (const char* action : {"release", "servfail"}) {
     SCOPED_TRACE(action);
-    auto daemon = start_daemon({"--max-delay", "50", "--on-max-delay", action});
+    auto daemon = start_daemon(
+        {"--max-delay", "50", "--on-max-delay", action, "--agent-plumb-delay", "1000"});
     ASSERT_TRUE(daemon);
     const std::string answer = kdig(Topology::kUpstreamV4, "host1.example.test", "A");
     if (std::string(action) == "release")

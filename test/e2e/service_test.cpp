@@ -1,8 +1,12 @@
 // dnsproxyd as a service: the sd_notify protocol against a NOTIFY_SOCKET this test owns (READY=1
 // only once dns_steer is attached and the sockets are bound, never from a failed start; watchdog
 // pings while the workers make progress), and the capabilities left after setup.
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/ptrace.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <gtest/gtest.h>
@@ -12,6 +16,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -132,6 +137,82 @@ TEST_F(ServiceTest, ReadyComesAfterAttachAndWatchdogPingsFollow) {
   EXPECT_GT(index_of(messages, "WATCHDOG=1"), ready) << joined(messages);
   EXPECT_EQ((*daemon)->stop(), 0) << (*daemon)->log();
   EXPECT_EQ(count_of(notify.collect(200), "STOPPING=1"), 1u);
+}
+
+// The thread id of the thread named `name` in process `pid`, or 0.
+pid_t thread_named(pid_t pid, const std::string& name) {
+  const std::string tasks = "/proc/" + std::to_string(pid) + "/task";
+  std::error_code ignored;
+  for (const auto& task : std::filesystem::directory_iterator(tasks, ignored)) {
+    std::string comm;
+    std::getline(std::ifstream(task.path() / "comm"), comm);
+    if (comm == name) return static_cast<pid_t>(std::stol(task.path().filename().string()));
+  }
+  return 0;
+}
+
+// A wedged worker stops the watchdog pings: the worker thread (and only it) is stopped with
+// ptrace, as a worker stuck in a loop or a syscall would be; its iterations stop moving, the pings
+// stop and STATUS= names it; once it runs again, the pings come back.
+TEST_F(ServiceTest, AWedgedWorkerStopsTheWatchdogPings) {
+  NotifySocket notify;
+  ASSERT_TRUE(notify.bound());
+  auto daemon = Dnsproxyd::start(
+      "env", topology_->node(),
+      daemon_args({"NOTIFY_SOCKET=" + notify.path(), "WATCHDOG_USEC=1000000"}), pin_dir());
+  ASSERT_TRUE(daemon) << daemon.error().message;
+  EXPECT_GE(count_of(notify.collect(1200), "WATCHDOG=1"), 1u);
+  const pid_t worker = thread_named((*daemon)->pid(), "dnsproxy-w0");
+  ASSERT_NE(worker, 0) << "no thread dnsproxy-w0 in " << (*daemon)->pid();
+  ASSERT_EQ(ptrace(PTRACE_SEIZE, worker, nullptr, nullptr), 0) << std::strerror(errno);
+  ASSERT_EQ(ptrace(PTRACE_INTERRUPT, worker, nullptr, nullptr), 0) << std::strerror(errno);
+  int status = 0;
+  ASSERT_EQ(waitpid(worker, &status, __WALL), worker) << std::strerror(errno);
+  const std::vector<std::string> wedged = notify.collect(1600);
+  EXPECT_EQ(ptrace(PTRACE_DETACH, worker, nullptr, nullptr), 0) << std::strerror(errno);
+  // One ping may already have been decided before the stop took effect.
+  EXPECT_LE(count_of(wedged, "WATCHDOG=1"), 1u) << joined(wedged);
+  EXPECT_GE(count_of(wedged, "STATUS=worker(s) 0 made no progress"), 1u) << joined(wedged);
+  EXPECT_GE(count_of(notify.collect(1200), "WATCHDOG=1"), 1u) << "pings did not come back";
+  EXPECT_EQ((*daemon)->stop(), 0) << (*daemon)->log();
+}
+
+// --log-format json: every line the daemon writes, from start to exit, is one JSON object.
+TEST_F(ServiceTest, JsonLogsAreOneObjectPerLine) {
+  auto daemon = Dnsproxyd::start("env", topology_->node(),
+                                 daemon_args({}, {"--log-format", "json"}), pin_dir());
+  ASSERT_TRUE(daemon) << daemon.error().message;
+  ASSERT_EQ((*daemon)->stop(), 0) << (*daemon)->log();
+  std::istringstream lines((*daemon)->log());
+  size_t parsed = 0;
+  for (std::string line; std::getline(lines, line);) {
+    const nlohmann::json object = nlohmann::json::parse(line, nullptr, false);
+    ASSERT_TRUE(object.is_object()) << line;
+    EXPECT_TRUE(object.contains("msg") && object.contains("level") && object.contains("time"))
+        << line;
+    ++parsed;
+  }
+  EXPECT_GE(parsed, 5u) << (*daemon)->log();
+}
+
+// A --metrics address already in use: a clear error naming it, exit 6, nothing left behind.
+TEST_F(ServiceTest, AMetricsAddressInUseIsExitSix) {
+  auto inside = ScopedNetns::enter(topology_->node());
+  ASSERT_TRUE(inside) << inside.error().message;
+  const int taken = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(9254);
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(bind(taken, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0)
+      << std::strerror(errno);
+  ASSERT_EQ(listen(taken, 1), 0);
+  auto run = topology_->node().run(
+      daemon_args({}, {"--metrics", "127.0.0.1:9254", "--pin-dir", pin_dir()}));
+  close(taken);
+  ASSERT_TRUE(run) << run.error().message;
+  EXPECT_EQ(run->exit_code, 6) << run->output;
+  EXPECT_NE(run->output.find("127.0.0.1:9254"), std::string::npos) << run->output;
 }
 
 TEST_F(ServiceTest, NoWatchdogPingsWithoutAWatchdogAndNoReadyFromAFailedStart) {

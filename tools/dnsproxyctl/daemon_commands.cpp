@@ -81,6 +81,13 @@ void print_status(const nlohmann::json& status) {
                                socket.at("xdp_mode").get<std::string>(),
                                socket.at("busy_poll").get<bool>() ? ", busy polling" : "");
   }
+  if (status.contains("agent") && !status.at("agent").is_null())
+    std::cout << fmt::format("agent {} (link {}); policy {} version {}; l3_guard {}\n",
+                             status.at("agent").at("kind").get<std::string>(),
+                             status.at("agent").at("link").get<std::string>(),
+                             status.at("policy").at("source").get<std::string>(),
+                             status.at("policy").at("version").dump(),
+                             status.at("l3_guard").get<bool>() ? "on" : "off");
 }
 
 void print_stats(const nlohmann::json& stats) {
@@ -100,8 +107,41 @@ void print_stats(const nlohmann::json& stats) {
     std::cout << "dns_steer:" << pairs(stats.at("dns_steer")) << "\n";
 }
 
+void print_cache(const nlohmann::json& cache) {
+  std::cout << fmt::format("{} mapping(s){}\n", cache.at("count").dump(),
+                           cache.at("listed") != cache.at("count")
+                               ? fmt::format(", the first {} listed", cache.at("listed").dump())
+                               : "");
+  for (const auto& mapping : cache.at("mappings"))
+    std::cout << fmt::format("endpoint {} {} {} expires in {:.1f} s, {}\n",
+                             mapping.at("endpoint").dump(), mapping.at("name").get<std::string>(),
+                             mapping.at("ip").get<std::string>(),
+                             mapping.at("expires_in_ms").get<double>() / 1000,
+                             mapping.at("plumbed").get<bool>() ? "plumbed" : "not plumbed");
+}
+
+void print_policy(const nlohmann::json& policy) {
+  std::cout << fmt::format(
+      "policy {}: defaults unknown_source={} port_without_rules={}; {} "
+      "endpoint address(es), {} ipcache prefix(es)\n",
+      policy.at("source").get<std::string>(),
+      policy.at("defaults").at("unknown_source").get<std::string>(),
+      policy.at("defaults").at("port_without_rules").get<std::string>(),
+      policy.at("endpoint_addresses").dump(), policy.at("ipcache_prefixes").dump());
+  for (const auto& endpoint : policy.at("endpoints")) {
+    std::cout << fmt::format("endpoint {}:\n", endpoint.at("endpoint").dump());
+    for (const auto& rule : endpoint.at("dns"))
+      std::cout << fmt::format("  dns port {}/{} servers {}: {}\n", rule.at("port").dump(),
+                               rule.at("protocol").get<std::string>(), rule.at("servers").dump(),
+                               rule.at("names").dump());
+    if (!endpoint.at("to_fqdns").empty())
+      std::cout << fmt::format("  toFQDNs: {}\n", endpoint.at("to_fqdns").dump());
+  }
+}
+
+// `request` is the admin socket's command (the subcommand's name unless given).
 void add_daemon_command(CLI::App& app, const std::string& name, const std::string& help,
-                        void (*print)(const nlohmann::json&)) {
+                        void (*print)(const nlohmann::json&), std::string request = "") {
   struct Options {
     std::string socket = kDefaultSocket;
     bool json = false;
@@ -111,8 +151,9 @@ void add_daemon_command(CLI::App& app, const std::string& name, const std::strin
   command->add_option("--socket", options->socket, "dnsproxyd's admin socket")
       ->capture_default_str();
   command->add_flag("--json", options->json, "print dnsproxyd's JSON answer as it is");
-  command->callback([name, print, options] {
-    const nlohmann::json answer = ask(options->socket, name);
+  if (request.empty()) request = name;
+  command->callback([request, print, options] {
+    const nlohmann::json answer = ask(options->socket, request);
     if (options->json)
       std::cout << answer.dump(2) << "\n";
     else
@@ -124,9 +165,17 @@ void add_daemon_command(CLI::App& app, const std::string& name, const std::strin
 
 void add_daemon_commands(CLI::App& app) {
   add_daemon_command(app, "status",
-                     "a running dnsproxyd: interfaces, sockets and modes, workers and CPUs",
+                     "a running dnsproxyd: interfaces, sockets and modes, workers and CPUs, agent "
+                     "link and policy version",
                      print_status);
   add_daemon_command(app, "stats",
                      "a running dnsproxyd's counters (the stats file's schema with --json)",
                      print_stats);
+  add_daemon_command(app, "cache",
+                     "a running dnsproxyd's learned mappings (endpoint, name, IP, expiry) and "
+                     "whether each is plumbed",
+                     print_cache);
+  // `policy check` and `policy test` work on files; `policy show` asks the daemon.
+  add_daemon_command(*app.get_subcommand("policy"), "show",
+                     "the rules in force in a running dnsproxyd", print_policy, "policy");
 }

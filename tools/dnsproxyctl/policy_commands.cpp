@@ -61,7 +61,8 @@ void check_file(const std::string& path) {
 }  // namespace
 
 void add_policy_commands(CLI::App& app) {
-  CLI::App* policy = app.add_subcommand("policy", "test name patterns, validate policy files");
+  CLI::App* policy = app.add_subcommand(
+      "policy", "test name patterns, validate policy files, show a running dnsproxyd's rules");
   policy->require_subcommand(1);
 
   // The option values live as long as the callbacks that read them (owned by the app).

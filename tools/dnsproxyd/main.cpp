@@ -15,6 +15,7 @@
 
 #include "datapath/daemon/config_file.h"
 #include "datapath/daemon/daemon.h"
+#include "datapath/daemon/logging.h"
 
 namespace {
 
@@ -54,7 +55,7 @@ int main(int argc, char** argv) {
                  "YAML file of settings (keys: the long flag names; flags given override it)");
   app.add_flag("--print-config", print_config,
                "print the settings in force as YAML (loadable with --config) and exit");
-  spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ dnsproxyd: %v");
+  dnsproxy::daemon::configure_logging(dnsproxy::daemon::LogFormat::kText);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& error) {
@@ -69,6 +70,8 @@ int main(int argc, char** argv) {
     spdlog::error("{}", config.error().message);
     return config.error().code;
   }
+  if (auto format = dnsproxy::daemon::parse_log_format(config->log_format))
+    dnsproxy::daemon::configure_logging(*format);  // invalid: validate() says so in text
   if (print_config) {
     std::fputs(dnsproxy::daemon::to_yaml(*config).c_str(), stdout);
     return 0;

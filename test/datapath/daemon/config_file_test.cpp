@@ -58,6 +58,7 @@ TEST_F(ConfigFileTest, AFileSetsKnobsOfEveryType) {
       "cpus: [0]\n"
       "ring-size: 1024\n"
       "pin-dir: /sys/fs/bpf/test\n"
+      "tcp-dns: pass\n"
       "no-mount-bpffs: true\n");
   auto config = resolve_config(Config{}, {}, path);
   ASSERT_TRUE(config) << config.error().message;
@@ -66,6 +67,7 @@ TEST_F(ConfigFileTest, AFileSetsKnobsOfEveryType) {
   EXPECT_EQ(config->dns_ports, std::vector<uint16_t>{5353});
   EXPECT_EQ(config->ring_size, 1024u);
   EXPECT_EQ(config->pin_dir, "/sys/fs/bpf/test");
+  EXPECT_EQ(config->tcp_dns, "pass");
   EXPECT_FALSE(config->mount_bpffs);
   EXPECT_EQ(config->umem_frames, Config{}.umem_frames) << "keys not in the file keep defaults";
 }

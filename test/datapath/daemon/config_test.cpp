@@ -48,12 +48,20 @@ TEST(ConfigTest, EveryBadValueIsExit2AndNamesItsFlag) {
        "--bpf-package and --trusted-key go together"},
       {"key without package", [](Config& c) { c.trusted_key = "/etc/dnsproxy/package.pub"; },
        "--bpf-package and --trusted-key go together"},
+      {"l3_guard when chained",
+       [](Config& c) {
+         c.forward_all = false;
+         c.policy_file = "/etc/dnsproxy/policy.yaml";
+         c.chain_into = "/sys/fs/bpf/n0/xdp-root/1/xdp_root_array";
+       },
+       "--chain-into with --policy needs --no-l3-guard"},
       {"xdp mode when chained",
        [](Config& c) {
          c.chain_into = "/sys/fs/bpf/n0/xdp-root/1/xdp_root_array";
          c.xdp_mode = "native";
        },
        "--xdp-mode does not apply with --chain-into"},
+      {"tcp dns", [](Config& c) { c.tcp_dns = "police"; }, "--tcp-dns"},
       {"stats interval 0",
        [](Config& c) {
          c.stats_file = "/tmp/x";

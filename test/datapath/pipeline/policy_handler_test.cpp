@@ -267,6 +267,36 @@ TEST(PolicyHandlerTest, PlumbedAddressesAreReleasedAtOnce) {
   EXPECT_TRUE(f.notices().empty());
 }
 
+// The client may use an address for the answer's TTL: a plumbed address whose plumbing ends
+// sooner is released at once and sent again, without a ticket, so the agent extends it; one
+// whose plumbing covers the TTL (within kRefreshSlack) is not.
+TEST(PolicyHandlerTest, APlumbedAddressIsRefreshedWhenTheAnswerOutlivesItsPlumbing) {
+  Fixture f;
+  const auto now = policy::Clock::time_point(std::chrono::nanoseconds(kNow));
+  auto plumbed = std::make_shared<policy::PlumbedSet>(16);
+  plumbed->insert(101, ip("203.0.113.1"), now + 10s);      // the answer's TTL is 60 s
+  plumbed->insert(101, ip("203.0.113.2"), now + 59500ms);  // within the slack
+  f.store.replace({.plumbed = plumbed});
+  f.forward_query("www.example.com");
+  Frame r = frame(true, answer("www.example.com", 1));
+  EXPECT_EQ(f.decide(r).kind, VerdictKind::kForward);
+  EXPECT_EQ(f.count(PolicyCounter::kReleasedPlumbed), 1u);
+  const std::vector<MappingNotice> sent = f.notices();
+  ASSERT_EQ(sent.size(), 1u);
+  EXPECT_EQ(sent[0].ip, ip("203.0.113.1"));
+  EXPECT_EQ(sent[0].ttl, 60u);
+  EXPECT_NE(sent[0].flags & MappingNotice::kNoTicket, 0);
+  EXPECT_NE(sent[0].flags & MappingNotice::kLastOfTicket, 0);
+  EXPECT_EQ(f.count(PolicyCounter::kNotices), 1u);
+  EXPECT_EQ(f.handler->parked(), 0u);
+
+  f.forward_query("api.example.com", 0x1235);
+  Frame covered = frame(true, answer("api.example.com", 2, 0x1235));
+  EXPECT_EQ(f.decide(covered).kind, VerdictKind::kForward);
+  EXPECT_EQ(f.count(PolicyCounter::kReleasedPlumbed), 2u);
+  EXPECT_TRUE(f.notices().empty());
+}
+
 TEST(PolicyHandlerTest, AtTheMaxDelayAParkedResponseIsReleasedOrServfail) {
   for (bool servfail : {false, true}) {
     SCOPED_TRACE(servfail ? "servfail" : "release");
@@ -291,6 +321,86 @@ TEST(PolicyHandlerTest, AtTheMaxDelayAParkedResponseIsReleasedOrServfail) {
     }
     EXPECT_EQ(f.handler->parked(), 0u);
   }
+}
+
+// dns_steer found the route but no neighbour entry for its next hop (DNS_STEER_FIB_NO_NEIGH).
+void without_neighbour(Frame& f) {
+  dns_steer_meta meta = load_steer_meta(f.bytes().data());
+  meta.fib_status = DNS_STEER_FIB_NO_NEIGH;
+  std::memset(meta.next_hop_mac, 0, sizeof meta.next_hop_mac);
+  std::memset(meta.egress_mac, 0, sizeof meta.egress_mac);
+  std::memcpy(f.buffer.data(), &meta, sizeof(meta));
+}
+
+// A query or response whose next hop has no neighbour entry yet is decided like any other; what
+// the policy lets through goes to the node's stack (which resolves the neighbour) instead of an
+// egress port, and a parked response is released there too.
+TEST(PolicyHandlerTest, WithoutANeighbourWhatThePolicyLetsThroughGoesToTheKernel) {
+  Fixture f(PolicyHandlerConfig{.max_delay = 100ms});
+  Frame q = frame(false, query("www.example.org"));
+  without_neighbour(q);
+  const auto allowed = f.decide(q);
+  EXPECT_EQ(allowed.kind, VerdictKind::kToKernel);
+  EXPECT_EQ(allowed.l3_offset, 14u);
+  EXPECT_EQ(f.count(PolicyCounter::kAllowed), 1u);
+  EXPECT_EQ(std::to_integer<int>(q.bytes()[14 + 8]), 63) << "TTL decremented as when forwarded";
+
+  Frame denied = frame(false, query("www.example.net"));
+  without_neighbour(denied);
+  EXPECT_EQ(f.decide(denied).kind, VerdictKind::kReply) << "a denial goes back out of ingress";
+  EXPECT_EQ(f.count(PolicyCounter::kDeniedNameNotAllowed), 1u);
+
+  Frame response = frame(true, answer("www.example.org", 1));  // answers the query above
+  without_neighbour(response);
+  EXPECT_EQ(f.decide(response).kind, VerdictKind::kToKernel);
+  EXPECT_EQ(f.count(PolicyCounter::kReleasedNoSelector), 1u);
+  Frame unsolicited = frame(true, answer("www.example.org", 2, 0x4321));
+  without_neighbour(unsolicited);
+  EXPECT_EQ(f.decide(unsolicited).drop, PolicyDrop::kUnmatched) << "still never unchecked";
+
+  // Parked until the ACK, then to the kernel.
+  f.forward_query("a.example.com", 1);
+  Frame acked = frame(true, answer("a.example.com", 1, 1));
+  without_neighbour(acked);
+  ASSERT_EQ(f.decide(acked).kind, VerdictKind::kPark);
+  const auto notices = f.notices();
+  ASSERT_EQ(notices.size(), 1u);
+  ASSERT_TRUE(f.channel->acks.push({notices[0].ticket}));
+  auto released = f.release(kNow + 1'000'000);
+  ASSERT_EQ(released.size(), 1u);
+  EXPECT_EQ(released[0].verdict.kind, VerdictKind::kToKernel);
+  EXPECT_EQ(released[0].verdict.l3_offset, 14u);
+
+  // Parked past the max delay: released to the kernel as well.
+  f.forward_query("b.example.com", 2);
+  Frame timed_out = frame(true, answer("b.example.com", 2, 2));
+  without_neighbour(timed_out);
+  ASSERT_EQ(f.decide(timed_out).kind, VerdictKind::kPark);
+  released = f.release(kNow + 200'000'000);
+  ASSERT_EQ(released.size(), 1u);
+  EXPECT_EQ(released[0].verdict.kind, VerdictKind::kToKernel);
+  EXPECT_EQ(f.count(PolicyCounter::kReleasedAtMaxDelay), 1u);
+}
+
+TEST(PolicyHandlerTest, WithoutANeighbourAServfailAtTheMaxDelayGoesToTheKernelResized) {
+  Fixture f(PolicyHandlerConfig{.max_delay = 100ms, .servfail_at_max_delay = true});
+  f.forward_query("www.example.com");
+  Frame r = frame(true, answer("www.example.com", 1));
+  without_neighbour(r);
+  ASSERT_EQ(f.decide(r).kind, VerdictKind::kPark);
+  const auto released = f.release(kNow + 100'000'000);
+  ASSERT_EQ(released.size(), 1u);
+  EXPECT_EQ(released[0].verdict.kind, VerdictKind::kToKernel);
+  // The node's stack sends the IP packet's own length: the SERVFAIL's.
+  const auto b = r.bytes();
+  const size_t ip_length =
+      std::to_integer<size_t>(b[14 + 2]) << 8 | std::to_integer<size_t>(b[14 + 3]);
+  ASSERT_LT(14 + ip_length, r.length);
+  r.length = 14 + ip_length;
+  auto message = dns::parse_response(r.dns());
+  ASSERT_TRUE(message.has_value());
+  EXPECT_EQ(message->rcode(), static_cast<uint16_t>(dns::Rcode::kServFail));
+  EXPECT_EQ(f.count(PolicyCounter::kServfailAtMaxDelay), 1u);
 }
 
 TEST(PolicyHandlerTest, AtTheParkedLimitTheResponseIsDroppedButStillPlumbed) {
