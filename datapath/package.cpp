@@ -41,8 +41,9 @@ constexpr const char* kFormat = "dnsproxy-bpf-package/1";
 constexpr const char* kProgramType = "xdp";
 constexpr const char* kEntryFunction = "dns_steer";
 constexpr const char* kChainingMap = "dns_steer_next";  // l3afd's map_name
-constexpr std::array<const char*, 4> kPinnedMaps = {"dns_steer_stats", "dns_steer_xsks",
-                                                    "dns_steer_ifaces", "dns_steer_next"};
+// The maps SteerProgram pins (steer_program.cpp, pinned_maps()).
+constexpr std::array<const char*, 5> kPinnedMaps = {
+    "dns_steer_stats", "dns_steer_xsks", "dns_steer_ifaces", "dns_steer_next", "dns_steer_sources"};
 // README "What it needs": XDP metadata on veth, AF_XDP need-wakeup, bpf_fib_lookup as used.
 constexpr const char* kMinKernel = "6.1";
 constexpr size_t kMaxFileSize = 16 << 20;  // far above the object's size; bounds a hostile archive

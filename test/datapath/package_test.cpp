@@ -159,7 +159,7 @@ TEST_F(PackageTest, TheL3afLayoutHoldsTheEmbeddedObjectAManifestAndAPayload) {
   EXPECT_EQ(manifest["map_name"], "dns_steer_next");
   EXPECT_EQ(manifest["license"], "GPL");
   EXPECT_EQ(manifest["min_kernel"], "6.1");
-  EXPECT_EQ(manifest["pinned_maps"].size(), 4u);
+  EXPECT_EQ(manifest["pinned_maps"].size(), 5u);
   EXPECT_EQ(manifest["files"].size(), 2u);
   const json payload = json::parse((*files)[1].bytes.begin(), (*files)[1].bytes.end());
   const json& entry = payload[0]["bpf_programs"]["xdp_ingress"][0];
