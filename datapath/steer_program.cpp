@@ -4,6 +4,7 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include <fcntl.h>
+#include <linux/if_link.h>
 #include <linux/magic.h>
 #include <net/if.h>
 #include <sys/file.h>
@@ -16,6 +17,7 @@
 #include <algorithm>
 #include <array>
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 
 // The skeleton's .rodata struct uses the ABI types, so the ABI header comes first.
@@ -145,12 +147,52 @@ Result<bool> remove_stale_program(const Attachment& attachment) {
   return outcome;
 }
 
+// The skeleton over `object`, or over the embedded bytes when it is empty. For another object the
+// skeleton's own open runs with its embedded bytes swapped for `object` (which must outlive the
+// skeleton): maps and programs are then found by name, as for the embedded copy.
+dns_steer* open_skeleton(const std::vector<uint8_t>& object) {
+  if (object.empty()) return dns_steer::open();
+  auto* skeleton = static_cast<dns_steer*>(calloc(1, sizeof(dns_steer)));
+  if (!skeleton) {
+    errno = ENOMEM;
+    return nullptr;
+  }
+  int err = dns_steer__create_skeleton(skeleton);
+  if (err == 0) {
+    skeleton->skeleton->data = const_cast<uint8_t*>(object.data());
+    skeleton->skeleton->data_sz = object.size();
+    err = bpf_object__open_skeleton(skeleton->skeleton, nullptr);
+  }
+  if (err != 0) {
+    dns_steer::destroy(skeleton);
+    errno = -err;
+    return nullptr;
+  }
+  return skeleton;
+}
+
 AttachKind attach_kind_of(uint32_t ifindex) {
   xdp_multiprog* multiprog = xdp_multiprog__get_from_ifindex(static_cast<int>(ifindex));
   if (libxdp_get_error(multiprog) || !multiprog) return AttachKind::kSingleProgram;
   const bool legacy = xdp_multiprog__is_legacy(multiprog);
   xdp_multiprog__close(multiprog);
   return legacy ? AttachKind::kSingleProgram : AttachKind::kDispatcher;
+}
+
+// XDP program on `ifindex` (as the kernel reports it) -> the mode it runs in; kAuto: none.
+XdpMode owner_mode(uint32_t ifindex) {
+  LIBBPF_OPTS(bpf_xdp_query_opts, query);
+  if (bpf_xdp_query(static_cast<int>(ifindex), 0, &query) != 0) return XdpMode::kAuto;
+  switch (query.attach_mode) {
+    case XDP_ATTACHED_SKB:
+      return XdpMode::kGeneric;
+    case XDP_ATTACHED_DRV:
+    case XDP_ATTACHED_HW:
+    case XDP_ATTACHED_MULTI:
+      return XdpMode::kNative;
+    default:
+      return XdpMode::kAuto;
+  }
 }
 
 }  // namespace
@@ -175,7 +217,15 @@ std::string_view to_string(XdpMode mode) {
 }
 
 std::string_view to_string(AttachKind kind) {
-  return kind == AttachKind::kDispatcher ? "libxdp dispatcher" : "single program";
+  switch (kind) {
+    case AttachKind::kDispatcher:
+      return "libxdp dispatcher";
+    case AttachKind::kSingleProgram:
+      return "single program";
+    case AttachKind::kChained:
+      return "chained";
+  }
+  return "?";
 }
 
 Result<std::unique_ptr<SteerProgram>> SteerProgram::attach(std::span<const std::string> interfaces,
@@ -228,8 +278,19 @@ Result<void> SteerProgram::load_and_attach(std::span<const std::string> interfac
                 errno_text(err), ")");
   }
 
-  skeleton_ = dns_steer::open();
-  if (!skeleton_) return fail("opening the dns_steer BPF object: ", errno_text(errno));
+  // Before the stale pins go: a stale dns_steer in the slot leads to the program it chained to.
+  if (!settings.chain_into.empty()) {
+    auto slot = ChainSlot::open(settings.chain_into);
+    if (!slot) return tl::unexpected(slot.error());
+    chain_.emplace(std::move(*slot));
+  }
+
+  object_ = settings.object;
+  skeleton_ = open_skeleton(object_);
+  if (!skeleton_) {
+    return fail("opening the dns_steer BPF object", object_.empty() ? "" : " of the package", ": ",
+                errno_text(errno));
+  }
   for (bpf_map* map : pinned_maps(*skeleton_)) {
     const std::string path = pin_dir_ + "/" + bpf_map__name(map);
     if (unlink(path.c_str()) == 0) {
@@ -247,6 +308,7 @@ Result<void> SteerProgram::load_and_attach(std::span<const std::string> interfac
   config.port_count = static_cast<uint8_t>(settings.dns_ports.size());
   config.fail_open = settings.fail_open ? 1 : 0;
   config.tcp_dns_drop = settings.tcp_dns_drop ? 1 : 0;
+  if (chain_) return chain_into(settings.chain_into);
 
   // libxdp loads the object at the first attach: as a dispatcher component where the kernel
   // allows it, else as a plain XDP program.
@@ -300,6 +362,34 @@ Result<void> SteerProgram::attach_one(Attachment& attachment, XdpMode requested)
   return {};
 }
 
+// Order matters for a chain that never drops or skips a packet: our maps are pinned and our next
+// program installed before the one update that puts dns_steer into the slot (datapath/chain.h).
+Result<void> SteerProgram::chain_into(const std::string& path) {
+  for (Attachment& attachment : attachments_) {
+    const XdpMode mode = owner_mode(attachment.ifindex);
+    if (mode == XdpMode::kAuto) {
+      return fail("--chain-into ", path, ": no XDP program runs on ", interface_label(attachment),
+                  ", so nothing would tail-call dns_steer there; attach the array's owner (e.g. "
+                  "the L3AF root program) first, or drop --chain-into to attach directly");
+    }
+    attachment.kind = AttachKind::kChained;
+    attachment.replaced_stale = chain_->replaced_stale();
+    attachment.mode = mode;  // the owner's, for reports: detach() never detaches it
+  }
+  if (const int err = dns_steer::load(skeleton_); err != 0) {
+    return fail("loading dns_steer: ", errno_text(-err));
+  }
+  const IfaceMap ifaces(bpf_map__fd(skeleton_->maps.dns_steer_ifaces));
+  for (const Attachment& attachment : attachments_) {
+    if (auto set = ifaces.set(attachment.ifindex, attachment.xsk_slot_base); !set) return set;
+  }
+  if (auto pinned = pin_maps(); !pinned) return pinned;
+  if (chain_->next_fd() >= 0) {
+    if (auto next = set_next_program(chain_->next_fd()); !next) return next;
+  }
+  return chain_->insert(program_fd());
+}
+
 Result<void> SteerProgram::pin_maps() {
   for (bpf_map* map : pinned_maps(*skeleton_)) {
     std::string path = pin_dir_ + "/" + bpf_map__name(map);
@@ -322,8 +412,14 @@ Result<void> SteerProgram::detach() {
   const auto keep_first = [&](Result<void> step) {
     if (!step && first_error) first_error = std::move(step);
   };
+  // First, while dns_steer still runs: the chain gets its old program back in one update.
+  if (chain_) {
+    keep_first(chain_->restore());
+    chain_.reset();
+  }
   for (const Attachment& attachment : attachments_) {
-    if (attachment.mode == XdpMode::kAuto) continue;  // never attached
+    if (attachment.mode == XdpMode::kAuto) continue;        // never attached
+    if (attachment.kind == AttachKind::kChained) continue;  // restored above
     const int err = xdp_program__detach(program_, static_cast<int>(attachment.ifindex),
                                         to_libxdp(attachment.mode), 0);
     if (err != 0 && err != -ENOENT) {
@@ -367,8 +463,9 @@ std::string SteerProgram::describe() const {
   for (const Attachment& attachment : attachments_) {
     text += "dns_steer on " + interface_label(attachment) + ": " +
             std::string(to_string(attachment.mode)) + ", " +
-            std::string(to_string(attachment.kind)) + ", XSKMAP slots " +
-            std::to_string(attachment.xsk_slot_base) + ".." +
+            std::string(to_string(attachment.kind)) +
+            (attachment.kind == AttachKind::kChained && chain_ ? " into " + chain_->path() : "") +
+            ", XSKMAP slots " + std::to_string(attachment.xsk_slot_base) + ".." +
             std::to_string(attachment.xsk_slot_base + DNS_STEER_MAX_QUEUES - 1) +
             (attachment.replaced_stale ? ", replaced a stale dns_steer" : "") + "\n";
   }

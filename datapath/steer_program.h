@@ -10,6 +10,8 @@
 // Attaching goes through libxdp: under its multi-program dispatcher when the kernel allows it
 // (then dns_steer's run config chains XDP_PASS to the next program), else as the interface's
 // single XDP program (then dns_steer_next is the chaining hook). attachment(ifindex) says which.
+// With SteerSettings::chain_into it attaches to no interface: it takes slot 0 of a program array
+// the interface's XDP owner tail-calls (datapath/chain.h), and puts the slot back at detach.
 //
 // Crash recovery: pin_dir is locked (flock) for the program's lifetime. Whoever gets the lock
 // knows any dns_steer still attached to its interfaces, and any pin left in pin_dir, is stale
@@ -24,12 +26,14 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "common/result.h"
+#include "datapath/chain.h"
 #include "datapath/steer_maps.h"
 
 struct dns_steer;
@@ -51,6 +55,7 @@ std::string_view to_string(XdpMode mode);
 enum class AttachKind {
   kDispatcher,     // a component of libxdp's dispatcher: other programs chain around it
   kSingleProgram,  // the interface's only XDP program (no dispatcher on this kernel)
+  kChained,        // in slot 0 of another program's array (SteerSettings::chain_into)
 };
 std::string_view to_string(AttachKind kind);
 
@@ -68,6 +73,15 @@ struct SteerSettings {
   // It stays mounted after exit: other programs' pins may live there by then. Nothing is ever
   // mounted anywhere else; any other pin_dir must already be on a bpf filesystem.
   bool mount_bpffs = true;
+  // Pinned program array to chain into instead of attaching (dnsproxyd --chain-into; see
+  // datapath/chain.h). Empty: attach to the interfaces. The interfaces must then already run
+  // the array's owner (any XDP program): their ifindexes still map to XSKMAP slots, and their
+  // AF_XDP sockets still bind to them; `mode` is unused (the owner chose it).
+  std::string chain_into;
+  // The dns_steer object to load (dnsproxyd --bpf-package: the object of a verified package,
+  // datapath/package.h); empty: the copy embedded in this binary. Its maps and programs must be
+  // dns_steer's by name, as the skeleton's accessors expect: verify_package() checks that.
+  std::vector<uint8_t> object;
 };
 
 inline constexpr const char* kBpffsMountPoint = "/sys/fs/bpf";
@@ -75,10 +89,10 @@ inline constexpr const char* kBpffsMountPoint = "/sys/fs/bpf";
 struct Attachment {
   std::string interface;
   uint32_t ifindex = 0;
-  XdpMode mode = XdpMode::kAuto;  // what was achieved: kNative or kGeneric
+  XdpMode mode = XdpMode::kAuto;  // what was achieved (chained: the owner's): kNative or kGeneric
   AttachKind kind = AttachKind::kSingleProgram;
   uint32_t xsk_slot_base = 0;   // first XSKMAP slot of this interface
-  bool replaced_stale = false;  // a dns_steer left by a dead run was detached first
+  bool replaced_stale = false;  // a dns_steer left by a dead run was detached (or unchained) first
 };
 
 class SteerProgram {
@@ -132,12 +146,15 @@ class SteerProgram {
   Result<void> load_and_attach(std::span<const std::string> interfaces,
                                const SteerSettings& settings);
   Result<void> attach_one(Attachment& attachment, XdpMode requested);
+  Result<void> chain_into(const std::string& path);
   Result<void> pin_maps();
   Result<uint32_t> slot_of(uint32_t ifindex, uint32_t queue_id) const;
 
   dns_steer* skeleton_ = nullptr;
-  xdp_program* program_ = nullptr;  // libxdp's handle over skeleton_'s program
+  xdp_program* program_ = nullptr;  // libxdp's handle over skeleton_'s program (direct attach)
+  std::optional<ChainSlot> chain_;  // the slot we took (chain_into)
   std::vector<Attachment> attachments_;
+  std::vector<uint8_t> object_;  // SteerSettings::object, alive as long as libbpf may read it
   std::string pin_dir_;
   int pin_dir_lock_fd_ = -1;
   std::vector<std::string> pinned_;  // paths we pinned, unpinned by detach()

@@ -78,6 +78,26 @@ Setup<void> validate(Config& config) {
     return failure(kExitBadConfig, "--bind-mode: " + mode.error().message);
   if (auto mode = datapath::parse_xdp_mode(config.xdp_mode); !mode)
     return failure(kExitBadConfig, "--xdp-mode: " + mode.error().message);
+  if (config.bpf_package.empty() != config.trusted_key.empty())
+    return failure(kExitBadConfig,
+                   "--bpf-package and --trusted-key go together: a package loads only when it "
+                   "verifies against a key the operator trusts");
+  if (!config.chain_into.empty()) {
+    if (config.chain_into.front() != '/')
+      return failure(kExitBadConfig, "--chain-into must be an absolute path on a bpf filesystem");
+    // The interfaces' XDP owner attached itself in the mode it chose; nothing of ours attaches.
+    // l3_guard would take dns_steer's next slot, which holds the rest of the chain, and has no
+    // next slot of its own: the chain behind would be cut off.
+    if (!config.policy_file.empty() && config.l3_guard)
+      return failure(kExitBadConfig,
+                     "--chain-into with --policy needs --no-l3-guard: l3_guard would replace the "
+                     "chain's next program in dns_steer's next slot (the chain's own programs "
+                     "police L3 there)");
+    if (config.xdp_mode != "auto")
+      return failure(kExitBadConfig,
+                     "--xdp-mode does not apply with --chain-into (the array's owner is attached "
+                     "already, in its own mode)");
+  }
   if (!config.metrics.empty())
     if (auto where = parse_host_port(config.metrics, "--metrics"); !where)
       return tl::unexpected(where.error());

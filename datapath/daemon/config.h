@@ -53,6 +53,11 @@ struct Config {
   std::string tcp_dns = "drop";
   std::string pin_dir = "/sys/fs/bpf/dnsproxy";
   bool mount_bpffs = true;
+  // --chain-into PINNED_PROG_ARRAY (issue 15): take slot 0 of that array instead of attaching.
+  std::string chain_into;
+  // --bpf-package PACKAGE --trusted-key PUBKEY (issue 15): load dns_steer from a verified package.
+  std::string bpf_package;
+  std::string trusted_key;
   bool verbose = false;
   std::string log_format = "text";  // --log-format text|json
   std::string stats_file;           // empty: no stats snapshot

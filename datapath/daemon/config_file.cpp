@@ -60,6 +60,17 @@ constexpr Knob kKnobs[] = {
      "never mount a bpf filesystem on /sys/fs/bpf (by default one is mounted there when "
      "--pin-dir is under it and nothing is mounted)",
      InvertedBool{&Config::mount_bpffs}},
+    {"chain-into", "--chain-into",
+     "pinned program array whose slot 0 the interfaces' XDP owner tail-calls (an L3AF root or "
+     "the previous l3afd program): dns_steer goes in front of what the slot held, instead of "
+     "attaching to the interfaces",
+     &Config::chain_into},
+    {"bpf-package", "--bpf-package",
+     "load dns_steer from this signed package (dns_steer.tar.gz, its signature beside it as "
+     ".minisig) instead of the embedded copy; needs --trusted-key",
+     &Config::bpf_package},
+    {"trusted-key", "--trusted-key", "minisign public key that must have signed --bpf-package",
+     &Config::trusted_key},
     {"stats-file", "--stats-file",
      "write a JSON stats snapshot here (atomically) every --stats-interval, on SIGUSR1 and at exit",
      &Config::stats_file},

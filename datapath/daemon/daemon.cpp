@@ -40,6 +40,7 @@
 #include "datapath/daemon/worker_plan.h"
 #include "datapath/kernel_path.h"
 #include "datapath/l3_guard.h"
+#include "datapath/package.h"
 #include "datapath/pipeline/coordinator.h"
 #include "datapath/pipeline/policy_handler.h"
 #include "datapath/steer_program.h"
@@ -891,6 +892,23 @@ int run(Config config, Reload reload) {
   settings.mode = *datapath::parse_xdp_mode(config.xdp_mode);  // validated
   settings.pin_dir = config.pin_dir;
   settings.mount_bpffs = config.mount_bpffs;
+  settings.chain_into = config.chain_into;
+  if (!config.bpf_package.empty()) {
+    // Refused before anything is attached: unsigned, tampered, wrongly keyed, mislabelled.
+    auto verified = datapath::verify_package_files(config.bpf_package, config.trusted_key);
+    if (verified) {
+      if (auto kernel = datapath::check_min_kernel(verified->min_kernel); !kernel)
+        verified = tl::unexpected(kernel.error());
+    }
+    if (!verified) {
+      spdlog::error("--bpf-package refused: {}", verified.error().message);
+      return kExitBadConfig;
+    }
+    spdlog::info("dns_steer from package {}: {} {} ({}), license {}, signed by key ID {}",
+                 config.bpf_package, verified->name, verified->version, verified->platform,
+                 verified->license, verified->key_id);
+    settings.object = std::move(verified->object);
+  }
   notify("STATUS=attaching dns_steer");
   auto steer = datapath::SteerProgram::attach(config.interfaces, settings);
   if (!steer) {

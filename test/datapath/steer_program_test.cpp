@@ -24,6 +24,7 @@
 #include <string>
 #include <vector>
 
+#include "datapath/package.h"
 #include "test/support/bpffs.h"
 #include "test/support/netns.h"
 #include "test/support/privileges.h"
@@ -392,6 +393,27 @@ TEST_F(SteerProgramTest, ChainsANextProgramAndRefusesIncompatibleOnes) {
   EXPECT_TRUE(ping) << ping.error().message;
   close(next);
   close(filter);
+}
+
+// --bpf-package hands SteerProgram the verified object: that object is what loads.
+TEST_F(SteerProgramTest, LoadsTheObjectItIsGivenInsteadOfTheEmbeddedOne) {
+  settings_.object = {0x7f, 'E', 'L', 'F', 0};  // not a whole object: refused, so it was read
+  auto refused = SteerProgram::attach(both_, settings_);
+  ASSERT_FALSE(refused);
+  EXPECT_NE(refused.error().message.find("dns_steer BPF object of the package"), std::string::npos)
+      << refused.error().message;
+  EXPECT_EQ(attached_id(n0_, 0), 0u);
+
+  const std::span<const uint8_t> embedded = embedded_steer_object();
+  settings_.object.assign(embedded.begin(), embedded.end());
+  auto steer = SteerProgram::attach(both_, settings_);
+  ASSERT_TRUE(steer) << steer.error().message;
+  EXPECT_EQ(attached_id(n0_, XDP_FLAGS_DRV_MODE), program_id((*steer)->program_fd()));
+  auto ping = client_->exec({"ping", "-c", "1", "-W", "2", "192.0.2.1"});
+  EXPECT_TRUE(ping) << ping.error().message;
+  auto counters = (*steer)->counters();
+  ASSERT_TRUE(counters) << counters.error().message;
+  EXPECT_GE((*counters)[DNS_STEER_STAT_PASS_NOT_UDP], 1u);
 }
 
 }  // namespace

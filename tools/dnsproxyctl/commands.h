@@ -9,3 +9,4 @@
 void add_dns_commands(CLI::App& app);
 void add_policy_commands(CLI::App& app);
 void add_daemon_commands(CLI::App& app);
+void add_bpf_commands(CLI::App& app);

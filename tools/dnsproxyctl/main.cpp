@@ -1,4 +1,5 @@
-// dnsproxyctl: inspect packets and policies, and talk to a running dnsproxyd (status, stats).
+// dnsproxyctl: inspect packets and policies, talk to a running dnsproxyd (status, stats), and
+// build and verify the dns_steer package (bpf package / verify).
 //
 // Exit codes are part of the interface: 0 success, 1 a negative answer (e.g. no match),
 // 2 bad input (malformed packet, invalid pattern or file, a daemon answer that makes no sense),
@@ -14,6 +15,7 @@ int main(int argc, char** argv) {
   add_dns_commands(app);
   add_policy_commands(app);
   add_daemon_commands(app);
+  add_bpf_commands(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::RuntimeError& e) {

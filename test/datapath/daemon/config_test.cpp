@@ -43,6 +43,24 @@ TEST(ConfigTest, EveryBadValueIsExit2AndNamesItsFlag) {
       {"frame size", [](Config& c) { c.frame_size = 3000; }, "frame size 3000"},
       {"bind mode", [](Config& c) { c.bind_mode = "fast"; }, "--bind-mode"},
       {"xdp mode", [](Config& c) { c.xdp_mode = "turbo"; }, "--xdp-mode"},
+      {"chain-into relative", [](Config& c) { c.chain_into = "xdp_root_array"; }, "--chain-into"},
+      {"package without key", [](Config& c) { c.bpf_package = "/x/dns_steer.tar.gz"; },
+       "--bpf-package and --trusted-key go together"},
+      {"key without package", [](Config& c) { c.trusted_key = "/etc/dnsproxy/package.pub"; },
+       "--bpf-package and --trusted-key go together"},
+      {"l3_guard when chained",
+       [](Config& c) {
+         c.forward_all = false;
+         c.policy_file = "/etc/dnsproxy/policy.yaml";
+         c.chain_into = "/sys/fs/bpf/n0/xdp-root/1/xdp_root_array";
+       },
+       "--chain-into with --policy needs --no-l3-guard"},
+      {"xdp mode when chained",
+       [](Config& c) {
+         c.chain_into = "/sys/fs/bpf/n0/xdp-root/1/xdp_root_array";
+         c.xdp_mode = "native";
+       },
+       "--xdp-mode does not apply with --chain-into"},
       {"tcp dns", [](Config& c) { c.tcp_dns = "police"; }, "--tcp-dns"},
       {"stats interval 0",
        [](Config& c) {
