@@ -6,8 +6,9 @@
 //   kernel     the node forwards in the kernel (no proxy): the peer every ratio is taken against
 //   xdp        an in-kernel XDP forwarder on the node (bench/xdp_forward.bpf.c): the upper bound
 //   forward    dnsproxyd --forward-all: the upper bound of a user-space path
-//   policy     dnsproxyd --policy (an allow rule for the zone), when the daemon has the flag
-//   dnsdist    dnsdist on the node as a socket proxy, suffix + netmask REFUSED policy
+//   policy     dnsproxyd --policy (an allow rule and a toFQDNs selector for the zone; embedded
+//   agent, l3_guard) dnsdist    dnsdist on the node as a socket proxy, suffix + netmask REFUSED
+//   policy
 //
 // Load: dnsproxy-loadgen on AF_XDP in the client namespace. Per path and run: completed q/s at
 // saturation (closed loop), whole-machine busy CPU per completed query at a fixed rate
@@ -444,7 +445,11 @@ std::string write_policy(const Environment& env) {
                          "        toPorts:\n"
                          "          - ports: [{port: \"53\", protocol: ANY}]\n"
                          "            rules:\n"
-                         "              dns: [{matchPattern: \"*.example.test\"}]\n";
+                         "              dns: [{matchPattern: \"*.example.test\"}]\n"
+                         // Every answer's address is toFQDNs-selected: the first response per
+                         // name waits for the embedded agent, the rest are checked against the
+                         // plumbed set, as on a node.
+                         "      - toFQDNs: [{matchPattern: \"*.example.test\"}]\n";
   return path;
 }
 

@@ -14,6 +14,7 @@
 
 #include "test/support/app_servers.h"
 #include "test/support/bpffs.h"
+#include "test/support/policy_text.h"
 #include "test/support/privileges.h"
 #include "test/support/topology.h"
 
@@ -30,21 +31,8 @@ std::string sibling_binary(const std::string& name) {
 
 // The client 192.0.2.10 / 2001:db8:c::10 is endpoint 101: it may resolve host*.example.test
 // through the cluster DNS server, and connect to what those names resolve to (toFQDNs).
-constexpr const char* kDemoPolicy = R"(identities:
-  - {id: 20001, labels: {k8s-app: kube-dns}, cidrs: [198.51.100.53/32, "2001:db8:5::53/128"]}
-endpoints:
-  - {id: 101, identity: 10001, labels: {app: frontend}, ips: [192.0.2.10, "2001:db8:c::10"]}
-policies:
-  - name: frontend
-    endpointSelector: {matchLabels: {app: frontend}}
-    egress:
-      - toEndpoints: [{matchLabels: {k8s-app: kube-dns}}]
-        toPorts:
-          - ports: [{port: "53", protocol: ANY}]
-            rules:
-              dns: [{matchPattern: "host*.example.test"}]
-      - toFQDNs: [{matchPattern: "host*.example.test"}]
-)";
+const std::string kDemoPolicy = test::frontend_policy(R"([{matchPattern: "host*.example.test"}])",
+                                                      R"([{matchPattern: "host*.example.test"}])");
 
 struct Environment {
   test::BpfFsMount bpffs;  // dnsproxyd pins here, not in the host's /sys/fs/bpf

@@ -9,6 +9,7 @@
 #include <cstring>
 
 #include "datapath/abi.h"
+#include "datapath/map_walk.h"
 
 namespace dnsproxy::datapath {
 
@@ -230,25 +231,16 @@ Result<std::vector<EndpointEntry>> PolicyMaps::read_endpoints(MapReadStats& stat
 Result<std::vector<IpCacheEntry>> PolicyMaps::read_ipcache(MapReadStats& stats) const {
   // LPM tries have no batch operations: walk the keys.
   std::vector<IpCacheEntry> out;
-  ipcache_key key{};
-  ipcache_key next{};
-  const ipcache_key* previous = nullptr;
-  while (bpf_map_get_next_key(ipcache_.get(), previous, &next) == 0) {
-    key = next;
-    previous = &key;
-    ipcache_value value{};
-    if (bpf_map_lookup_elem(ipcache_.get(), &key, &value) != 0) {
-      if (errno == ENOENT) continue;  // deleted between the two calls
-      return fail_errno("reading the ipcache map");
-    }
-    const std::optional<IpPrefix> prefix = prefix_from(key);
-    if (!prefix) {
-      ++stats.invalid_prefixes;
-      continue;
-    }
-    out.push_back({*prefix, value.identity});
-  }
-  if (errno != ENOENT) return fail_errno("walking the ipcache map");
+  const int err = for_each_map_entry<ipcache_key, ipcache_value>(
+      ipcache_.get(), [&](const ipcache_key& key, const ipcache_value& value) {
+        const std::optional<IpPrefix> prefix = prefix_from(key);
+        if (!prefix) {
+          ++stats.invalid_prefixes;
+          return;
+        }
+        out.push_back({*prefix, value.identity});
+      });
+  if (err != 0) return fail("reading the ipcache map: ", std::strerror(err));
   return out;
 }
 

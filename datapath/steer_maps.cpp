@@ -9,6 +9,8 @@
 #include <string>
 #include <vector>
 
+#include "datapath/map_walk.h"
+
 namespace dnsproxy::datapath {
 namespace {
 
@@ -148,23 +150,14 @@ void NextProgramMap::clear() const noexcept {
 
 Result<SourcesMap::Sources> SourcesMap::read() const {
   Sources sources;
-  endpoint_key key{};
-  endpoint_key next{};
-  const endpoint_key* cursor = nullptr;  // null: the first key
-  while (bpf_map_get_next_key(fd_, cursor, &next) == 0) {
-    policed_source value{};
-    key = next;
-    cursor = &key;
-    if (bpf_map_lookup_elem(fd_, &key, &value) != 0) {
-      if (errno == ENOENT) continue;  // deleted between the two calls
-      return fail("reading dns_steer_sources: ", errno_text(errno));
-    }
-    policy::IpAddress address;
-    address.family = static_cast<policy::Family>(key.family);
-    std::memcpy(address.bytes.data(), key.addr, sizeof key.addr);
-    sources.emplace(address, value);
-  }
-  if (errno != ENOENT) return fail("walking dns_steer_sources: ", errno_text(errno));
+  const int err = for_each_map_entry<endpoint_key, policed_source>(
+      fd_, [&](const endpoint_key& key, const policed_source& value) {
+        policy::IpAddress address;
+        address.family = static_cast<policy::Family>(key.family);
+        std::memcpy(address.bytes.data(), key.addr, sizeof key.addr);
+        sources.emplace(address, value);
+      });
+  if (err != 0) return fail("reading dns_steer_sources: ", errno_text(err));
   return sources;
 }
 

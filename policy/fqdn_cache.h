@@ -48,6 +48,12 @@ class PlumbedSet {
     const auto* until = table_.find(address_key(ip, ip.max_prefix_length(), endpoint_id));
     return until != nullptr && *until > now.time_since_epoch().count();
   }
+  // Until when the pair is plumbed (a time <= now when it is not, or no longer).
+  [[nodiscard]] Clock::time_point plumbed_until(uint32_t endpoint_id,
+                                                const IpAddress& ip) const noexcept {
+    const auto* until = table_.find(address_key(ip, ip.max_prefix_length(), endpoint_id));
+    return until == nullptr ? Clock::time_point::min() : Clock::time_point(Clock::duration(*until));
+  }
   [[nodiscard]] size_t size() const noexcept { return table_.size(); }
 
  private:

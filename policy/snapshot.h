@@ -54,6 +54,10 @@ struct Snapshot {
                                 Clock::time_point now) const noexcept {
     return plumbed->is_plumbed(endpoint_id, ip, now);
   }
+  [[nodiscard]] Clock::time_point plumbed_until(uint32_t endpoint_id,
+                                                const IpAddress& ip) const noexcept {
+    return plumbed->plumbed_until(endpoint_id, ip);
+  }
 };
 
 // Control thread: holds the current parts, publishes a new root whenever one is replaced.

@@ -1,6 +1,7 @@
 // The agent seam (DESIGN.md 7): what the proxy asks of the node agent, behind one interface with
 // two implementations, the embedded agent (in process, from a policy file: embedded_agent.h) and
-// the gRPC link to an external agent.
+// the gRPC link to an external agent (grpc_agent.h). Both agents that own the BPF maps (the
+// embedded one and the reference agent dnsproxy-agent) share their code: agent_maps.h.
 //
 //   proxy -> agent   submit(batch): plumb these (endpoint, name, IPs, expiry) mappings
 //   agent -> proxy   poll(): the batches whose plumbing finished (ACK) or failed (NACK, lost)
@@ -11,6 +12,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -48,6 +50,10 @@ class Agent {
 
   [[nodiscard]] virtual LinkState link_state() const noexcept = 0;
   [[nodiscard]] virtual std::string_view kind() const noexcept = 0;  // "embedded", "grpc"
+
+  // use(name, value) for each of the agent's counters (the stats file's `control` section).
+  using CounterVisitor = std::function<void(std::string_view name, uint64_t value)>;
+  virtual void for_each_counter(const CounterVisitor& use) const = 0;
 };
 
 }  // namespace dnsproxy::datapath::agent

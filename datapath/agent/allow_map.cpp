@@ -6,6 +6,8 @@
 #include <cstring>
 #include <vector>
 
+#include "datapath/map_walk.h"
+
 namespace dnsproxy::datapath::agent {
 namespace {
 
@@ -88,17 +90,11 @@ Result<size_t> AllowMap::remove_expired(Clock::time_point now) const {
   // caller is the map's only writer, so nothing is plumbed again between the read and the delete.
   const __u64 now_ns = to_ns(now);
   std::vector<fqdn_allow_key> expired;
-  fqdn_allow_key key{};
-  fqdn_allow_key next{};
-  const fqdn_allow_key* cursor = nullptr;
-  while (bpf_map_get_next_key(fd_.get(), cursor, &next) == 0) {
-    key = next;
-    cursor = &key;
-    fqdn_allow_value value{};
-    if (bpf_map_lookup_elem(fd_.get(), &key, &value) == 0 && value.expires_ns <= now_ns)
-      expired.push_back(key);
-  }
-  if (errno != ENOENT) return fail_errno("walking the allow map");
+  const int err = for_each_map_entry<fqdn_allow_key, fqdn_allow_value>(
+      fd_.get(), [&](const fqdn_allow_key& key, const fqdn_allow_value& value) {
+        if (value.expires_ns <= now_ns) expired.push_back(key);
+      });
+  if (err != 0) return fail("walking the allow map: ", std::strerror(err));
   size_t removed = 0;
   for (const fqdn_allow_key& old : expired)
     if (bpf_map_delete_elem(fd_.get(), &old) == 0) ++removed;
@@ -107,15 +103,9 @@ Result<size_t> AllowMap::remove_expired(Clock::time_point now) const {
 
 Result<size_t> AllowMap::size() const {
   size_t count = 0;
-  fqdn_allow_key key{};
-  fqdn_allow_key next{};
-  const fqdn_allow_key* cursor = nullptr;
-  while (bpf_map_get_next_key(fd_.get(), cursor, &next) == 0) {
-    key = next;
-    cursor = &key;
-    ++count;
-  }
-  if (errno != ENOENT) return fail_errno("walking the allow map");
+  const int err = for_each_map_entry<fqdn_allow_key, fqdn_allow_value>(
+      fd_.get(), [&](const fqdn_allow_key&, const fqdn_allow_value&) { ++count; });
+  if (err != 0) return fail("walking the allow map: ", std::strerror(err));
   return count;
 }
 

@@ -29,6 +29,7 @@
 #include <xdp/xdp_helpers.h>
 
 #include "datapath/bpf/dnsproxy_abi.h"
+#include "datapath/bpf/shared.bpf.h"
 
 #define AF_INET 2
 #define AF_INET6 10
@@ -72,14 +73,6 @@ struct {
   __type(value, struct dns_steer_iface);
 } dns_steer_ifaces SEC(".maps");
 
-/* Policed sources (struct policed_source in dnsproxy_abi.h), written by dnsproxyd. */
-struct {
-  __uint(type, BPF_MAP_TYPE_HASH);
-  __uint(max_entries, DNS_STEER_MAX_SOURCES);
-  __type(key, struct endpoint_key);
-  __type(value, struct policed_source);
-} dns_steer_sources SEC(".maps");
-
 /* The next program of a chain without dispatcher: tail-called instead of returning XDP_PASS. */
 struct {
   __uint(type, BPF_MAP_TYPE_PROG_ARRAY);
@@ -93,11 +86,6 @@ struct {
   __uint(priority, 20);
   __uint(XDP_PASS, 1);
 } XDP_RUN_CONFIG(dns_steer);
-
-struct vlan_hdr {
-  __be16 tci;
-  __be16 encapsulated_proto;
-};
 
 /* Generic IPv6 extension header: next header, length in 8-byte units after the first 8. */
 struct ipv6_ext_hdr {
@@ -150,11 +138,7 @@ static __always_inline int drop(__u32 reason) {
 }
 
 static __always_inline int is_dns_port(__be16 port) {
-  for (int i = 0; i < DNS_STEER_MAX_PORTS; i++) {
-    if (i >= dns_steer_config.port_count) break;
-    if (dns_steer_config.ports[i] == port) return 1;
-  }
-  return 0;
+  return port_in(dns_steer_config.ports, dns_steer_config.port_count, port);
 }
 
 /* Outcome of parsing: a verdict counter for anything that is not a DNS datagram to steer. */

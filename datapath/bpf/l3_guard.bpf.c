@@ -26,6 +26,7 @@
 #include <linux/ipv6.h>
 
 #include "datapath/bpf/dnsproxy_abi.h"
+#include "datapath/bpf/shared.bpf.h"
 
 #define ETH_P_8021Q_BE bpf_htons(ETH_P_8021Q)
 #define IPV4_FRAG_OFFSET bpf_htons(0x1fff)
@@ -45,14 +46,6 @@ struct {
   __type(value, __u64);
 } l3_guard_stats SEC(".maps");
 
-/* dns_steer's policed sources (its fd is reused at load: one map, two programs). */
-struct {
-  __uint(type, BPF_MAP_TYPE_HASH);
-  __uint(max_entries, DNS_STEER_MAX_SOURCES);
-  __type(key, struct endpoint_key);
-  __type(value, struct policed_source);
-} dns_steer_sources SEC(".maps");
-
 /* The agent's allow map (its fd is reused at load). */
 struct {
   __uint(type, BPF_MAP_TYPE_HASH);
@@ -60,11 +53,6 @@ struct {
   __type(key, struct fqdn_allow_key);
   __type(value, struct fqdn_allow_value);
 } dnsproxy_fqdn_allow SEC(".maps");
-
-struct vlan_hdr {
-  __be16 tci;
-  __be16 encapsulated_proto;
-};
 
 /* The L4 header fields the guard looks at: ports, or the ICMPv6 type. */
 struct l4_ports {
@@ -79,11 +67,7 @@ static __always_inline int verdict(__u32 stat, int action) {
 }
 
 static __always_inline int is_dns_port(__be16 port) {
-  for (int i = 0; i < DNS_STEER_MAX_PORTS; i++) {
-    if (i >= l3_guard_config.port_count) break;
-    if (l3_guard_config.ports[i] == port) return 1;
-  }
-  return 0;
+  return port_in(l3_guard_config.ports, l3_guard_config.port_count, port);
 }
 
 /* What the guard needs of a packet: source, destination, protocol and where L4 starts. */

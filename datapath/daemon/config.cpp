@@ -44,6 +44,15 @@ Setup<void> validate(Config& config) {
     return failure(kExitBadConfig, "--tcp-dns: \"" + config.tcp_dns + "\" is not drop or pass");
   if (config.max_delay == 0) return failure(kExitBadConfig, "--max-delay must be at least 1 ms");
   if (config.max_parked == 0) return failure(kExitBadConfig, "--max-parked must be at least 1");
+  if (!config.agent.empty()) {
+    if (config.policy_file.empty())
+      return failure(kExitBadConfig, "--agent needs --policy FILE (forward-all mode has no agent)");
+    if (!config.agent.starts_with("unix:") || config.agent.size() == 5)
+      return failure(kExitBadConfig, "--agent: \"" + config.agent + "\" is not unix:PATH");
+    if (config.agent_plumb_delay != 0)
+      return failure(kExitBadConfig,
+                     "--agent-plumb-delay is the embedded agent's: not with --agent");
+  }
   if (config.interfaces.empty()) return failure(kExitBadConfig, "no -i/--interface given");
   const std::vector<unsigned> allowed = allowed_cpus();
   if (config.cpus.empty() && !allowed.empty()) config.cpus.push_back(allowed.front());

@@ -67,7 +67,10 @@ struct Config {
   bool release_before_plumb = false;     // --release-before-plumb (ablation)
   uint32_t max_parked = 1024;            // --max-parked: parked responses per worker
   uint32_t agent_plumb_delay = 0;        // --agent-plumb-delay MS: the embedded agent's delay
-  bool l3_guard = true;                  // off with --no-l3-guard: the node's own policy does L3
+  // --agent unix:PATH: an external agent (dnsproxy-agent, issue 12) owns the pinned maps under
+  // --pin-dir and plumbs over gRPC; empty: the embedded agent.
+  std::string agent;
+  bool l3_guard = true;  // off with --no-l3-guard: the node's own policy does L3
 };
 
 // The checks that need no system state beyond the CPUs this process may run on. Fills in the

@@ -32,6 +32,10 @@ constexpr Knob kKnobs[] = {
     {"agent-plumb-delay", "--agent-plumb-delay",
      "ms the embedded agent waits before its map write and ACK (experiments)",
      &Config::agent_plumb_delay},
+    {"agent", "--agent",
+     "external agent's socket, unix:PATH (dnsproxy-agent): it owns the pinned maps under "
+     "--pin-dir and plumbs over gRPC; default: the embedded agent",
+     &Config::agent},
     {"no-l3-guard", "--no-l3-guard",
      "do not load l3_guard (the L3 toFQDNs check in XDP): the node's own policy enforces L3",
      InvertedBool{&Config::l3_guard}},

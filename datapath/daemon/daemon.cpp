@@ -16,6 +16,7 @@
 #include <cstdarg>
 #include <cstdio>
 #include <fstream>
+#include <map>
 #include <memory>
 #include <optional>
 #include <random>
@@ -28,6 +29,7 @@
 
 #include "common/capabilities.h"
 #include "datapath/agent/embedded_agent.h"
+#include "datapath/agent/grpc_agent.h"
 #include "datapath/daemon/admin.h"
 #include "datapath/daemon/config_file.h"
 #include "datapath/daemon/control_loop.h"
@@ -87,6 +89,7 @@ struct ForwardAllMode {
     return {{"error", fmt::format("'{}': forward-all mode has no policy", command)}};
   }
   nlohmann::json status() const { return nullptr; }
+  void reload_policy() {}
 };
 
 // `dnsproxyctl policy`: the rules in force, as the policy file stated them after parsing.
@@ -122,9 +125,11 @@ nlohmann::json policy_json(const policy::PolicyFile& file, const std::string& pa
 }
 
 // --policy FILE: the policy pipeline (datapath/pipeline/) with the embedded agent
-// (datapath/agent/). The control thread owns the snapshot store, the forwarded-query tracker every
-// worker shares, one Channel per worker, the Coordinator that drains them into plumbing batches,
-// the agent that plumbs them, the mirror of the agent's endpoint and ipcache maps, and l3_guard.
+// (datapath/agent/), or with --agent unix:PATH the gRPC link to an external agent that owns the
+// pinned maps (dnsproxy-agent; this side then opens its pins). The control thread owns the snapshot
+// store, the forwarded-query tracker every worker shares, one Channel per worker, the Coordinator
+// that drains them into plumbing batches, the agent that plumbs them, the mirror of the agent's
+// endpoint and ipcache maps, and l3_guard.
 //
 //   worker notices -> Coordinator -> batch (cut at batch_max or batch_delay) -> agent
 //   agent result   -> Coordinator (PlumbedSet republished) -> ticket ACKs -> worker rings
@@ -157,12 +162,27 @@ class PolicyMode {
     mode->coordinator_ = std::make_unique<datapath::pipeline::Coordinator>(
         datapath::pipeline::CoordinatorConfig{.cache = mode->file_.fqdn_limits}, mode->store_,
         workers);
-    auto agent = datapath::agent::EmbeddedAgent::create(
-        {.plumb_delay = std::chrono::milliseconds(config.agent_plumb_delay)});
-    if (!agent) return failure(kExitBadConfig, "embedded agent: " + agent.error().message);
-    mode->agent_ = std::move(*agent);
-    if (auto loaded = mode->agent_->load_policy(mode->file_); !loaded)
-      return failure(kExitBadConfig, "embedded agent: " + loaded.error().message);
+    if (config.agent.empty()) {
+      auto agent = datapath::agent::EmbeddedAgent::create(
+          {.plumb_delay = std::chrono::milliseconds(config.agent_plumb_delay)});
+      if (!agent) return failure(kExitBadConfig, "embedded agent: " + agent.error().message);
+      if (auto loaded = (*agent)->load_policy(mode->file_); !loaded)
+        return failure(kExitBadConfig, "embedded agent: " + loaded.error().message);
+      mode->embedded_ = agent->get();
+      mode->agent_ = std::move(*agent);
+    } else {
+      // Each mapping names the identity of the endpoint that asked, as the policy file gives it.
+      std::map<uint32_t, uint32_t> identities;
+      for (const policy::EndpointEntry& entry : mode->file_.endpoints)
+        identities[entry.info.endpoint_id] = entry.info.identity;
+      auto agent = datapath::agent::GrpcAgent::create(
+          {.target = config.agent, .identity_of = [identities](uint32_t endpoint) {
+             const auto found = identities.find(endpoint);
+             return found == identities.end() ? 0u : found->second;
+           }});
+      if (!agent) return failure(kExitBadConfig, agent.error().message);
+      mode->agent_ = std::move(*agent);
+    }
     mode->handler_config_ = datapath::pipeline::PolicyHandlerConfig{
         .deny_rcode = config.deny_rcode == "nxdomain" ? dns::ErrorAnswer::kNxDomain
                                                       : dns::ErrorAnswer::kRefused,
@@ -172,26 +192,49 @@ class PolicyMode {
         .max_parked = config.max_parked};
     spdlog::info(
         "policy {}: {} endpoint(s) with rules, {} endpoint address(es), {} ipcache "
-        "prefix(es); embedded agent, plumb delay {} ms",
+        "prefix(es); {}",
         config.policy_file, mode->file_.rules->endpoint_count(), mode->file_.endpoints.size(),
-        mode->file_.ipcache.size(), config.agent_plumb_delay);
+        mode->file_.ipcache.size(),
+        config.agent.empty()
+            ? fmt::format("embedded agent, plumb delay {} ms", config.agent_plumb_delay)
+            : fmt::format("external agent on {} (its maps pinned in {})", config.agent,
+                          config.pin_dir));
     return mode;
   }
 
-  // The agent's maps pinned beside dns_steer's, the policed sources written, l3_guard chained
-  // in, and the mirror's first read of the pinned maps done: the policy is in force.
+  // The agent's maps pinned beside dns_steer's (the embedded agent pins its own; an external
+  // agent's pins are opened), the policed sources written, l3_guard chained in, and the mirror's
+  // first read of the pinned maps done: the policy is in force.
   Result<void> attach(datapath::SteerProgram& steer) {
-    if (auto pinned = agent_->pin(steer.pin_dir()); !pinned) return pinned;
+    steer_ = &steer;
+    int allow_fd = -1;
+    if (embedded_) {
+      if (auto pinned = embedded_->pin(steer.pin_dir()); !pinned) return pinned;
+      allow_fd = embedded_->allow_map().fd();
+    } else {
+      auto allow = datapath::agent::AllowMap::open_pinned(
+          datapath::agent::pinned_allow_map(steer.pin_dir()));
+      if (!allow)
+        return fail(allow.error().message,
+                    " (the external agent's; does dnsproxy-agent run with --pin-dir ",
+                    steer.pin_dir(), "?)");
+      external_allow_ = std::move(*allow);
+      allow_fd = external_allow_->fd();
+    }
     const auto sources = datapath::policed_sources(*file_.rules, file_.endpoints);
     if (auto written = steer.sources().replace(sources); !written) return written;
     if (config_.l3_guard) {
-      auto guard = datapath::L3Guard::install(steer, agent_->allow_map().fd(), config_.dns_ports);
+      auto guard = datapath::L3Guard::install(steer, allow_fd, config_.dns_ports);
       if (!guard) return tl::unexpected(guard.error());
       guard_ = std::move(*guard);
     }
     auto maps =
         datapath::PolicyMaps::open_pinned(datapath::agent::pinned_policy_maps(steer.pin_dir()));
-    if (!maps) return tl::unexpected(maps.error());
+    if (!maps)
+      return fail(maps.error().message,
+                  embedded_ ? ""
+                            : " (the external agent's; does dnsproxy-agent run with --pin-dir " +
+                                  steer.pin_dir() + "?)");
     mirror_ = std::make_unique<datapath::PolicyMirror>(std::move(*maps), store_);
     if (auto polled = mirror_->poll(); !polled) return tl::unexpected(polled.error());
     spdlog::info("{} policed endpoint address(es); L3 toFQDNs enforcement: {}", sources.size(),
@@ -199,18 +242,49 @@ class PolicyMode {
     return {};
   }
 
-  // After the workers stopped: l3_guard out of dns_steer's chain, the agent's pins removed.
+  // SIGHUP: the policy file again. Parsed and compiled whole before anything changes, so a bad
+  // file leaves the policy in force; then the rules, the embedded agent's endpoint and ipcache
+  // maps (the mirror follows within a poll; an external agent's maps are its own to change) and
+  // the policed sources. The FQDN cache's limits and the
+  // mappings learned stay as they are.
+  void reload_policy() {
+    auto file = policy::apply_policy_file(config_.policy_file, store_);
+    if (!file) {
+      ++policy_reloads_failed_;
+      spdlog::error("SIGHUP: policy {} not reloaded, the policy in force stays: {}",
+                    config_.policy_file, file.error().message);
+      return;
+    }
+    file_ = std::move(*file);
+    ++policy_version_;
+    if (embedded_)
+      if (auto loaded = embedded_->load_policy(file_); !loaded)
+        spdlog::error("SIGHUP: embedded agent: {}", loaded.error().message);
+    if (auto written =
+            steer_->sources().replace(datapath::policed_sources(*file_.rules, file_.endpoints));
+        !written)
+      spdlog::error("SIGHUP: policed sources: {}", written.error().message);
+    spdlog::info("SIGHUP: policy {} reloaded (version {}): {} endpoint(s) with rules",
+                 config_.policy_file, policy_version_, file_.rules->endpoint_count());
+  }
+
+  // After the workers stopped: l3_guard out of dns_steer's chain, the embedded agent's pins
+  // removed (an external agent's stay: they are its state), the link closed.
   void detach() {
     guard_.reset();
     mirror_.reset();
+    embedded_ = nullptr;
     agent_.reset();
+    external_allow_.reset();
   }
 
   Result<std::unique_ptr<Handler>> make_handler(size_t w) {
     auto reader = domain_.register_reader();
     if (!reader) return tl::unexpected(reader.error());
-    return std::make_unique<Handler>(handler_config_, store_, std::move(*reader), *tracker_,
-                                     *channels_[w], *counters_[w]);
+    auto handler = std::make_unique<Handler>(handler_config_, store_, std::move(*reader), *tracker_,
+                                             *channels_[w], *counters_[w]);
+    handlers_.push_back(handler.get());
+    return handler;
   }
 
   Result<void> start(ControlLoop& loop) {
@@ -259,8 +333,18 @@ class PolicyMode {
 
   void collect(Snapshot& snapshot) const {
     append_counters(coordinator_->counters(), snapshot.control);
+    snapshot.histograms.push_back(
+        HistogramSnapshot::of("mapping_to_ack", coordinator_->mapping_to_ack()));
+    HistogramSnapshot release{.name = "release_on_ack", .count = 0, .sum_us = 0, .buckets = {}};
+    for (const Handler* handler : handlers_) release.add(handler->release_on_ack());
+    snapshot.histograms.push_back(release);
     if (!agent_) return;  // detached
-    append_counters(agent_->counters(), snapshot.control);
+    agent_->for_each_counter(
+        [&](std::string_view name, uint64_t value) { snapshot.control.emplace_back(name, value); });
+    snapshot.agent = AgentSnapshot{.kind = agent_->kind(),
+                                   .link = to_string(agent_->link_state()),
+                                   .policy_version = policy_version_,
+                                   .policy_reloads_failed = policy_reloads_failed_};
     if (guard_)
       if (auto counters = guard_->counters()) snapshot.l3_guard = *counters;
   }
@@ -344,16 +428,23 @@ class PolicyMode {
   std::unique_ptr<datapath::pipeline::QueryTracker> tracker_;
   std::vector<std::unique_ptr<datapath::pipeline::Channel>> channels_;
   std::vector<std::unique_ptr<CounterSet<datapath::pipeline::PolicyCounter>>> counters_;
+  // The workers' handlers (owned by their WorkerSlots, which outlive every collect): their
+  // release histograms.
+  std::vector<const Handler*> handlers_;
   std::unique_ptr<datapath::pipeline::Coordinator> coordinator_;
-  std::unique_ptr<datapath::agent::EmbeddedAgent> agent_;
+  std::unique_ptr<datapath::agent::Agent> agent_;
+  datapath::agent::EmbeddedAgent* embedded_ = nullptr;       // agent_, when it is the embedded one
+  std::optional<datapath::agent::AllowMap> external_allow_;  // an external agent's, opened
   std::unique_ptr<datapath::L3Guard> guard_;
   std::unique_ptr<datapath::PolicyMirror> mirror_;
   std::optional<ControlLoop::Deadline> batch_deadline_;
   std::vector<datapath::agent::BatchResult> results_;
   datapath::pipeline::PolicyHandlerConfig handler_config_;
-  uint64_t policy_version_ = 1;  // policy files applied (the start's is 1)
-  LogLimiter agent_log_;         // batch failures can repeat once per batch
-  LogLimiter mirror_log_;        // a failing map read repeats every poll (20 ms)
+  datapath::SteerProgram* steer_ = nullptr;  // from attach() on
+  uint64_t policy_version_ = 1;              // policy files applied (the start's is 1)
+  uint64_t policy_reloads_failed_ = 0;
+  LogLimiter agent_log_;   // batch failures can repeat once per batch
+  LogLimiter mirror_log_;  // a failing map read repeats every poll (20 ms)
 };
 
 // Queue counts per interface, in the order given; also the check that every interface exists.
@@ -699,7 +790,10 @@ int serve(const Config& config, const Reload& reload, const WorkerPlan& plan,
   loop.on_signal(SIGUSR1, [&] {
     stats.publish(collect(workers, mode, steer, started, false), "signal", true);
   });
-  loop.on_signal(SIGHUP, [&] { reload_config(config, reload, stats.reloads()); });
+  loop.on_signal(SIGHUP, [&] {
+    reload_config(config, reload, stats.reloads());
+    mode.reload_policy();
+  });
   Result<void> timer = mode.start(loop);
   if (timer && !config.stats_file.empty())
     timer = loop.add_timer(std::chrono::milliseconds(config.stats_interval), [&] {

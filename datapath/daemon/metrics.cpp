@@ -105,6 +105,35 @@ std::string to_prometheus(const Snapshot& snapshot) {
                                            steer.sample(fmt::format("counter=\"{}\"", name), value);
                                          });
   }
+  for (const auto& [name, value] : snapshot.control) {
+    Family family(out, fmt::format("dnsproxy_control_{}_total", name), "counter",
+                  fmt::format("Control-thread counter {} (plumbing pipeline, agent).", name));
+    out += fmt::format("dnsproxy_control_{}_total {}\n", name, value);
+  }
+  for (const HistogramSnapshot& h : snapshot.histograms) {
+    const std::string name = fmt::format("dnsproxy_{}_latency_seconds", h.name);
+    Family family(out, name, "histogram", fmt::format("Latency of {}, in seconds.", h.name));
+    uint64_t cumulative = 0;
+    for (size_t i = 0; i < h.buckets.size(); ++i) {
+      cumulative += h.buckets[i];
+      const std::string le = i < LatencyHistogram::kBoundsUs.size()
+                                 ? fmt::format("{}", LatencyHistogram::kBoundsUs[i] / 1e6)
+                                 : std::string("+Inf");
+      out += fmt::format("{}_bucket{{le=\"{}\"}} {}\n", name, le, cumulative);
+    }
+    out += fmt::format("{}_sum {}\n{}_count {}\n", name, h.sum_us / 1e6, name, h.count);
+  }
+  if (snapshot.agent) {
+    {
+      Family info(out, "dnsproxy_agent_info", "gauge",
+                  "The agent that plumbs (kind) and its link state (up, connecting, down).");
+      info.sample(
+          fmt::format("kind=\"{}\",link=\"{}\"", snapshot.agent->kind, snapshot.agent->link), 1);
+    }
+    Family version(out, "dnsproxy_policy_version", "gauge",
+                   "Version of the policy in force (policy files applied).");
+    out += fmt::format("dnsproxy_policy_version {}\n", snapshot.agent->policy_version);
+  }
   if (snapshot.l3_guard) {
     Family guard(out, "dnsproxy_l3_guard_packets_total", "counter",
                  "l3_guard verdicts on the non-DNS traffic of policed endpoints (pass_*, drop_*).");

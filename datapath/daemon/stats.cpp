@@ -116,6 +116,29 @@ nlohmann::json to_json(const Snapshot& snapshot) {
   nlohmann::json control = nlohmann::json::object();
   for (const auto& [name, value] : snapshot.control) control[std::string(name)] = value;
   out["control"] = control;
+  nlohmann::json histograms = nlohmann::json::object();
+  for (const HistogramSnapshot& h : snapshot.histograms) {
+    nlohmann::json buckets = nlohmann::json::object();
+    for (size_t i = 0; i < h.buckets.size(); ++i)
+      buckets[i < LatencyHistogram::kBoundsUs.size()
+                  ? std::to_string(LatencyHistogram::kBoundsUs[i])
+                  : std::string("inf")] = h.buckets[i];
+    const auto quantile = [&](double q) {
+      const uint64_t us = h.quantile_us(q);
+      return us == UINT64_MAX ? nlohmann::json("inf") : nlohmann::json(us);
+    };
+    histograms[std::string(h.name) + "_us"] = {{"count", h.count},        {"sum", h.sum_us},
+                                               {"p50", quantile(0.5)},    {"p99", quantile(0.99)},
+                                               {"p999", quantile(0.999)}, {"buckets", buckets}};
+  }
+  out["histograms"] = histograms;
+  out["agent"] =
+      snapshot.agent
+          ? nlohmann::json{{"kind", std::string(snapshot.agent->kind)},
+                           {"link", std::string(snapshot.agent->link)},
+                           {"policy_version", snapshot.agent->policy_version},
+                           {"policy_reloads_failed", snapshot.agent->policy_reloads_failed}}
+          : nlohmann::json(nullptr);
   out["dns_steer"] = bpf_counters_json<dns_steer_stat>(snapshot.dns_steer);
   out["l3_guard"] = bpf_counters_json<l3_guard_stat>(snapshot.l3_guard);
   out["frame_check"] = snapshot.final ? nlohmann::json(snapshot.frames_ok ? "ok" : "failed")
@@ -186,6 +209,18 @@ Result<void> write_file_atomically(const std::string& path, std::string_view tex
     return fail("cannot rename ", tmp, " to ", path, ": ", std::strerror(err));
   }
   return {};
+}
+
+HistogramSnapshot HistogramSnapshot::of(std::string_view name, const LatencyHistogram& h) {
+  HistogramSnapshot out{.name = name, .count = 0, .sum_us = 0, .buckets = {}};
+  out.add(h);
+  return out;
+}
+
+void HistogramSnapshot::add(const LatencyHistogram& h) {
+  count += h.count();
+  sum_us += h.sum_us();
+  for (size_t i = 0; i < buckets.size(); ++i) buckets[i] += h.bucket(i);
 }
 
 }  // namespace dnsproxy::daemon

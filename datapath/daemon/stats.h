@@ -4,6 +4,7 @@
 // (--stats-file, README "Stats file" for the schema); later Prometheus and the admin CLI.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <optional>
 #include <span>
@@ -14,6 +15,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "common/histogram.h"
 #include "common/result.h"
 #include "datapath/l3_guard.h"
 #include "datapath/steer_maps.h"
@@ -49,6 +51,28 @@ struct ReloadState {
   std::vector<std::string> restart_needed;  // keys the last applied reload changed but cannot apply
 };
 
+// A LatencyHistogram's counts at one moment (common/histogram.h), named.
+struct HistogramSnapshot {
+  std::string_view name;  // snake_case, e.g. "mapping_to_ack"
+  uint64_t count = 0;
+  uint64_t sum_us = 0;
+  std::array<uint64_t, LatencyHistogram::kBuckets> buckets{};  // per bucket, not cumulative
+  [[nodiscard]] static HistogramSnapshot of(std::string_view name, const LatencyHistogram& h);
+  void add(const LatencyHistogram& h);  // another thread's histogram of the same thing
+  // The upper bound (us) of the bucket holding quantile q; UINT64_MAX past the last bound.
+  [[nodiscard]] uint64_t quantile_us(double q) const noexcept {
+    return bucket_quantile_us(buckets, q);
+  }
+};
+
+// Policy mode: who plumbs, and the policy in force.
+struct AgentSnapshot {
+  std::string_view kind;  // "embedded", "grpc"
+  std::string_view link;  // "up", "connecting", "down"
+  uint64_t policy_version = 0;
+  uint64_t policy_reloads_failed = 0;  // SIGHUPs whose policy file was refused
+};
+
 struct Snapshot {
   // Final: the workers are joined, so the frame counts are consistent and the frame check is
   // meaningful (while they run, frames move between the reads).
@@ -60,6 +84,8 @@ struct Snapshot {
   std::vector<WorkerSnapshot> workers;
   // Policy mode: the control thread's pipeline counters (datapath/pipeline/coordinator.h).
   NamedCounters control;
+  std::vector<HistogramSnapshot> histograms;
+  std::optional<AgentSnapshot> agent;
   std::optional<datapath::SteerCounters> dns_steer;   // absent if the map could not be read
   std::optional<datapath::L3GuardCounters> l3_guard;  // policy mode with l3_guard loaded
   bool frames_ok = true;                              // final only: every worker's check passed

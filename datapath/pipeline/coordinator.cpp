@@ -20,6 +20,7 @@ void Coordinator::on_notice(size_t worker, const MappingNotice& notice, Clock::t
   const std::chrono::seconds ttl{notice.ttl};
   const std::vector<policy::IpAddress> unplumbed =
       cache_.learn(notice.endpoint_id, name, std::span(&notice.ip, 1), ttl, now);
+  counters_.set(CoordinatorCounter::kFqdnMappings, cache_.mapping_count());
 
   // Into the open batch: the agent plumbs (or extends) every address it is told about.
   if (!open_) open_ = OpenBatch{next_batch_id_++, now + config_.batch_delay, 0, {}};
@@ -122,6 +123,7 @@ void Coordinator::on_batch_acked(uint64_t batch_id, Clock::time_point now) {
     cache_.mark_plumbed(pair.first, pair.second);
     auto pending = pending_.find(pair);
     if (pending == pending_.end()) continue;
+    mapping_to_ack_.record(now - pending->second.since);
     for (const TicketKey& key : pending->second.tickets) resolve(key);
     pending_.erase(pending);
   }
@@ -160,6 +162,7 @@ void Coordinator::expire(Clock::time_point now) {
 }
 
 void Coordinator::republish_if_changed() {
+  counters_.set(CoordinatorCounter::kFqdnMappings, cache_.mapping_count());
   if (cache_.generation() == published_generation_) return;
   published_generation_ = cache_.generation();
   store_.replace({.plumbed = std::make_shared<const policy::PlumbedSet>(cache_.plumbed_set())});

@@ -30,6 +30,7 @@
 #include <vector>
 
 #include "common/counters.h"
+#include "common/histogram.h"
 #include "datapath/pipeline/channel.h"
 #include "policy/fqdn_cache.h"
 #include "policy/snapshot.h"
@@ -75,13 +76,15 @@ enum class CoordinatorCounter : uint8_t {
   kTicketsStale,     // tickets forgotten after stale_after
   kAckRingFull,      // an ACK that waited for room in a worker's ACK ring (retried)
   kRepublished,      // PlumbedSet publications
+  kFqdnMappings,     // a gauge: the (endpoint, name, IP) mappings in the cache now (set on
+                     // every learn and expiry; readable from any thread, unlike the cache)
   kCount,
 };
 
-constexpr std::array<std::string_view, 11> counter_names(CoordinatorCounter) {
+constexpr std::array<std::string_view, 12> counter_names(CoordinatorCounter) {
   return {"notices",       "notices_plumbed", "batches_sent",      "batch_addresses",
           "batches_acked", "batches_failed",  "unknown_batch_ack", "tickets_acked",
-          "tickets_stale", "ack_ring_full",   "republished"};
+          "tickets_stale", "ack_ring_full",   "republished",       "fqdn_mappings"};
 }
 
 class Coordinator {
@@ -125,6 +128,9 @@ class Coordinator {
     return counters_;
   }
   [[nodiscard]] const policy::FqdnCache& cache() const noexcept { return cache_; }
+  // Per plumbed (endpoint, IP): from its first notice reaching the control thread to the ACK of
+  // the batch that carried it (the batch delay, the agent's work and its round trip).
+  [[nodiscard]] const LatencyHistogram& mapping_to_ack() const noexcept { return mapping_to_ack_; }
   [[nodiscard]] size_t tickets_waiting() const noexcept { return tickets_.size(); }
   [[nodiscard]] size_t batches_in_flight() const noexcept { return in_flight_.size(); }
 
@@ -149,7 +155,7 @@ class Coordinator {
   };
 
   void resolve(const TicketKey& key);  // one pair of the ticket got plumbed
-  void republish_if_changed();
+  void republish_if_changed();         // also refreshes the kFqdnMappings gauge
 
   CoordinatorConfig config_;
   policy::SnapshotStore& store_;
@@ -166,6 +172,7 @@ class Coordinator {
   std::map<TicketKey, Ticket> tickets_;
   std::vector<std::deque<uint32_t>> acks_;  // per worker
   CounterSet<CoordinatorCounter> counters_;
+  LatencyHistogram mapping_to_ack_;
 };
 
 }  // namespace dnsproxy::datapath::pipeline

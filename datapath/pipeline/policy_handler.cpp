@@ -207,6 +207,9 @@ PolicyHandler::Verdict PolicyHandler::on_response(const RxPacket& rx, const dns_
   }
   bool selected = false;
   if (stage_mappings(*response, endpoint->endpoint_id, name, rx.now_ns, selected) == 0) {
+    // Every selected address is plumbed now; those whose plumbing this answer's TTL outlives
+    // are staged as refreshes, sent without a ticket (a full ring leaves them to the next answer).
+    if (staged_count_ > 0) (void)push_staged(0, MappingNotice::kNoTicket);
     counters_.add(selected ? PolicyCounter::kReleasedPlumbed : PolicyCounter::kReleasedNoSelector);
     return release;
   }
@@ -234,6 +237,7 @@ PolicyHandler::Verdict PolicyHandler::on_response(const RxPacket& rx, const dns_
       ticket,
       static_cast<uint16_t>(flow.dns_length),
       Slot::kWaiting,
+      rx.now_ns,
       rx.now_ns + static_cast<uint64_t>(std::chrono::nanoseconds(config_.max_delay).count())};
   counters_.add(PolicyCounter::kParked);
   return Verdict::park();
@@ -246,6 +250,7 @@ size_t PolicyHandler::stage_mappings(const dns::Message& response, uint32_t endp
   const policy::Clock::time_point now = time_of(now_ns);
   const bool qname_selected = rules.to_fqdns.matches(qname);
   staged_count_ = 0;
+  size_t unplumbed = 0;
   std::array<uint8_t, dns::kMaxNameWireLength> owner;
   dns::AnswerWalk walk(response);
   dns::AnswerRecord record;
@@ -263,7 +268,13 @@ size_t PolicyHandler::stage_mappings(const dns::Message& response, uint32_t endp
     const bool owner_selected = !same && rules.to_fqdns.matches(owner_name);
     if (!qname_selected && !owner_selected) continue;
     selected = true;
-    if (snapshot_->is_plumbed(endpoint_id, ip, now)) continue;
+    // A plumbed address needs no wait, but the client may use it for this answer's TTL: when
+    // that outlives the plumbing by more than kRefreshSlack, the mapping is sent again so the
+    // agent extends it (the allow map's grace period covers the refresh's round trip).
+    const policy::Clock::time_point until = snapshot_->plumbed_until(endpoint_id, ip);
+    const bool plumbed = until > now;
+    if (plumbed && now + std::chrono::seconds(record.chain_ttl) <= until + kRefreshSlack) continue;
+    if (!plumbed) ++unplumbed;
     for (const std::span<const uint8_t> n : {qname, owner_name}) {
       if ((n.data() == qname.data() && !qname_selected) ||
           (n.data() == owner_name.data() && !owner_selected))
@@ -280,7 +291,7 @@ size_t PolicyHandler::stage_mappings(const dns::Message& response, uint32_t endp
       std::memcpy(notice.name.data(), n.data(), n.size());
     }
   }
-  return staged_count_;
+  return unplumbed;
 }
 
 bool PolicyHandler::push_staged(uint32_t ticket, uint8_t flags) noexcept {
@@ -362,6 +373,7 @@ uint32_t PolicyHandler::take_released(std::span<Released> out) noexcept {
     out[n++] = Released{slot.frame, slot.port, slot.release};
     slot.state = Slot::kFree;
     counters_.add(PolicyCounter::kReleasedOnAck);
+    release_on_ack_.record(std::chrono::nanoseconds(now_ns_ - slot.arrived_ns));
   }
   while (oldest_ticket_ != next_ticket_) {
     Parked& slot = slot_of(oldest_ticket_);

@@ -11,7 +11,8 @@
 // Response (server -> client): QueryTracker::claim (unmatched, duplicate, late and question
 // mismatches each dropped and counted), then the addresses on the answer's CNAME chain whose
 // names (the question or the record's owner) one of the endpoint's toFQDNs selectors selects:
-//   none, or every one plumbed and unexpired in the snapshot -> released at once
+//   none, or every one plumbed and unexpired in the snapshot -> released at once (plumbed ones
+//              whose plumbing the answer's TTL outlives are sent as refreshes, without a ticket)
 //   otherwise -> the mappings go to the control thread (Channel::notices, never blocking) and the
 //              frame is parked under a ticket until the ACK for that ticket comes back
 //              (Channel::acks) or the max delay passes (released, or SERVFAIL if so configured)
@@ -38,6 +39,7 @@
 #include <vector>
 
 #include "common/counters.h"
+#include "common/histogram.h"
 #include "datapath/pipeline/channel.h"
 #include "datapath/pipeline/query_tracker.h"
 #include "datapath/worker.h"
@@ -178,6 +180,10 @@ class PolicyHandler {
   using Released = datapath::Released<PolicyDrop>;
   // Mappings one response may send; more are counted (kMappingsTruncated) and not plumbed.
   static constexpr size_t kMaxNotices = 64;
+  // A plumbed address is sent again (a refresh, no parking) when an answer's TTL outlives its
+  // plumbing by more than this; below the agent's grace period (10 s), so a client never holds
+  // an address longer than the allow map does, and a hot name refreshes about once a second.
+  static constexpr std::chrono::seconds kRefreshSlack{1};
 
   // Cold path. Everything passed in outlives the handler; `reader` is this worker's QSBR slot.
   PolicyHandler(PolicyHandlerConfig config, const policy::SnapshotStore& store,
@@ -194,6 +200,9 @@ class PolicyHandler {
   [[nodiscard]] int wake_fd() const noexcept { return channel_.wake.fd(); }
 
   [[nodiscard]] uint32_t parked() const noexcept { return next_ticket_ - oldest_ticket_; }
+  // Per response released by its ACK: from its arrival to the sweep that saw the ACK (the wait
+  // for plumbing). Written by this worker, read by the control thread.
+  [[nodiscard]] const LatencyHistogram& release_on_ack() const noexcept { return release_on_ack_; }
 
  private:
   struct Flow;
@@ -206,6 +215,7 @@ class PolicyHandler {
     uint32_t ticket = 0;
     uint16_t dns_length = 0;
     Slot state = Slot::kFree;
+    uint64_t arrived_ns = 0;
     uint64_t deadline_ns = 0;
   };
 
@@ -213,8 +223,9 @@ class PolicyHandler {
                                  const Flow& flow) noexcept;
   [[nodiscard]] Verdict on_response(const RxPacket& rx, const dns_steer_meta& meta,
                                     const Flow& flow) noexcept;
-  // Stages the mappings of an accepted response that need plumbing; returns how many.
-  // `selected`: whether any address on the chain is under a toFQDNs selector at all.
+  // Stages the mappings of an accepted response that need plumbing, or a refresh of their
+  // plumbing (staged_count_ counts both); returns how many need plumbing (the response waits
+  // only for those). `selected`: whether any address on the chain is under a toFQDNs selector.
   [[nodiscard]] size_t stage_mappings(const dns::Message& response, uint32_t endpoint_id,
                                       std::span<const uint8_t> qname, uint64_t now_ns,
                                       bool& selected) noexcept;
@@ -241,6 +252,7 @@ class PolicyHandler {
   // Parked frames in ticket order (they time out in that order: one max delay for all); a
   // ticket's slot is ticket % max_parked, live tickets are [oldest_ticket_, next_ticket_).
   std::vector<Parked> parked_;
+  LatencyHistogram release_on_ack_;
   uint32_t oldest_ticket_ = 0;
   uint32_t next_ticket_ = 0;
   std::vector<uint32_t> ready_;  // ACKed tickets waiting for take_released, a ring

@@ -119,7 +119,17 @@ std::string zone_text(unsigned names) {
       "$ORIGIN example.test.\n$TTL 300\n"
       "@ SOA ns.example.test. hostmaster.example.test. 1 3600 600 86400 300\n"
       "@ NS ns\nns A 198.51.100.53\nns AAAA 2001:db8:5::53\n"
-      "www A 203.0.113.80\nwww AAAA 2001:db8:e::80\n";
+      "www A 203.0.113.80\nwww AAAA 2001:db8:e::80\n"
+      // CNAME chains of 1 to 3 links, each ending at its own host (topology.h).
+      "alias1 CNAME host11\n"
+      "alias2 CNAME alias2-b\nalias2-b CNAME host12\n"
+      "alias3 CNAME alias3-b\nalias3-b CNAME alias3-c\nalias3-c CNAME host13\n"
+      "alias4 CNAME host14\n"
+      "alias5 CNAME alias5-b\nalias5-b CNAME host15\n"
+      "wwwalias CNAME www\n"
+      // Short TTLs: the address's, and an alias whose chain is as short as its target's.
+      "short 2 A 203.0.113.251\nshort 2 AAAA 2001:db8:e::fb\n"
+      "shortalias CNAME short\n";
   for (unsigned i = 0; i < names; ++i) {
     const std::string host = "host" + std::to_string(i);
     zone += host + " A 203.0.113." + std::to_string(i % 254 + 1) + "\n";
@@ -249,10 +259,14 @@ bool Dnsproxyd::report_counters(int timeout_ms) {
   ::kill(process_.pid(), SIGUSR1);
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
   while (std::chrono::steady_clock::now() < deadline) {
-    // Interval snapshots may come in between: wait for the one the signal asked for.
+    // Interval snapshots may come in between: wait for the one the signal asked for, or for a
+    // snapshot after it (an interval snapshot can replace the signal's before this poll reads
+    // it). Two snapshots after `before` mean the second was taken after the signal, unless the
+    // daemon took more than an interval to handle it.
     const auto now = stats();
-    if (now && now->value("sequence", uint64_t{0}) > sequence &&
-        now->value("reason", std::string()) == "signal")
+    const uint64_t now_sequence = now ? now->value("sequence", uint64_t{0}) : 0;
+    if (now && ((now_sequence > sequence && now->value("reason", std::string()) == "signal") ||
+                now_sequence >= sequence + 2))
       return true;
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
@@ -301,6 +315,22 @@ Result<void> wait_until_answering(const NetNs& ns, const std::string& server, in
   }
   return fail(server, " did not answer for www.example.test within ", std::to_string(timeout_ms),
               " ms: ", last);
+}
+
+Result<void> Topology::add_client_address(const std::string& v4, const std::string& v6) const {
+  if (auto r = client_.add_address("eth0", v4 + "/24"); !r) return r;
+  if (auto r = client_.add_address("eth0", v6 + "/64"); !r) return r;
+  for (const std::string& address : {v4, v6})
+    if (auto r = add_neighbour(node_, kNodeClientSide, address, kClientMac); !r) return r;
+  return {};
+}
+
+Result<void> Topology::add_upstream_address(const std::string& v4, const std::string& v6) const {
+  if (auto r = upstream_.add_address("eth0", v4 + "/24"); !r) return r;
+  if (auto r = upstream_.add_address("eth0", v6 + "/64"); !r) return r;
+  for (const std::string& address : {v4, v6})
+    if (auto r = add_neighbour(node_, kNodeUpstreamSide, address, kUpstreamMac); !r) return r;
+  return {};
 }
 
 Result<void> Topology::steer_tx_queues_by_cpu() const {

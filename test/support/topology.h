@@ -42,6 +42,13 @@ class Topology {
   const NetNs& node() const { return node_; }
   const NetNs& upstream() const { return upstream_; }
 
+  // One more address pair on the client's (or the upstream's) eth0, e.g. a second endpoint
+  // ("192.0.2.11", "2001:db8:c::11") or a second server, with the node's permanent neighbour
+  // entries for both, so dns_steer's FIB lookup resolves them from the first packet as it does
+  // for the fixed addresses.
+  Result<void> add_client_address(const std::string& v4, const std::string& v6) const;
+  Result<void> add_upstream_address(const std::string& v4, const std::string& v6) const;
+
   // Makes the node's RX queue for a flow a function of the sender's CPU: a socket in the client
   // or upstream namespace that first sends from CPU q uses TX queue q of its eth0 (XPS), and
   // veth delivers into the peer's RX queue of the same number. Without it the kernel hashes
@@ -59,9 +66,14 @@ class Topology {
 };
 
 // knotd answering authoritatively for `example.test` on the upstream addresses, port 53. The
-// zone has `names` A + AAAA records host0..host<names-1>.example.test (203.0.113.0/24 and
-// 2001:db8:e::/64 addresses), plus www. Files live in a fresh temporary directory, removed on
-// destruction, after knotd is stopped.
+// zone has `names` A + AAAA records host0..host<names-1>.example.test (hostN: 203.0.113.<N+1>
+// and 2001:db8:e::<N+1 in hex>), plus www (203.0.113.80,
+// 2001:db8:e::80), TTL 300, and for the policy tests:
+//   alias1 -> host11; alias2 -> alias2-b -> host12; alias3 -> alias3-b -> alias3-c -> host13;
+//   alias4 -> host14; alias5 -> alias5-b -> host15; wwwalias -> www   (CNAME chains)
+//   short (A 203.0.113.251, AAAA 2001:db8:e::fb, TTL 2); shortalias -> short (TTL 300)
+// Each chain ends at its own host, so plumbing one test case never releases another at once. Files
+// live in a fresh temporary directory, removed on destruction, after knotd is stopped.
 class Knotd {
  public:
   static constexpr const char* kZone = "example.test";
@@ -106,8 +118,8 @@ class Dnsproxyd {
 
   int stop();
   void kill_hard();  // SIGKILL, as a crash would: leaves the program attached and pinned
-  // SIGUSR1, then waits up to timeout_ms for the snapshot it triggers ("reason": "signal"); false
-  // if none came.
+  // SIGUSR1, then waits up to timeout_ms for the snapshot it triggers ("reason": "signal") or a
+  // later one; false if none came.
   bool report_counters(int timeout_ms = 5000);
   std::string log() const;
   const std::string& pin_dir() const { return pin_dir_; }

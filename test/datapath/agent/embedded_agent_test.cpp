@@ -35,7 +35,7 @@ bool readable(int fd, int timeout_ms) {
 
 TEST(EmbeddedAgentTest, PlumbsABatchIntoTheAllowMapBeforeReportingIt) {
   DNSPROXY_REQUIRE_PRIVILEGES();
-  auto agent = EmbeddedAgent::create({.grace = 10s});
+  auto agent = EmbeddedAgent::create({.maps = {.grace = 10s}});
   ASSERT_TRUE(agent) << agent.error().message;
   const auto now = Clock::now();
   (*agent)->submit(batch(7, now + 30s));
@@ -50,11 +50,11 @@ TEST(EmbeddedAgentTest, PlumbsABatchIntoTheAllowMapBeforeReportingIt) {
   EXPECT_FALSE(*allow.allows(101, ip("203.0.113.7"), now + 41s));
   EXPECT_TRUE(*allow.allows(101, ip("2001:db8:e::7"), now));
   EXPECT_FALSE(*allow.allows(102, ip("203.0.113.7"), now));
-  EXPECT_EQ((*agent)->counters().get(EmbeddedAgentCounter::kAddressesPlumbed), 2u);
+  EXPECT_EQ((*agent)->counters().get(AgentMapsCounter::kAddressesPlumbed), 2u);
   // Expiry removes both once TTL + grace passed.
   (*agent)->expire(now + 41s);
   EXPECT_EQ(*allow.size(), 0u);
-  EXPECT_EQ((*agent)->counters().get(EmbeddedAgentCounter::kAllowExpired), 2u);
+  EXPECT_EQ((*agent)->counters().get(AgentMapsCounter::kAllowExpired), 2u);
 }
 
 TEST(EmbeddedAgentTest, APlumbDelayHoldsTheAnswerBack) {
@@ -103,7 +103,7 @@ TEST(EmbeddedAgentTest, PinsThePolicyFilesEndpointsAndPrefixesAndReplacesThem) {
   ASSERT_TRUE(prefixes);
   ASSERT_EQ(prefixes->size(), 1u);
   EXPECT_EQ((*prefixes)[0].identity, 20002u);
-  EXPECT_EQ((*agent)->counters().get(EmbeddedAgentCounter::kPolicyLoads), 2u);
+  EXPECT_EQ((*agent)->counters().get(AgentMapsCounter::kPolicyLoads), 2u);
   // The allow map is pinned beside them; the agent's pins go with it.
   EXPECT_TRUE(AllowMap::open_pinned(pinned_allow_map(bpffs->path())));
   agent->reset();

@@ -50,6 +50,23 @@ TEST(ConfigTest, EveryBadValueIsExit2AndNamesItsFlag) {
          c.stats_interval = 0;
        },
        "--stats-interval"},
+      {"agent without policy", [](Config& c) { c.agent = "unix:/run/agent.sock"; },
+       "--agent needs --policy"},
+      {"agent not unix",
+       [](Config& c) {
+         c.forward_all = false;
+         c.policy_file = "p.yaml";
+         c.agent = "localhost:50051";
+       },
+       "--agent: \"localhost:50051\" is not unix:PATH"},
+      {"agent with the embedded agent's delay",
+       [](Config& c) {
+         c.forward_all = false;
+         c.policy_file = "p.yaml";
+         c.agent = "unix:/run/agent.sock";
+         c.agent_plumb_delay = 5;
+       },
+       "--agent-plumb-delay is the embedded agent's"},
   };
   for (const Case& c : cases) {
     Config config = valid_config();

@@ -173,6 +173,28 @@ TEST(CoordinatorTest, ExpiredMappingsLeaveThePublishedPlumbedSet) {
   EXPECT_FALSE(f.store.current().is_plumbed(101, ip("203.0.113.1"), kT0 + 1s));
 }
 
+TEST(CoordinatorTest, TheMappingGaugeFollowsTheCacheWithoutAnAgent) {
+  Fixture f;
+  const auto gauge = [&] {
+    return f.coordinator.counters().get(CoordinatorCounter::kFqdnMappings);
+  };
+  EXPECT_EQ(gauge(), 0u);
+  f.coordinator.on_notice(0, notice(1, kApi, "203.0.113.1", 0, 101, 2), kT0);
+  f.coordinator.on_notice(0, notice(1, kCdn, "203.0.113.1", MappingNotice::kLastOfTicket, 101, 9),
+                          kT0);
+  EXPECT_EQ(gauge(), 2u);
+  f.coordinator.on_notice(0, notice(2, kApi, "203.0.113.1", MappingNotice::kLastOfTicket, 101, 2),
+                          kT0 + 1s);  // the same mapping again: refreshed, not added
+  EXPECT_EQ(gauge(), 2u);
+  f.coordinator.expire(kT0 + 2s);
+  EXPECT_EQ(gauge(), 2u);
+  f.coordinator.expire(kT0 + 3s);
+  EXPECT_EQ(gauge(), 1u);
+  f.coordinator.expire(kT0 + 9s);
+  EXPECT_EQ(gauge(), 0u);
+  EXPECT_EQ(gauge(), f.coordinator.cache().mapping_count());
+}
+
 TEST(CoordinatorTest, AFullAckRingKeepsTheRestForLater) {
   Fixture f;
   f.coordinator.on_notice(0, notice(1, kApi, "203.0.113.1"), kT0);

@@ -320,6 +320,36 @@ TEST(PolicyHandlerTest, PlumbedAddressesAreReleasedAtOnce) {
   EXPECT_TRUE(f.notices().empty());
 }
 
+// The client may use an address for the answer's TTL: a plumbed address whose plumbing ends
+// sooner is released at once and sent again, without a ticket, so the agent extends it; one
+// whose plumbing covers the TTL (within kRefreshSlack) is not.
+TEST(PolicyHandlerTest, APlumbedAddressIsRefreshedWhenTheAnswerOutlivesItsPlumbing) {
+  Fixture f;
+  const auto now = policy::Clock::time_point(std::chrono::nanoseconds(kNow));
+  auto plumbed = std::make_shared<policy::PlumbedSet>(16);
+  plumbed->insert(101, ip("203.0.113.1"), now + 10s);      // the answer's TTL is 60 s
+  plumbed->insert(101, ip("203.0.113.2"), now + 59500ms);  // within the slack
+  f.store.replace({.plumbed = plumbed});
+  f.forward_query("www.example.com");
+  Frame r = frame(true, answer("www.example.com", 1));
+  EXPECT_EQ(f.decide(r).kind, VerdictKind::kForward);
+  EXPECT_EQ(f.count(PolicyCounter::kReleasedPlumbed), 1u);
+  const std::vector<MappingNotice> sent = f.notices();
+  ASSERT_EQ(sent.size(), 1u);
+  EXPECT_EQ(sent[0].ip, ip("203.0.113.1"));
+  EXPECT_EQ(sent[0].ttl, 60u);
+  EXPECT_NE(sent[0].flags & MappingNotice::kNoTicket, 0);
+  EXPECT_NE(sent[0].flags & MappingNotice::kLastOfTicket, 0);
+  EXPECT_EQ(f.count(PolicyCounter::kNotices), 1u);
+  EXPECT_EQ(f.handler->parked(), 0u);
+
+  f.forward_query("api.example.com", 0x1235);
+  Frame covered = frame(true, answer("api.example.com", 2, 0x1235));
+  EXPECT_EQ(f.decide(covered).kind, VerdictKind::kForward);
+  EXPECT_EQ(f.count(PolicyCounter::kReleasedPlumbed), 2u);
+  EXPECT_TRUE(f.notices().empty());
+}
+
 TEST(PolicyHandlerTest, AtTheMaxDelayAParkedResponseIsReleasedOrServfail) {
   for (bool servfail : {false, true}) {
     SCOPED_TRACE(servfail ? "servfail" : "release");
