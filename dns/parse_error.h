@@ -1,7 +1,9 @@
 // Why the codec rejected a packet: one enumerator per reason, so the worker can keep one counter
-// per reason (an array of ParseError::kCount counters indexed by the enum).
+// per reason. ParseError and counter_names(ParseError) form a counter set in the sense of
+// common/counters.h (the policy handler counts queries' and responses' rejections by it).
 #pragma once
 
+#include <array>
 #include <cstddef>
 #include <cstdint>
 #include <string_view>
@@ -39,7 +41,19 @@ enum class ParseError : uint8_t {
 
 inline constexpr size_t kParseErrorCount = static_cast<size_t>(ParseError::kCount);
 
-// A stable snake_case name, for counters, logs and `dnsproxyctl dns decode`.
+// Stable snake_case names, one per reason in enum order, for counters, logs and
+// `dnsproxyctl dns decode`: the only place they are spelled.
+constexpr std::array<std::string_view, kParseErrorCount> counter_names(ParseError) {
+  return {"shorter_than_header",   "longer_than_maximum", "qdcount_not_one",
+          "opcode_not_query",      "not_a_query",         "not_a_response",
+          "trailing_bytes",        "name_truncated",      "bad_label_length",
+          "name_too_long",         "pointer_into_header", "forward_pointer",
+          "pointer_loop",          "too_many_pointers",   "question_truncated",
+          "record_truncated",      "bad_address_length",  "bad_cname_rdata",
+          "opt_not_in_additional", "opt_owner_not_root",  "duplicate_opt"};
+}
+
+// The reason's name from counter_names, or "unknown" for a value past the last reason.
 [[nodiscard]] std::string_view to_string(ParseError error) noexcept;
 
 }  // namespace dnsproxy::dns

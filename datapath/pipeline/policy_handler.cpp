@@ -129,7 +129,10 @@ PolicyHandler::Verdict PolicyHandler::on_query(const RxPacket& rx, const dns_ste
                                                const Flow& flow) noexcept {
   const std::span<uint8_t> payload = as_u8(rx.bytes.subspan(meta.dns_offset, flow.dns_length));
   const auto query = dns::parse_query(payload);
-  if (!query) return Verdict::dropped(PolicyDrop::kMalformedQuery);
+  if (!query) {
+    counters_.add(parse_error_counter(false, query.error()));
+    return Verdict::dropped(PolicyDrop::kMalformedQuery);
+  }
   std::array<uint8_t, dns::kMaxNameWireLength> qname;
   const size_t qname_length = dns::copy_question_name(*query, qname);
   const std::span<const uint8_t> name(qname.data(), qname_length);
@@ -161,7 +164,10 @@ PolicyHandler::Verdict PolicyHandler::on_response(const RxPacket& rx, const dns_
                                                   const Flow& flow) noexcept {
   const std::span<uint8_t> payload = as_u8(rx.bytes.subspan(meta.dns_offset, flow.dns_length));
   const auto response = dns::parse_response(payload);
-  if (!response) return Verdict::dropped(PolicyDrop::kMalformedResponse);
+  if (!response) {
+    counters_.add(parse_error_counter(true, response.error()));
+    return Verdict::dropped(PolicyDrop::kMalformedResponse);
+  }
   std::array<uint8_t, dns::kMaxNameWireLength> qname;
   const size_t qname_length = dns::copy_question_name(*response, qname);
   const std::span<const uint8_t> name(qname.data(), qname_length);
@@ -342,7 +348,10 @@ PolicyHandler::Verdict PolicyHandler::time_out(Parked& parked) noexcept {
   const std::span<uint8_t> payload =
       as_u8(parked.bytes.subspan(meta.dns_offset, parked.dns_length));
   const auto response = dns::parse_response(payload);  // parsed fine when it was parked
-  if (!response) return Verdict::dropped(PolicyDrop::kMalformedResponse);
+  if (!response) {
+    counters_.add(parse_error_counter(true, response.error()));
+    return Verdict::dropped(PolicyDrop::kMalformedResponse);
+  }
   const size_t answer =
       dns::write_error_answer(payload, *response, dns::ErrorAnswer::kServFail, config_.answers);
   const uint32_t length = resize_payload(parked.bytes, meta, answer);

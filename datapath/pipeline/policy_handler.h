@@ -44,14 +44,15 @@
 #include "datapath/pipeline/query_tracker.h"
 #include "datapath/worker.h"
 #include "dns/answer_writer.h"
+#include "dns/parse_error.h"
 #include "policy/snapshot.h"
 
 namespace dnsproxy::datapath::pipeline {
 
 // Why the policy handler drops a packet; one counter each (the worker counts them).
 enum class PolicyDrop : uint8_t {
-  kMalformedQuery,     // the DNS codec rejected a query
-  kMalformedResponse,  // ... a response
+  kMalformedQuery,     // the DNS codec rejected a query (why: malformed_query_<reason> counters)
+  kMalformedResponse,  // ... a response (malformed_response_<reason>)
   kBadOffsets,         // dns_steer's offsets or the UDP length do not fit the packet
   kNotForwarded,       // the FIB has no next hop (local, unreachable, MTU, forwarding off)
   kTtlExceeded,        // IPv4 TTL / IPv6 hop limit <= 1
@@ -83,8 +84,20 @@ enum class PolicyCounter : uint8_t {
   kNotices,              // mappings sent to the control thread
   kMappingsTruncated,    // addresses beyond kMaxNotices of one response (not plumbed)
   kLateAcks,             // ACKs for tickets released already (at the max delay)
-  kCount,
+  // Why the codec rejected a query: one counter per dns::ParseError, in its order (the reasons
+  // behind the malformed_query drop; parse_error_counter() picks one). Then the same for
+  // responses (malformed_response).
+  kMalformedQueryReasons,
+  kMalformedResponseReasons = kMalformedQueryReasons + dns::kParseErrorCount,
+  kCount = kMalformedResponseReasons + dns::kParseErrorCount,
 };
+
+[[nodiscard]] constexpr PolicyCounter parse_error_counter(bool response,
+                                                          dns::ParseError error) noexcept {
+  const auto first = static_cast<size_t>(response ? PolicyCounter::kMalformedResponseReasons
+                                                  : PolicyCounter::kMalformedQueryReasons);
+  return static_cast<PolicyCounter>(first + static_cast<size_t>(error));
+}
 
 constexpr std::array<std::string_view, 12> counter_names(PolicyDrop) {
   return {"malformed_query",    "malformed_response",
@@ -95,23 +108,60 @@ constexpr std::array<std::string_view, 12> counter_names(PolicyDrop) {
           "parked_full",        "notice_ring_full"};
 }
 
-constexpr std::array<std::string_view, 16> counter_names(PolicyCounter) {
-  return {"allowed",
-          "denied_unknown_source",
-          "denied_no_rule_for_port",
-          "denied_server_not_selected",
-          "denied_name_not_allowed",
-          "responses",
-          "released_no_selector",
-          "released_plumbed",
-          "released_before_plumb",
-          "responses_parked",
-          "released_on_ack",
-          "released_at_max_delay",
-          "servfail_at_max_delay",
-          "notices",
-          "mappings_truncated",
-          "late_acks"};
+namespace detail {
+// "malformed_query_<reason>" then "malformed_response_<reason>" for every dns::ParseError, built
+// at compile time from dns::counter_names(ParseError), so each reason is still spelled once. The
+// counter names below point into this static array.
+inline constexpr std::string_view kMalformedPrefixes[] = {"malformed_query_",
+                                                          "malformed_response_"};
+constexpr size_t malformed_names_size() {
+  size_t size = 0;
+  for (std::string_view prefix : kMalformedPrefixes)
+    for (std::string_view reason : dns::counter_names(dns::ParseError{}))
+      size += prefix.size() + reason.size();
+  return size;
+}
+inline constexpr auto kMalformedNames = [] {
+  std::array<char, malformed_names_size()> chars{};
+  size_t at = 0;
+  for (std::string_view prefix : kMalformedPrefixes)
+    for (std::string_view reason : dns::counter_names(dns::ParseError{})) {
+      for (char c : prefix) chars[at++] = c;
+      for (char c : reason) chars[at++] = c;
+    }
+  return chars;
+}();
+}  // namespace detail
+
+// (kCount spelled out: kCounterCount needs this function declared already.)
+constexpr std::array<std::string_view, static_cast<size_t>(PolicyCounter::kCount)> counter_names(
+    PolicyCounter) {
+  std::array<std::string_view, static_cast<size_t>(PolicyCounter::kCount)> names = {
+      "allowed",
+      "denied_unknown_source",
+      "denied_no_rule_for_port",
+      "denied_server_not_selected",
+      "denied_name_not_allowed",
+      "responses",
+      "released_no_selector",
+      "released_plumbed",
+      "released_before_plumb",
+      "responses_parked",
+      "released_on_ack",
+      "released_at_max_delay",
+      "servfail_at_max_delay",
+      "notices",
+      "mappings_truncated",
+      "late_acks"};
+  size_t at = 0;
+  size_t slot = static_cast<size_t>(PolicyCounter::kMalformedQueryReasons);
+  for (std::string_view prefix : detail::kMalformedPrefixes)
+    for (std::string_view reason : dns::counter_names(dns::ParseError{})) {
+      names[slot++] =
+          std::string_view(detail::kMalformedNames.data() + at, prefix.size() + reason.size());
+      at += prefix.size() + reason.size();
+    }
+  return names;
 }
 
 struct PolicyHandlerConfig {

@@ -6,6 +6,7 @@
 
 #include <cstring>
 #include <memory>
+#include <set>
 #include <vector>
 
 #include "dns/message.h"
@@ -193,6 +194,58 @@ TEST(PolicyHandlerTest, MalformedPacketsAreDroppedWithTheirReason) {
   Frame cut = frame(false, query("www.example.com"));
   cut.length -= 4;  // UDP length now runs past the frame
   EXPECT_EQ(f.decide(cut).drop, PolicyDrop::kBadOffsets);
+}
+
+// Behind the malformed_query / malformed_response drops, every rejection reason of the codec has
+// a counter of its own, named from dns::counter_names(ParseError).
+TEST(PolicyHandlerTest, EveryCodecRejectionHasItsOwnCounter) {
+  std::set<std::string_view> names;
+  for (std::string_view name : counter_names(PolicyCounter{})) {
+    EXPECT_FALSE(name.empty());
+    names.insert(name);
+  }
+  EXPECT_EQ(names.size(), kCounterCount<PolicyCounter>) << "every counter named once";
+  EXPECT_EQ(counter_name(parse_error_counter(false, dns::ParseError::kShorterThanHeader)),
+            "malformed_query_shorter_than_header");
+  EXPECT_EQ(counter_name(parse_error_counter(true, dns::ParseError::kDuplicateOpt)),
+            "malformed_response_duplicate_opt");
+
+  Fixture f;
+  std::vector<uint8_t> two_questions = query("www.example.com");
+  two_questions[5] = 2;  // QDCOUNT 2
+  std::vector<uint8_t> cut_name = query("www.example.com");
+  cut_name.resize(14);  // the header and the first bytes of the name
+  std::vector<uint8_t> two_question_answer = answer("www.example.com", 1);
+  two_question_answer[5] = 2;
+  const struct {
+    bool response;
+    std::vector<uint8_t> dns;
+    dns::ParseError reason;
+  } cases[] = {
+      {false, two_questions, dns::ParseError::kQdcountNotOne},
+      {false, cut_name, dns::ParseError::kNameTruncated},
+      {false, answer("www.example.com", 1), dns::ParseError::kNotAQuery},
+      {true, query("www.example.com"), dns::ParseError::kNotAResponse},
+      {true, two_question_answer, dns::ParseError::kQdcountNotOne},
+  };
+  for (const auto& c : cases) {
+    SCOPED_TRACE(counter_name(parse_error_counter(c.response, c.reason)));
+    Frame packet = frame(c.response, c.dns);
+    const uint64_t before = f.count(parse_error_counter(c.response, c.reason));
+    const auto v = f.decide(packet);
+    EXPECT_EQ(v.kind, VerdictKind::kDrop);
+    EXPECT_EQ(v.drop, c.response ? PolicyDrop::kMalformedResponse : PolicyDrop::kMalformedQuery);
+    EXPECT_EQ(f.count(parse_error_counter(c.response, c.reason)), before + 1);
+  }
+  // One count per rejection: the reasons add up to the drops.
+  uint64_t queries = 0, responses = 0;
+  for (size_t i = 0; i < dns::kParseErrorCount; ++i) {
+    queries += f.count(parse_error_counter(false, static_cast<dns::ParseError>(i)));
+    responses += f.count(parse_error_counter(true, static_cast<dns::ParseError>(i)));
+  }
+  EXPECT_EQ(queries, 3u);
+  EXPECT_EQ(responses, 2u);
+  EXPECT_EQ(f.count(PolicyCounter::kAllowed), 0u);
 }
 
 TEST(PolicyHandlerTest, OnlyAnswersToForwardedQueriesAreAccepted) {
