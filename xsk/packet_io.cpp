@@ -17,6 +17,7 @@ Result<std::unique_ptr<XskPacketIo>> XskPacketIo::create(std::unique_ptr<Umem> u
     io->sockets_.push_back(std::move(*socket));
   }
   io->poll_fds_.push_back(pollfd{.fd = -1, .events = POLLIN, .revents = 0});  // the wake fd
+  io->port_counters_ = std::make_unique<PortCounters[]>(io->sockets_.size());
   // Fair share: every socket may hold frame_count / sockets frames in its fill and RX rings (at
   // most its ring size); what the shares leave over stays free for TX.
   const uint32_t share = fill_share(io->umem_->config().frame_count, io->sockets_.size());

@@ -14,6 +14,7 @@
 #include <span>
 #include <vector>
 
+#include "common/counters.h"
 #include "common/result.h"
 #include "datapath/packet_io.h"
 #include "xsk/socket.h"
@@ -51,10 +52,23 @@ class XskPacketIo {
 
   void service() noexcept;
   [[nodiscard]] uint32_t receive(size_t port, std::span<Packet> out) noexcept {
-    return sockets_[port]->receive(out);
+    const uint32_t n = sockets_[port]->receive(out);
+    port_counters_[port].rx_packets.add(n);
+    return n;
   }
   [[nodiscard]] uint32_t transmit(size_t port, std::span<const Packet> packets) noexcept {
-    return sockets_[port]->transmit(packets);
+    const uint32_t n = sockets_[port]->transmit(packets);
+    port_counters_[port].tx_packets.add(n);
+    return n;
+  }
+  // Packets received from and queued for transmission on one socket (its interface and queue),
+  // written by the worker, read by the control thread.
+  struct PortCounters {
+    RelaxedCounter rx_packets;
+    RelaxedCounter tx_packets;
+  };
+  [[nodiscard]] const PortCounters& port_counters(size_t port) const noexcept {
+    return port_counters_[port];
   }
   void release(Packet packet) noexcept { umem_->pool().release(packet.addr, FramePlace::kWorker); }
   void park(Packet packet) noexcept {
@@ -88,8 +102,9 @@ class XskPacketIo {
   explicit XskPacketIo(std::unique_ptr<Umem> umem) : umem_(std::move(umem)) {}
 
   std::unique_ptr<Umem> umem_;
-  std::vector<std::unique_ptr<Socket>> sockets_;  // destroyed before umem_ (see ~XskPacketIo)
-  std::vector<pollfd> poll_fds_;                  // one per socket, then a slot for the wake fd
+  std::vector<std::unique_ptr<Socket>> sockets_;   // destroyed before umem_ (see ~XskPacketIo)
+  std::vector<pollfd> poll_fds_;                   // one per socket, then a slot for the wake fd
+  std::unique_ptr<PortCounters[]> port_counters_;  // one per socket
   bool busy_poll_ = false;
 };
 

@@ -574,10 +574,11 @@ Snapshot collect(const Workers<typename Mode::Handler>& workers, const Mode& mod
     worker.frames = slot->io->frame_counts();
     for (size_t port = 0; port < slot->io->port_count(); ++port) {
       const xsk::Socket& socket = slot->io->socket(port);
-      worker.sockets.push_back(
-          SocketSnapshot{socket.interface(), socket.ifindex(), socket.queue(), socket.zero_copy(),
-                         datapath::to_string(steer.attached_mode(socket.ifindex())),
-                         socket.busy_poll(), socket.kernel_stats()});
+      const auto& counted = slot->io->port_counters(port);
+      worker.sockets.push_back(SocketSnapshot{
+          socket.interface(), socket.ifindex(), socket.queue(), socket.zero_copy(),
+          datapath::to_string(steer.attached_mode(socket.ifindex())), socket.busy_poll(),
+          counted.rx_packets.get(), counted.tx_packets.get(), socket.kernel_stats()});
     }
     // After the workers stopped every frame is back: consistent, none in a worker's hands, none
     // parked, none leaked on the way.

@@ -87,6 +87,17 @@ std::string to_prometheus(const Snapshot& snapshot) {
                         socket.xdp_mode, socket.busy_poll ? "true" : "false"),
             1);
   }
+  for (const auto& [name, member] : {std::pair{"rx_packets", &SocketSnapshot::rx_packets},
+                                     std::pair{"tx_packets", &SocketSnapshot::tx_packets}}) {
+    Family family(out, fmt::format("dnsproxy_socket_{}_total", name), "counter",
+                  fmt::format("Packets {} on one AF_XDP socket (interface and queue).",
+                              member == &SocketSnapshot::rx_packets ? "received" : "transmitted"));
+    for (size_t w = 0; w < snapshot.workers.size(); ++w)
+      for (const SocketSnapshot& socket : snapshot.workers[w].sockets)
+        family.sample(fmt::format("worker=\"{}\",interface=\"{}\",queue=\"{}\"", w,
+                                  socket.interface, socket.queue),
+                      socket.*member);
+  }
   for (const auto& [stat, member] : kernel_stat_fields()) {
     Family family(out, fmt::format("dnsproxy_socket_{}_total", stat), "counter",
                   fmt::format("AF_XDP socket kernel statistic {} (XDP_STATISTICS).", stat));

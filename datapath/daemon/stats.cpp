@@ -106,6 +106,8 @@ nlohmann::json to_json(const Snapshot& snapshot) {
                          {"bind_mode", socket.zero_copy ? "zerocopy" : "copy"},
                          {"xdp_mode", std::string(socket.xdp_mode)},
                          {"busy_poll", socket.busy_poll},
+                         {"rx_packets", socket.rx_packets},
+                         {"tx_packets", socket.tx_packets},
                          {"kernel", kernel}});
     }
     entry["sockets"] = sockets;
@@ -168,8 +170,9 @@ std::vector<std::string> report_lines(const Snapshot& snapshot) {
       std::string kernel;
       for (const auto& [name, member] : kKernelStats)
         kernel += fmt::format(" {}={}", name, socket.kernel.*member);
-      lines.push_back(fmt::format("worker {}: {} queue {}: kernel{}", w, socket.interface,
-                                  socket.queue, kernel));
+      lines.push_back(fmt::format("worker {}: {} queue {}: rx_packets={} tx_packets={} kernel{}", w,
+                                  socket.interface, socket.queue, socket.rx_packets,
+                                  socket.tx_packets, kernel));
     }
   }
   if (snapshot.dns_steer)

@@ -33,6 +33,8 @@ struct SocketSnapshot {
   bool zero_copy = false;
   std::string_view xdp_mode;  // how dns_steer is attached on the interface
   bool busy_poll = false;
+  uint64_t rx_packets = 0;  // received on this socket (its interface and queue)
+  uint64_t tx_packets = 0;  // queued for transmission on it
   xsk::Socket::KernelStats kernel;
 };
 

@@ -303,6 +303,15 @@ TEST_F(ServiceTest, PrometheusMetricsAreServedLive) {
   EXPECT_NE(body.find("dnsproxy_dns_steer_packets_total{counter=\"redirect\"} 2\n"),
             std::string::npos)
       << body;
+  // The query came in on cli0 and left on up0; the answer the other way.
+  EXPECT_NE(body.find("dnsproxy_socket_rx_packets_total{worker=\"0\",interface=\"cli0\","
+                      "queue=\"0\"} 1\n"),
+            std::string::npos)
+      << body;
+  EXPECT_NE(body.find("dnsproxy_socket_tx_packets_total{worker=\"0\",interface=\"up0\","
+                      "queue=\"0\"} 1\n"),
+            std::string::npos)
+      << body;
   const std::string path = "/tmp/dnsproxyd-scrape-" + std::to_string(getpid()) + ".txt";
   std::ofstream(path) << body;
   auto check = run_command({"sh", "-c", "promtool check metrics < " + path});
