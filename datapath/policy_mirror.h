@@ -42,6 +42,8 @@ class Fd {
   Fd& operator=(const Fd&) = delete;
   ~Fd();
   [[nodiscard]] int get() const noexcept { return fd_; }
+  // Gives the descriptor up to a new owner (one that closes it itself, such as gRPC).
+  [[nodiscard]] int release() noexcept { return std::exchange(fd_, -1); }
 
  private:
   int fd_ = -1;

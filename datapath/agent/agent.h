@@ -30,8 +30,8 @@ struct BatchResult {
 // The link to the agent, as the stats snapshot and the admin CLI show it.
 enum class LinkState : uint8_t {
   kUp,          // batches are being answered
-  kConnecting,  // not connected yet, or reconnecting
-  kDown,        // lost; mappings are kept until it is back
+  kConnecting,  // never up yet (the first connection is still being tried)
+  kDown,        // was up, lost; reconnecting, mappings kept until it is back
 };
 [[nodiscard]] std::string_view to_string(LinkState state) noexcept;
 

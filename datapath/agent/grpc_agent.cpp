@@ -2,49 +2,117 @@
 
 #include <pthread.h>
 #include <signal.h>
-#include <sys/stat.h>
+#include <sys/epoll.h>
+#include <sys/timerfd.h>
+#include <unistd.h>
 
 #include <cerrno>
 #include <condition_variable>
 #include <cstring>
 #include <deque>
 #include <mutex>
+#include <random>
 
+#include <grpcpp/create_channel_posix.h>
 #include <grpcpp/grpcpp.h>
 #include <spdlog/spdlog.h>
 
+#include "datapath/pipeline/channel.h"
 #include "dnsproxy/v1/agent.grpc.pb.h"
 
 namespace dnsproxy::datapath::agent {
+namespace {
 
-Result<std::string> unix_socket_path(std::string_view target) {
-  constexpr std::string_view kScheme = "unix:";
-  if (!target.starts_with(kScheme) || target.size() == kScheme.size())
-    return fail("--agent: \"", std::string(target), "\" is not unix:PATH");
-  return std::string(target.substr(kScheme.size()));
+// HTTP/2 keepalive on every connection: a ping after 2 s without traffic, the connection dropped
+// when it is not answered within 1 s. A crashed agent shows at once (EOF on the unix socket);
+// this finds a hung one (stopped, wedged) within 3 s. The agent must accept pings this often
+// (dnsproxy-agent sets GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS to match).
+constexpr int kKeepaliveTimeMs = 2000;
+constexpr int kKeepaliveTimeoutMs = 1000;
+
+// gRPC starts threads as it needs them, and they inherit the signal mask of the thread that made
+// them. With every signal blocked they never take the process's signals (SIGTERM's default
+// action would kill the daemon before its signalfd saw it); the caller's mask is restored after.
+template <class F>
+void with_signals_blocked(F&& f) {
+  sigset_t all;
+  sigset_t previous;
+  sigfillset(&all);
+  pthread_sigmask(SIG_BLOCK, &all, &previous);
+  f();
+  pthread_sigmask(SIG_SETMASK, &previous, nullptr);
 }
 
-// Everything gRPC's threads touch. The stream's reactor: one read always pending (the next ACK),
-// at most one write in flight (gRPC allows one), the rest of the batches queued behind it.
-// Reactions only move data under `mutex_` and ring the eventfd; decisions are the control
-// thread's, in GrpcAgent::poll().
-class GrpcAgent::Link final : public grpc::ClientBidiReactor<v1::MappingBatch, v1::BatchAck> {
+std::string describe(const grpc::Status& status) {
+  if (status.ok()) return "the agent closed the stream";
+  return fmt::format("{} (gRPC status {})", status.error_message(),
+                     static_cast<int>(status.error_code()));
+}
+
+}  // namespace
+
+struct GrpcAgent::Event {
+  enum class Kind : uint8_t { kUp, kAck, kReadClosed, kDone };
+  Kind kind = Kind::kUp;
+  uint64_t stream = 0;
+  v1::BatchAck ack;   // kAck
+  std::string error;  // kDone: why the stream ended
+};
+
+// The reactions' way to the control thread. Everything is posted under the mutex, the eventfd
+// rung inside it: once the destructor saw `live` reach 0, no reaction touches the mailbox again.
+struct GrpcAgent::Mailbox {
+  explicit Mailbox(pipeline::EventFd eventfd) : wake(std::move(eventfd)) {}
+
+  void post(Event event) {
+    std::lock_guard lock(mutex);
+    events.push_back(std::move(event));
+    wake.signal();
+  }
+  // A stream's last reaction (OnDone).
+  void finish(Event event) {
+    std::lock_guard lock(mutex);
+    events.push_back(std::move(event));
+    --live;
+    wake.signal();
+    finished.notify_all();
+  }
+  std::vector<Event> take() {
+    std::lock_guard lock(mutex);
+    return std::exchange(events, {});
+  }
+
+  pipeline::EventFd wake;
+  std::mutex mutex;
+  std::condition_variable finished;
+  size_t live = 0;  // streams started whose OnDone has not run
+  std::vector<Event> events;
+};
+
+// One connection and its Mappings stream. A hold taken at the start keeps gRPC from finishing the
+// stream (OnDone) until release(), so the control thread may write to it until then. One read is
+// always pending (the next ACK); at most one write is in flight (gRPC allows one), the rest
+// queued behind it. The control thread destroys it once its OnDone was posted.
+class GrpcAgent::Stream final : public grpc::ClientBidiReactor<v1::MappingBatch, v1::BatchAck> {
  public:
-  Link(const std::string& target, pipeline::EventFd& wake)
-      : channel_(grpc::CreateChannel(target, grpc::InsecureChannelCredentials())),
+  Stream(uint64_t id, std::shared_ptr<grpc::Channel> channel, Mailbox& mailbox)
+      : id_(id),
+        channel_(std::move(channel)),
         stub_(v1::AgentLink::NewStub(channel_)),
-        wake_(wake) {
+        mailbox_(mailbox) {
     stub_->async()->Mappings(&context_, this);
+    AddHold();
     StartRead(&incoming_);
     StartCall();
   }
 
-  // Control thread. A stream that ended drops the batch: poll() fails it with the others.
+  [[nodiscard]] uint64_t id() const noexcept { return id_; }
+
+  // Control thread, before release().
   void send(v1::MappingBatch batch) {
     const v1::MappingBatch* next = nullptr;
     {
       std::lock_guard lock(mutex_);
-      if (done_) return;
       outgoing_.push_back(std::move(batch));
       if (!writing_) {
         writing_ = true;
@@ -53,45 +121,22 @@ class GrpcAgent::Link final : public grpc::ClientBidiReactor<v1::MappingBatch, v
     }
     if (next) StartWrite(next);
   }
-
-  struct Events {
-    bool up = false;
-    bool done = false;
-    std::string error;
-    std::vector<v1::BatchAck> acks;
-  };
-  // Control thread: what the reactions left since the last call.
-  void take(Events& events) {
-    std::lock_guard lock(mutex_);
-    events.up = up_;
-    events.done = done_;
-    events.error = error_;
-    events.acks.swap(acks_);
-  }
-
-  // Ends the stream (if it has not ended) and waits for its last reaction.
-  void cancel_and_wait() {
-    context_.TryCancel();
-    std::unique_lock lock(mutex_);
-    finished_.wait(lock, [this] { return done_; });
-  }
+  // Control thread, once: no more writes; gRPC may finish the stream now.
+  void release() { RemoveHold(); }
+  // Control thread, until this object is destroyed: ends the stream if it still runs.
+  void cancel() { context_.TryCancel(); }
 
   void OnReadInitialMetadataDone(bool ok) override {
-    if (!ok) return;  // the stream failed; OnDone says why
-    {
-      std::lock_guard lock(mutex_);
-      up_ = true;
-    }
-    wake_.signal();
+    if (ok) mailbox_.post({.kind = Event::Kind::kUp, .stream = id_, .ack = {}, .error = {}});
   }
 
   void OnReadDone(bool ok) override {
-    if (!ok) return;  // no more ACKs: OnDone follows
-    {
-      std::lock_guard lock(mutex_);
-      acks_.push_back(std::move(incoming_));
+    if (!ok) {  // no more ACKs: the stream ended or broke; OnDone says why, after release()
+      mailbox_.post({.kind = Event::Kind::kReadClosed, .stream = id_, .ack = {}, .error = {}});
+      return;
     }
-    wake_.signal();
+    mailbox_.post(
+        {.kind = Event::Kind::kAck, .stream = id_, .ack = std::move(incoming_), .error = {}});
     incoming_.Clear();
     StartRead(&incoming_);
   }
@@ -104,128 +149,262 @@ class GrpcAgent::Link final : public grpc::ClientBidiReactor<v1::MappingBatch, v
       if (ok && !outgoing_.empty())
         next = &outgoing_.front();
       else
-        writing_ = false;  // drained, or the stream broke (OnDone follows)
+        writing_ = false;  // drained, or the stream broke (the batches stay kept)
     }
     if (next) StartWrite(next);
   }
 
-  // The last reaction. The eventfd is rung under the lock: once cancel_and_wait() sees done_,
-  // nothing here touches the agent again.
   void OnDone(const grpc::Status& status) override {
-    std::lock_guard lock(mutex_);
-    done_ = true;
-    error_ = status.ok() ? "the agent closed the stream"
-                         : fmt::format("{} ({})", status.error_message(),
-                                       static_cast<int>(status.error_code()));
-    wake_.signal();
-    finished_.notify_all();
+    mailbox_.finish(
+        {.kind = Event::Kind::kDone, .stream = id_, .ack = {}, .error = describe(status)});
   }
 
  private:
-  std::shared_ptr<grpc::Channel> channel_;
+  const uint64_t id_;
+  std::shared_ptr<grpc::Channel> channel_;  // this connection's alone
   std::unique_ptr<v1::AgentLink::Stub> stub_;
   grpc::ClientContext context_;
-  pipeline::EventFd& wake_;
+  Mailbox& mailbox_;
   v1::BatchAck incoming_;  // the pending read's target (gRPC's threads only)
 
   std::mutex mutex_;
-  std::condition_variable finished_;
   std::deque<v1::MappingBatch> outgoing_;  // front: the write in flight while writing_
   bool writing_ = false;
-  bool up_ = false;
-  bool done_ = false;
-  std::string error_;
-  std::vector<v1::BatchAck> acks_;
 };
 
-GrpcAgent::GrpcAgent(GrpcAgentConfig config, pipeline::EventFd wake)
-    : config_(std::move(config)), wake_(std::move(wake)) {}
+GrpcAgent::GrpcAgent(GrpcAgentConfig config, std::string path, Fd epoll, Fd timer,
+                     std::unique_ptr<Mailbox> mailbox)
+    : config_(std::move(config)),
+      path_(std::move(path)),
+      epoll_(std::move(epoll)),
+      timer_(std::move(timer)),
+      mailbox_(std::move(mailbox)),
+      backoff_(config_.backoff, std::random_device{}()) {}
 
 GrpcAgent::~GrpcAgent() {
-  if (link_) link_->cancel_and_wait();
+  for (const auto& stream : streams_) stream->cancel();
+  if (current_) current_->release();
+  std::unique_lock lock(mailbox_->mutex);
+  mailbox_->finished.wait(lock, [this] { return mailbox_->live == 0; });
 }
 
 Result<std::unique_ptr<GrpcAgent>> GrpcAgent::create(GrpcAgentConfig config) {
   auto path = unix_socket_path(config.target);
   if (!path) return tl::unexpected(path.error());
-  struct stat st {};
-  if (stat(path->c_str(), &st) != 0)
-    return fail("--agent ", config.target, ": ", std::strerror(errno),
-                " (is dnsproxy-agent running with --listen ", config.target, "?)");
-  if (!S_ISSOCK(st.st_mode))
-    return fail("--agent ", config.target, ": ", *path, " is not a socket");
   auto wake = pipeline::EventFd::create();
   if (!wake) return tl::unexpected(wake.error());
-  auto agent = std::unique_ptr<GrpcAgent>(new GrpcAgent(std::move(config), std::move(*wake)));
-  // gRPC starts its threads here; they inherit this thread's signal mask. With every signal
-  // blocked they never take the process's signals (SIGTERM's default action would kill the
-  // daemon before its signalfd saw it); the caller's mask is restored after.
-  sigset_t all;
-  sigset_t previous;
-  sigfillset(&all);
-  pthread_sigmask(SIG_BLOCK, &all, &previous);
-  agent->link_ = std::make_unique<Link>(agent->config_.target, agent->wake_);
-  pthread_sigmask(SIG_SETMASK, &previous, nullptr);
+  Fd timer(timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC));
+  if (timer.get() < 0) return fail("agent link: timerfd_create: ", std::strerror(errno));
+  Fd epoll(epoll_create1(EPOLL_CLOEXEC));
+  if (epoll.get() < 0) return fail("agent link: epoll_create1: ", std::strerror(errno));
+  for (const int fd : {wake->fd(), timer.get()}) {
+    epoll_event event{};
+    event.events = EPOLLIN;
+    event.data.fd = fd;
+    if (epoll_ctl(epoll.get(), EPOLL_CTL_ADD, fd, &event) != 0)
+      return fail("agent link: epoll_ctl: ", std::strerror(errno));
+  }
+  auto agent = std::unique_ptr<GrpcAgent>(
+      new GrpcAgent(std::move(config), std::move(*path), std::move(epoll), std::move(timer),
+                    std::make_unique<Mailbox>(std::move(*wake))));
+  agent->attempt();
   return agent;
 }
 
-void GrpcAgent::submit(pipeline::PlumbBatch batch) {
-  if (state_ == LinkState::kDown) {
-    counters_.add(GrpcAgentCounter::kBatchesRefused);
-    refused_.push_back(
-        {.batch_id = batch.id, .plumbed = false, .error = "agent link down: " + down_reason_});
-    wake_.signal();
+void GrpcAgent::attempt() {
+  counters_.add(GrpcAgentCounter::kConnectAttempts);
+  auto socket = connect_unix(path_);
+  if (!socket) {
+    counters_.add(GrpcAgentCounter::kConnectFailed);
+    retry_later(socket.error().message);
     return;
   }
-  v1::MappingBatch message = encode_batch(batch, pipeline::Clock::now(), config_.identity_of);
-  std::vector<std::string> names;
-  names.reserve(message.mappings_size());
-  for (const v1::Mapping& mapping : message.mappings())
-    names.push_back("endpoint " + std::to_string(mapping.endpoint_id()) + " " + mapping.name());
-  in_flight_.emplace(batch.id, std::move(names));
-  counters_.add(GrpcAgentCounter::kBatchesSent);
-  counters_.add(GrpcAgentCounter::kMappingsSent, static_cast<uint64_t>(message.mappings_size()));
-  link_->send(std::move(message));
+  auto peer = peer_credentials(socket->get());
+  if (!peer) {
+    counters_.add(GrpcAgentCounter::kConnectFailed);
+    retry_later(peer.error().message);
+    return;
+  }
+  if (peer->uid != config_.agent_uid) {
+    counters_.add(GrpcAgentCounter::kPeerRefused);
+    retry_later(
+        fmt::format("refused the peer on {}: it runs as uid {} (pid {}), not --agent-uid {}", path_,
+                    peer->uid, peer->pid, config_.agent_uid));
+    return;
+  }
+  start_stream(std::move(*socket), *peer);
 }
 
-void GrpcAgent::poll(pipeline::Clock::time_point, std::vector<BatchResult>& results) {
-  wake_.drain();
-  Link::Events events;
-  link_->take(events);
-  if (events.up && state_ == LinkState::kConnecting) {
-    state_ = LinkState::kUp;
-    counters_.add(GrpcAgentCounter::kLinkUp);
-    spdlog::info("agent link {}: up", config_.target);
+void GrpcAgent::start_stream(Fd socket, const PeerCredentials& peer) {
+  grpc::ChannelArguments args;
+  args.SetInt(GRPC_ARG_KEEPALIVE_TIME_MS, kKeepaliveTimeMs);
+  args.SetInt(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, kKeepaliveTimeoutMs);
+  args.SetInt(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
+  args.SetInt(GRPC_ARG_HTTP2_MAX_PINGS_WITHOUT_DATA, 0);  // an idle link keeps being pinged
+  const uint64_t id = next_stream_++;
+  {
+    std::lock_guard lock(mailbox_->mutex);
+    ++mailbox_->live;
   }
-  for (const v1::BatchAck& ack : events.acks) {
-    auto sent = in_flight_.find(ack.batch_id());
-    if (sent == in_flight_.end()) {
-      counters_.add(GrpcAgentCounter::kUnknownAcks);
-      continue;
-    }
-    BatchResult result = decode_ack(ack, sent->second);
-    counters_.add(result.plumbed ? GrpcAgentCounter::kBatchesAcked
-                                 : GrpcAgentCounter::kBatchesNacked);
-    in_flight_.erase(sent);
-    results.push_back(std::move(result));
+  with_signals_blocked([&] {
+    // gRPC owns the socket from here on, and closes it.
+    auto channel = grpc::CreateCustomInsecureChannelFromFd(config_.target, socket.release(), args);
+    streams_.push_back(std::make_unique<Stream>(id, std::move(channel), *mailbox_));
+  });
+  current_ = streams_.back().get();
+  link_stream_ = id;
+  agent_pid_ = peer.pid;
+}
+
+void GrpcAgent::submit(pipeline::PlumbBatch batch) {
+  const uint64_t id = batch.id;
+  kept_mappings_ += batch.names.size();
+  Kept& kept = kept_.insert_or_assign(id, Kept{std::move(batch), false}).first->second;
+  if (sending())
+    send(kept);
+  else
+    counters_.add(GrpcAgentCounter::kBatchesKept);
+  drop_oldest_beyond_bound();
+  counters_.set(GrpcAgentCounter::kBatchesWaiting, kept_.size());
+}
+
+void GrpcAgent::poll(pipeline::Clock::time_point now, std::vector<BatchResult>& results) {
+  mailbox_->wake.drain();
+  for (Event& event : mailbox_->take()) handle(event, now, results);
+  uint64_t expirations = 0;
+  if (read(timer_.get(), &expirations, sizeof expirations) > 0 && link_stream_ == 0) attempt();
+  for (BatchResult& result : dropped_) results.push_back(std::move(result));
+  dropped_.clear();
+  counters_.set(GrpcAgentCounter::kBatchesWaiting, kept_.size());
+}
+
+void GrpcAgent::handle(Event& event, pipeline::Clock::time_point now,
+                       std::vector<BatchResult>& results) {
+  if (event.kind == Event::Kind::kDone) {
+    std::erase_if(streams_, [&](const auto& stream) { return stream->id() == event.stream; });
+    if (event.stream == link_stream_) on_stream_over(event.error, now);
+    return;
   }
-  if (events.done && state_ != LinkState::kDown) {
-    state_ = LinkState::kDown;
-    down_reason_ = events.error;
-    counters_.add(GrpcAgentCounter::kLinkDown);
+  if (event.stream != link_stream_) return;  // an earlier stream's, left behind
+  switch (event.kind) {
+    case Event::Kind::kUp:
+      on_up(now);
+      break;
+    case Event::Kind::kAck:
+      on_ack(event.ack, results);
+      break;
+    case Event::Kind::kReadClosed:
+      // Nothing more will be answered on it: stop writing, let gRPC finish it (OnDone).
+      if (current_) current_->release();
+      current_ = nullptr;
+      break;
+    case Event::Kind::kDone:
+      break;
+  }
+}
+
+void GrpcAgent::on_up(pipeline::Clock::time_point now) {
+  const bool again = state_ == LinkState::kDown;
+  state_ = LinkState::kUp;
+  counters_.add(GrpcAgentCounter::kLinkUp);
+  backoff_.reset();
+  last_logged_failure_.clear();
+  const std::string kept =
+      kept_.empty() ? std::string() : fmt::format("; sending the {} batch(es) kept", kept_.size());
+  if (again)
+    spdlog::info("agent link {}: up again after {} ms (agent pid {}){}", config_.target,
+                 std::chrono::duration_cast<std::chrono::milliseconds>(now - down_since_).count(),
+                 agent_pid_, kept);
+  else
+    spdlog::info("agent link {}: up (agent pid {}){}", config_.target, agent_pid_, kept);
+  for (auto& [id, batch] : kept_) send(batch);
+}
+
+void GrpcAgent::on_ack(const v1::BatchAck& ack, std::vector<BatchResult>& results) {
+  auto found = kept_.find(ack.batch_id());
+  if (found == kept_.end() || !found->second.in_flight) {
+    counters_.add(GrpcAgentCounter::kUnknownAcks);
+    return;
+  }
+  BatchResult result = decode_ack(ack, found->second.batch);
+  counters_.add(result.plumbed ? GrpcAgentCounter::kBatchesAcked
+                               : GrpcAgentCounter::kBatchesNacked);
+  kept_mappings_ -= found->second.batch.names.size();
+  kept_.erase(found);
+  results.push_back(std::move(result));
+}
+
+void GrpcAgent::on_stream_over(const std::string& error, pipeline::Clock::time_point now) {
+  link_stream_ = 0;
+  uint64_t interrupted = 0;
+  for (auto& [id, kept] : kept_) interrupted += std::exchange(kept.in_flight, false) ? 1 : 0;
+  counters_.add(GrpcAgentCounter::kBatchesInterrupted, interrupted);
+  if (state_ != LinkState::kUp) {
+    counters_.add(GrpcAgentCounter::kStreamsFailed);
+    retry_later(error);
+    return;
+  }
+  state_ = LinkState::kDown;
+  down_since_ = now;
+  counters_.add(GrpcAgentCounter::kLinkDown);
+  spdlog::warn(
+      "agent link {}: down: {}; names plumbed before are still released at once, new ones wait "
+      "for --max-delay; {} unanswered batch(es) kept for the next connection; reconnecting",
+      config_.target, error, kept_.size());
+  last_logged_failure_ = error;  // said just now
+  retry_later(error);
+}
+
+void GrpcAgent::send(Kept& kept) {
+  v1::MappingBatch message = encode_batch(kept.batch, pipeline::Clock::now(), config_.identity_of);
+  counters_.add(GrpcAgentCounter::kBatchesSent);
+  counters_.add(GrpcAgentCounter::kMappingsSent, static_cast<uint64_t>(message.mappings_size()));
+  kept.in_flight = true;
+  current_->send(std::move(message));
+}
+
+bool GrpcAgent::sending() const noexcept {
+  return current_ != nullptr && state_ == LinkState::kUp;
+}
+
+// The newest batch always stays, so a bound below one batch still sends every batch once.
+void GrpcAgent::drop_oldest_beyond_bound() {
+  uint64_t batches = 0;
+  uint64_t mappings = 0;
+  while (kept_mappings_ > config_.max_kept_mappings && kept_.size() > 1) {
+    auto oldest = kept_.begin();
+    const size_t names = oldest->second.batch.names.size();
+    kept_mappings_ -= names;
+    mappings += names;
+    ++batches;
+    dropped_.push_back({.batch_id = oldest->first,
+                        .plumbed = false,
+                        .error = fmt::format("agent link: dropped unanswered, beyond {} kept "
+                                             "mapping(s)",
+                                             config_.max_kept_mappings)});
+    kept_.erase(oldest);
+  }
+  if (batches == 0) return;
+  counters_.add(GrpcAgentCounter::kBatchesDropped, batches);
+  counters_.add(GrpcAgentCounter::kMappingsDropped, mappings);
+  mailbox_->wake.signal();  // the next poll() reports them
+}
+
+// Logs a reason once per outage (a new one again), and arms the timer for the next attempt.
+void GrpcAgent::retry_later(const std::string& why) {
+  if (why != last_logged_failure_) {
+    last_logged_failure_ = why;
     spdlog::warn(
-        "agent link {}: down: {}; names plumbed before are still released at once, new ones "
-        "wait for --max-delay ({} batch(es) unanswered)",
-        config_.target, down_reason_, in_flight_.size());
-    for (auto& [id, names] : in_flight_) {
-      counters_.add(GrpcAgentCounter::kBatchesLost);
-      results.push_back(
-          {.batch_id = id, .plumbed = false, .error = "agent link down: " + down_reason_});
-    }
-    in_flight_.clear();
+        "agent link {}: {}: {}; retrying (backoff {} ms doubling to {} ms); meanwhile names "
+        "plumbed before are released at once, new ones wait for --max-delay",
+        config_.target, state_ == LinkState::kConnecting ? "not up yet" : "still down", why,
+        config_.backoff.initial.count(), config_.backoff.max.count());
   }
-  for (BatchResult& result : refused_) results.push_back(std::move(result));
-  refused_.clear();
+  const auto delay = backoff_.next();
+  itimerspec spec{};
+  spec.it_value.tv_sec = delay.count() / 1000;
+  spec.it_value.tv_nsec = (delay.count() % 1000) * 1'000'000;
+  (void)timerfd_settime(timer_.get(), 0, &spec, nullptr);
 }
 
 }  // namespace dnsproxy::datapath::agent

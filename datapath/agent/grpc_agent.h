@@ -2,21 +2,36 @@
 // external agent (the reference one is dnsproxy-agent) reached over a unix socket. The agent owns
 // the pinned BPF maps; this side only sends what the proxy learned and takes the ACKs.
 //
-//   submit(batch)  -> one MappingBatch on the Mappings stream (queued; one write in flight)
+//   submit(batch)  -> kept until its ACK; written to the Mappings stream at once when the link is
+//                     up, else when it is up again (in submit order, so batch ids still increase
+//                     on each stream)
 //   agent's ACK    -> poll() reports the batch plumbed (every mapping PLUMBED) or failed
-//   stream ends    -> poll() reports the link down once, and every batch still unanswered failed
+//   stream ends    -> the link is down (logged once, counted); batches unanswered are kept and
+//                     sent again on the next stream (the agent's plumbing is idempotent), and the
+//                     link reconnects with jittered exponential backoff (grpc_backoff.h)
+//
+// While the link is down nothing is reported for the kept batches, so their parked responses
+// follow --max-delay / --on-max-delay on the workers, as for any slow agent; names plumbed before
+// are released at once without asking (the PlumbedSet), and the agent's allow map, which outlives
+// it, keeps their connections working. At most `max_kept_mappings` mappings are kept: beyond it
+// the oldest batches are dropped and reported failed (counted).
+//
+// Each connection is a socket this side connects itself: the agent's uid is checked with
+// SO_PEERCRED on it (anyone but --agent-uid is refused, logged, counted) before gRPC gets it
+// (grpc::CreateCustomInsecureChannelFromFd), with HTTP/2 keepalive, so a hung agent (stopped,
+// not crashed) is noticed within keepalive time + timeout.
 //
 // Threading: gRPC's callback (reactor) API, so nothing here blocks the control loop. The
-// reactions run on gRPC's threads; they hand what arrived (initial metadata, ACKs, the end of the
-// stream) to the control thread under a mutex and ring an eventfd, event_fd(), which the control
-// loop waits on and answers with poll(). submit(), poll() and the rest: control thread only.
-//
-// Stage 1 of issue 12: one stream for the daemon's life. Once it is down, batches are reported
-// failed at once (their parked responses follow --on-max-delay), and names plumbed before keep
-// being released without a round trip. Reconnecting is the next stage.
+// reactions run on gRPC's threads; they post what arrived (initial metadata, ACKs, the end of
+// the stream) to a mailbox under a mutex and ring an eventfd. event_fd() is an epoll fd over that
+// eventfd and the reconnect timer, and poll() answers both. submit(), poll() and the rest:
+// control thread only.
 #pragma once
 
+#include <sys/types.h>
+
 #include <array>
+#include <chrono>
 #include <map>
 #include <memory>
 #include <string>
@@ -26,45 +41,68 @@
 #include "common/counters.h"
 #include "common/result.h"
 #include "datapath/agent/agent.h"
+#include "datapath/agent/grpc_backoff.h"
 #include "datapath/agent/grpc_codec.h"
-#include "datapath/pipeline/channel.h"
-
+#include "datapath/agent/grpc_socket.h"
 namespace dnsproxy::datapath::agent {
 
 struct GrpcAgentConfig {
   std::string target;      // "unix:PATH" (--agent)
   IdentityOf identity_of;  // each mapping's source identity
+  uid_t agent_uid = 0;     // --agent-uid: the only uid accepted at the other end of the socket
+  // Mappings of the batches kept unanswered (waiting for the link, or sent and not ACKed): 64 Ki
+  // names cover minutes of new names on a busy node at some MB; the oldest go first beyond it.
+  size_t max_kept_mappings = 65536;
+  BackoffConfig backoff;
 };
 
 enum class GrpcAgentCounter : uint8_t {
-  kBatchesSent,     // batches written to the stream
-  kMappingsSent,    // mappings in them
-  kBatchesAcked,    // ACKs with every mapping plumbed
-  kBatchesNacked,   // ACKs with a mapping not plumbed (the batch is reported failed)
-  kBatchesLost,     // batches unanswered when the stream ended
-  kBatchesRefused,  // batches submitted while the link was down (failed at once)
-  kUnknownAcks,     // ACKs for no batch in flight
-  kLinkUp,          // transitions to up
-  kLinkDown,        // transitions to down
+  kBatchesSent,         // batches written to a stream (a kept one again on each new stream)
+  kMappingsSent,        // mappings in them
+  kBatchesAcked,        // ACKs with every mapping plumbed
+  kBatchesNacked,       // ACKs with a mapping not plumbed (the batch is reported failed)
+  kBatchesKept,         // batches submitted while the link was not up (sent once it is)
+  kBatchesInterrupted,  // batches unanswered when their stream ended (sent again on the next)
+  kBatchesDropped,      // the oldest kept batches, dropped beyond max_kept_mappings (failed)
+  kMappingsDropped,     // mappings in them
+  kUnknownAcks,         // ACKs for no batch in flight
+  kLinkUp,              // transitions to up
+  kLinkDown,            // transitions from up to down
+  kConnectAttempts,     // connections tried
+  kConnectFailed,       // ... that could not connect (no socket file, nobody listening)
+  kPeerRefused,         // ... whose peer's uid was not agent_uid (closed before any gRPC)
+  kStreamsFailed,       // ... whose stream ended before it was up (the agent refused it)
+  kBatchesWaiting,      // a gauge: the batches kept unanswered now (0: resynced)
   kCount,
 };
-constexpr std::array<std::string_view, 9> counter_names(GrpcAgentCounter) {
-  return {"link_batches_sent", "link_mappings_sent",   "link_batches_acked", "link_batches_nacked",
-          "link_batches_lost", "link_batches_refused", "link_unknown_acks",  "link_up",
-          "link_down"};
+constexpr std::array<std::string_view, 16> counter_names(GrpcAgentCounter) {
+  return {"link_batches_sent",
+          "link_mappings_sent",
+          "link_batches_acked",
+          "link_batches_nacked",
+          "link_batches_kept",
+          "link_batches_interrupted",
+          "link_batches_dropped",
+          "link_mappings_dropped",
+          "link_unknown_acks",
+          "link_up",
+          "link_down",
+          "link_connect_attempts",
+          "link_connect_failed",
+          "link_peer_refused",
+          "link_streams_failed",
+          "link_batches_waiting"};
 }
-
-// The socket path of a "unix:PATH" target; an error naming the flag otherwise.
-[[nodiscard]] Result<std::string> unix_socket_path(std::string_view target);
 
 class GrpcAgent final : public Agent {
  public:
-  // Fails when the target is not "unix:PATH" or nothing is listening there; opens the stream.
+  // Fails only on a target that is not "unix:PATH" or when the fds cannot be made. Nothing has to
+  // listen yet: the first connection is tried here, and the link keeps trying until it is up.
   [[nodiscard]] static Result<std::unique_ptr<GrpcAgent>> create(GrpcAgentConfig config);
-  ~GrpcAgent() override;  // cancels the stream and waits for gRPC to finish with it
+  ~GrpcAgent() override;  // cancels every stream and waits for gRPC to finish with them
 
   void submit(pipeline::PlumbBatch batch) override;
-  [[nodiscard]] int event_fd() const noexcept override { return wake_.fd(); }
+  [[nodiscard]] int event_fd() const noexcept override { return epoll_.get(); }
   void poll(pipeline::Clock::time_point now, std::vector<BatchResult>& results) override;
   // The external agent expires its own allow map.
   void expire(pipeline::Clock::time_point) override {}
@@ -76,16 +114,44 @@ class GrpcAgent final : public Agent {
   [[nodiscard]] const std::string& target() const noexcept { return config_.target; }
 
  private:
-  class Link;  // the channel, the stub and the stream's reactor (grpc_agent.cpp)
-  GrpcAgent(GrpcAgentConfig config, pipeline::EventFd wake);
+  class Stream;    // one connection: its channel and the Mappings stream's reactor
+  struct Mailbox;  // what the reactions post to the control thread
+  struct Event;
+  struct Kept {
+    pipeline::PlumbBatch batch;
+    bool in_flight = false;  // written to the stream that is the link now
+  };
+
+  GrpcAgent(GrpcAgentConfig config, std::string path, Fd epoll, Fd timer,
+            std::unique_ptr<Mailbox> mailbox);
+  void attempt();
+  void start_stream(Fd socket, const PeerCredentials& peer);
+  void handle(Event& event, pipeline::Clock::time_point now, std::vector<BatchResult>& results);
+  void on_up(pipeline::Clock::time_point now);
+  void on_ack(const v1::BatchAck& ack, std::vector<BatchResult>& results);
+  void on_stream_over(const std::string& error, pipeline::Clock::time_point now);
+  void send(Kept& kept);
+  void drop_oldest_beyond_bound();
+  void retry_later(const std::string& why);
+  [[nodiscard]] bool sending() const noexcept;
 
   GrpcAgentConfig config_;
-  pipeline::EventFd wake_;  // rung by the reactions; read by poll()
-  std::unique_ptr<Link> link_;
+  std::string path_;                  // the socket's path
+  Fd epoll_;                          // event_fd(): the mailbox's eventfd and timer_
+  Fd timer_;                          // CLOCK_MONOTONIC timerfd: the next connection attempt
+  std::unique_ptr<Mailbox> mailbox_;  // outlives every stream (the destructor waits for them)
+  Backoff backoff_;
+  std::vector<std::unique_ptr<Stream>> streams_;  // started, their OnDone not handled yet
+  Stream* current_ = nullptr;  // the stream batches go to; gRPC keeps it until we release it
+  uint64_t link_stream_ = 0;   // the id of the stream that is the link (0: none)
+  uint64_t next_stream_ = 1;
+  pid_t agent_pid_ = 0;  // the peer of the last connection (SO_PEERCRED), for the log
   LinkState state_ = LinkState::kConnecting;
-  std::string down_reason_;
-  std::map<uint64_t, std::vector<std::string>> in_flight_;  // batch id -> its mappings' names
-  std::vector<BatchResult> refused_;  // submitted while down, reported by the next poll()
+  pipeline::Clock::time_point down_since_{};
+  std::string last_logged_failure_;  // each different reason logged once per outage
+  std::map<uint64_t, Kept> kept_;    // unanswered batches by id, oldest first
+  size_t kept_mappings_ = 0;
+  std::vector<BatchResult> dropped_;  // reported by the next poll()
   CounterSet<GrpcAgentCounter> counters_;
 };
 

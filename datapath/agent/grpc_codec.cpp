@@ -6,6 +6,14 @@
 #include "dns/name_text.h"
 
 namespace dnsproxy::datapath::agent {
+namespace {
+
+// A name of a PlumbName (lowercased wire form) in presentation form, appended to `out`.
+void append_name(const std::string& wire, std::string& out) {
+  dns::append_name_text(std::span(reinterpret_cast<const uint8_t*>(wire.data()), wire.size()), out);
+}
+
+}  // namespace
 
 v1::MappingBatch encode_batch(const pipeline::PlumbBatch& batch, pipeline::Clock::time_point now,
                               const IdentityOf& identity_of) {
@@ -15,8 +23,7 @@ v1::MappingBatch encode_batch(const pipeline::PlumbBatch& batch, pipeline::Clock
     v1::Mapping& mapping = *message.add_mappings();
     mapping.set_endpoint_id(name.endpoint_id);
     std::string text;
-    dns::append_name_text(
-        std::span(reinterpret_cast<const uint8_t*>(name.name.data()), name.name.size()), text);
+    append_name(name.name, text);
     mapping.set_name(std::move(text));
     pipeline::Clock::duration longest{0};
     for (const pipeline::PlumbAddress& address : name.addresses) {
@@ -50,20 +57,23 @@ Result<std::vector<pipeline::PlumbAddress>> decode_addresses(const v1::Mapping& 
   return addresses;
 }
 
-BatchResult decode_ack(const v1::BatchAck& ack, const std::vector<std::string>& names) {
+BatchResult decode_ack(const v1::BatchAck& ack, const pipeline::PlumbBatch& batch) {
   BatchResult result{.batch_id = ack.batch_id(), .plumbed = true, .error = {}};
-  if (static_cast<size_t>(ack.results_size()) != names.size()) {
+  if (static_cast<size_t>(ack.results_size()) != batch.names.size()) {
     result.plumbed = false;
     result.error = "the agent answered " + std::to_string(ack.results_size()) +
-                   " mapping result(s) for " + std::to_string(names.size()) + " mapping(s)";
+                   " mapping result(s) for " + std::to_string(batch.names.size()) + " mapping(s)";
     return result;
   }
   for (int i = 0; i < ack.results_size(); ++i) {
     const v1::MappingResult& mapping = ack.results(i);
     if (mapping.status() == v1::MAPPING_STATUS_PLUMBED) continue;
+    const pipeline::PlumbName& name = batch.names[static_cast<size_t>(i)];
     result.plumbed = false;
-    result.error = names[static_cast<size_t>(i)] + ": " + v1::MappingStatus_Name(mapping.status()) +
-                   (mapping.error().empty() ? "" : ": " + mapping.error());
+    result.error = "endpoint " + std::to_string(name.endpoint_id) + " ";
+    append_name(name.name, result.error);
+    result.error += ": " + v1::MappingStatus_Name(mapping.status()) +
+                    (mapping.error().empty() ? "" : ": " + mapping.error());
     break;
   }
   return result;

@@ -30,8 +30,8 @@ using IdentityOf = std::function<uint32_t(uint32_t endpoint_id)>;
     const v1::Mapping& mapping, pipeline::Clock::time_point now);
 
 // An ACK as the proxy's pipeline takes it: plumbed when the agent reported every mapping of
-// the `mappings` it was sent plumbed; otherwise the first failure, named by its mapping.
-[[nodiscard]] BatchResult decode_ack(const v1::BatchAck& ack,
-                                     const std::vector<std::string>& names);
+// `batch` (as encode_batch sent it: one Mapping per name, in order) plumbed; otherwise the first
+// failure, named by its endpoint and name.
+[[nodiscard]] BatchResult decode_ack(const v1::BatchAck& ack, const pipeline::PlumbBatch& batch);
 
 }  // namespace dnsproxy::datapath::agent

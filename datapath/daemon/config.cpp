@@ -52,6 +52,8 @@ Setup<void> validate(Config& config) {
     if (config.agent_plumb_delay != 0)
       return failure(kExitBadConfig,
                      "--agent-plumb-delay is the embedded agent's: not with --agent");
+  } else if (config.agent_uid != 0) {
+    return failure(kExitBadConfig, "--agent-uid needs --agent unix:PATH");
   }
   if (config.interfaces.empty()) return failure(kExitBadConfig, "no -i/--interface given");
   const std::vector<unsigned> allowed = allowed_cpus();

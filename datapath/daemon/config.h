@@ -75,7 +75,8 @@ struct Config {
   // --agent unix:PATH: an external agent (dnsproxy-agent, issue 12) owns the pinned maps under
   // --pin-dir and plumbs over gRPC; empty: the embedded agent.
   std::string agent;
-  bool l3_guard = true;  // off with --no-l3-guard: the node's own policy does L3
+  uint32_t agent_uid = 0;  // --agent-uid: the external agent's uid, checked with SO_PEERCRED
+  bool l3_guard = true;    // off with --no-l3-guard: the node's own policy does L3
 };
 
 // The checks that need no system state beyond the CPUs this process may run on. Fills in the

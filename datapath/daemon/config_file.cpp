@@ -36,6 +36,9 @@ constexpr Knob kKnobs[] = {
      "external agent's socket, unix:PATH (dnsproxy-agent): it owns the pinned maps under "
      "--pin-dir and plumbs over gRPC; default: the embedded agent",
      &Config::agent},
+    {"agent-uid", "--agent-uid",
+     "uid the --agent peer must run as (SO_PEERCRED); a peer with another uid is refused",
+     &Config::agent_uid},
     {"no-l3-guard", "--no-l3-guard",
      "do not load l3_guard (the L3 toFQDNs check in XDP): the node's own policy enforces L3",
      InvertedBool{&Config::l3_guard}},

@@ -177,10 +177,13 @@ class PolicyMode {
       for (const policy::EndpointEntry& entry : mode->file_.endpoints)
         identities[entry.info.endpoint_id] = entry.info.identity;
       auto agent = datapath::agent::GrpcAgent::create(
-          {.target = config.agent, .identity_of = [identities](uint32_t endpoint) {
-             const auto found = identities.find(endpoint);
-             return found == identities.end() ? 0u : found->second;
-           }});
+          {.target = config.agent,
+           .identity_of =
+               [identities](uint32_t endpoint) {
+                 const auto found = identities.find(endpoint);
+                 return found == identities.end() ? 0u : found->second;
+               },
+           .agent_uid = config.agent_uid});
       if (!agent) return failure(kExitBadConfig, agent.error().message);
       mode->agent_ = std::move(*agent);
     }

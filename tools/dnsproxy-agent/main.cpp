@@ -3,40 +3,49 @@
 // embedded agent does (datapath/agent/agent_maps.h: the endpoint table and ipcache filled from
 // --policy FILE, the L3 allow map l3_guard enforces), serves the AgentLink service on a unix
 // socket (proto/dnsproxy/v1/agent.proto), and answers each MappingBatch with its BatchAck only
-// after the batch's addresses are in the allow map.
+// after the batch's addresses are in the allow map (mapping_service.h, with the fault injection).
+//
+// The socket is this process's own (mode 0600, owned by --proxy-uid): each connection is
+// accepted here, its peer's uid checked with SO_PEERCRED, and only then handed to gRPC
+// (grpc::AddInsecureChannelFromFd), so the check is made on the socket gRPC speaks over.
 //
 // Its pins outlive it: a proxy keeps enforcing (and releasing names plumbed before) while the
 // agent is down, and a restarted agent takes the same maps up again (AgentMaps::
 // open_or_create_pinned). The socket file is removed at exit.
 //
-// Threads: gRPC's (one per stream, the synchronous API: an agent may block on its own work), and
-// the main thread, which waits for SIGINT/SIGTERM and expires plumbing once a second. The maps
-// are used under one mutex.
+// Threads: gRPC's (one per stream), and the main thread, which accepts connections, waits for
+// SIGINT/SIGTERM (a signalfd) and expires plumbing once a second.
+#include <poll.h>
 #include <signal.h>
-#include <sys/stat.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <cstring>
 #include <fstream>
 #include <mutex>
+#include <set>
 #include <string>
 
 #include <grpcpp/grpcpp.h>
+#include <grpcpp/server_posix.h>
 #include <spdlog/spdlog.h>
 #include <nlohmann/json.hpp>
 
 #include "datapath/agent/agent_maps.h"
-#include "datapath/agent/grpc_agent.h"  // unix_socket_path
-#include "datapath/agent/grpc_codec.h"
-#include "dnsproxy/v1/agent.grpc.pb.h"
+#include "datapath/agent/grpc_socket.h"
 #include "policy/policy_file.h"
+#include "tools/dnsproxy-agent/mapping_service.h"
 
 namespace {
 
-namespace v1 = dnsproxy::v1;
+using dnsproxy::CounterSet;
+using dnsproxy::agent_tool::LinkCounter;
+using dnsproxy::datapath::Fd;
 using dnsproxy::datapath::agent::AgentMaps;
 
 constexpr int kExitOk = 0;
@@ -44,75 +53,37 @@ constexpr int kExitBadConfig = 2;
 constexpr int kExitMaps = 3;
 constexpr int kExitListen = 4;
 
+// The proxy pings every 2 s on an idle link (GrpcAgent's keepalive); gRPC's default would count
+// those as abuse and close the connection (GOAWAY too_many_pings).
+constexpr int kMinPingIntervalMs = 1000;
+
 struct Options {
   std::string listen;
   std::string policy;
   std::string pin_dir = "/sys/fs/bpf/dnsproxy";
   uint32_t grace = 10;
   std::string stats_file;
+  uint32_t proxy_uid = 0;
+  uint32_t ack_delay = 0;
+  dnsproxy::agent_tool::Faults faults;
 };
 
-class MappingService final : public v1::AgentLink::Service {
- public:
-  MappingService(AgentMaps& maps, std::mutex& mutex) : maps_(maps), mutex_(mutex) {}
-
-  grpc::Status Mappings(grpc::ServerContext* context,
-                        grpc::ServerReaderWriter<v1::BatchAck, v1::MappingBatch>* stream) override {
-    spdlog::info("proxy connected ({})", context->peer());
-    stream->SendInitialMetadata();  // the proxy reports the link up on it
-    v1::MappingBatch batch;
-    uint64_t answered = 0;
-    while (stream->Read(&batch)) {
-      const v1::BatchAck ack = plumb(batch);
-      if (!stream->Write(ack)) break;
-      ++answered;
-    }
-    spdlog::info("proxy stream ended after {} batch(es)", answered);
-    return grpc::Status::OK;
-  }
-
- private:
-  // The map writes first, the ACK after: the ACK is what releases the proxy's parked responses.
-  v1::BatchAck plumb(const v1::MappingBatch& batch) {
-    v1::BatchAck ack;
-    ack.set_batch_id(batch.batch_id());
-    const auto now = dnsproxy::datapath::pipeline::Clock::now();
-    bool plumbed = true;
-    std::lock_guard lock(mutex_);
-    for (const v1::Mapping& mapping : batch.mappings()) {
-      v1::MappingResult& result = *ack.add_results();
-      auto addresses = dnsproxy::datapath::agent::decode_addresses(mapping, now);
-      if (!addresses) {
-        result.set_status(v1::MAPPING_STATUS_INVALID);
-        result.set_error(addresses.error().message);
-        plumbed = false;
-        continue;
-      }
-      if (auto written = maps_.plumb_name(mapping.endpoint_id(), *addresses); !written) {
-        result.set_status(v1::MAPPING_STATUS_FAILED);
-        result.set_error(written.error().message);
-        plumbed = false;
-        continue;
-      }
-      result.set_status(v1::MAPPING_STATUS_PLUMBED);
-    }
-    maps_.count_batch(plumbed);
-    if (!plumbed)
-      spdlog::warn("batch {}: not every mapping was plumbed (see the ACK)", batch.batch_id());
-    return ack;
-  }
-
-  AgentMaps& maps_;
-  std::mutex& mutex_;
+struct State {
+  std::mutex mutex;  // maps and counters
+  std::unique_ptr<AgentMaps> maps;
+  CounterSet<LinkCounter> counters;
 };
 
-void write_stats(const Options& options, AgentMaps& maps, std::mutex& mutex, bool final) {
+void write_stats(const Options& options, State& state, bool final) {
   if (options.stats_file.empty()) return;
   nlohmann::json counters = nlohmann::json::object();
+  const auto add = [&](std::string_view name, uint64_t value) {
+    counters[std::string(name)] = value;
+  };
   {
-    std::lock_guard lock(mutex);
-    maps.counters().for_each(
-        [&](std::string_view name, uint64_t value) { counters[std::string(name)] = value; });
+    std::lock_guard lock(state.mutex);
+    state.maps->counters().for_each(add);
+    state.counters.for_each(add);
   }
   const std::string temporary = options.stats_file + ".tmp";
   {
@@ -123,10 +94,80 @@ void write_stats(const Options& options, AgentMaps& maps, std::mutex& mutex, boo
     spdlog::warn("stats file {}: {}", options.stats_file, std::strerror(errno));
 }
 
-int run(const Options& options) {
-  auto socket_path = dnsproxy::datapath::agent::unix_socket_path(options.listen);
+// Every connection waiting on `listener`: the proxy's uid goes to gRPC, any other is closed at
+// once. Each refused uid is logged the first time (a proxy retries every few hundred ms), and
+// every refusal counted.
+void accept_connections(int listener, grpc::Server& server, const Options& options, State& state,
+                        std::set<uid_t>& refused_logged) {
+  for (;;) {
+    Fd connection(::accept4(listener, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC));
+    if (connection.get() < 0) {
+      if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
+        spdlog::warn("accept on {}: {}", options.listen, std::strerror(errno));
+      return;
+    }
+    auto peer = dnsproxy::datapath::agent::peer_credentials(connection.get());
+    if (!peer || peer->uid != options.proxy_uid) {
+      {
+        std::lock_guard lock(state.mutex);
+        state.counters.add(LinkCounter::kConnectionsRefused);
+      }
+      const uid_t uid = peer ? peer->uid : static_cast<uid_t>(-1);
+      if (refused_logged.insert(uid).second)
+        spdlog::warn("refused a connection on {}: {} (further ones from this uid are counted)",
+                     options.listen,
+                     peer ? fmt::format("peer uid {} (pid {}) is not --proxy-uid {}", peer->uid,
+                                        peer->pid, options.proxy_uid)
+                          : peer.error().message);
+      continue;  // closed here
+    }
+    {
+      std::lock_guard lock(state.mutex);
+      state.counters.add(LinkCounter::kConnectionsAccepted);
+    }
+    spdlog::info("proxy connected (pid {}, uid {})", peer->pid, peer->uid);
+    grpc::AddInsecureChannelFromFd(&server, connection.release());  // gRPC owns it now
+  }
+}
+
+// Until SIGINT/SIGTERM: connections accepted as they come, plumbing expired and the stats file
+// written once a second.
+void serve(int listener, grpc::Server& server, const Options& options, State& state) {
+  sigset_t stop;
+  sigemptyset(&stop);
+  sigaddset(&stop, SIGINT);
+  sigaddset(&stop, SIGTERM);
+  const Fd signals(::signalfd(-1, &stop, SFD_CLOEXEC));
+  std::set<uid_t> refused_logged;
+  auto next_tick = std::chrono::steady_clock::now() + std::chrono::seconds(1);
+  for (;;) {
+    pollfd fds[2] = {{.fd = listener, .events = POLLIN, .revents = 0},
+                     {.fd = signals.get(), .events = POLLIN, .revents = 0}};
+    const auto wait = std::chrono::duration_cast<std::chrono::milliseconds>(
+        next_tick - std::chrono::steady_clock::now());
+    ::poll(fds, 2, static_cast<int>(std::max<int64_t>(wait.count(), 0)));
+    if (fds[1].revents & POLLIN) {
+      signalfd_siginfo info{};
+      (void)!::read(signals.get(), &info, sizeof info);
+      spdlog::info("{}: stopping", strsignal(static_cast<int>(info.ssi_signo)));
+      return;
+    }
+    if (fds[0].revents & POLLIN)
+      accept_connections(listener, server, options, state, refused_logged);
+    if (std::chrono::steady_clock::now() < next_tick) continue;
+    next_tick += std::chrono::seconds(1);
+    {
+      std::lock_guard lock(state.mutex);
+      state.maps->expire(dnsproxy::datapath::pipeline::Clock::now());
+    }
+    write_stats(options, state, false);
+  }
+}
+
+int run(Options options) {
+  auto socket_path = dnsproxy::datapath::agent::unix_socket_path(options.listen, "--listen");
   if (!socket_path) {
-    spdlog::error("--listen: \"{}\" is not unix:PATH", options.listen);
+    spdlog::error("{}", socket_path.error().message);
     return kExitBadConfig;
   }
   auto file = dnsproxy::policy::load_policy_file(options.policy);
@@ -134,6 +175,7 @@ int run(const Options& options) {
     spdlog::error("--policy: {}", file.error().message);
     return kExitBadConfig;
   }
+  State state;
   bool reused = false;
   auto maps = AgentMaps::open_or_create_pinned({.grace = std::chrono::seconds(options.grace)},
                                                options.pin_dir, reused);
@@ -141,7 +183,8 @@ int run(const Options& options) {
     spdlog::error("{}", maps.error().message);
     return kExitMaps;
   }
-  if (auto loaded = (*maps)->load_policy(*file); !loaded) {
+  state.maps = std::move(*maps);
+  if (auto loaded = state.maps->load_policy(*file); !loaded) {
     spdlog::error("loading {} into the maps: {}", options.policy, loaded.error().message);
     return kExitMaps;
   }
@@ -149,47 +192,30 @@ int run(const Options& options) {
                reused ? "took up" : "created and pinned", options.pin_dir, file->endpoints.size(),
                file->ipcache.size(), options.policy);
 
-  // A socket file a dead run left would make the bind fail; anything else there is not ours.
-  struct stat st {};
-  if (lstat(socket_path->c_str(), &st) == 0) {
-    if (!S_ISSOCK(st.st_mode)) {
-      spdlog::error("--listen: {} exists and is not a socket", *socket_path);
-      return kExitListen;
-    }
-    unlink(socket_path->c_str());
+  auto listener = dnsproxy::datapath::agent::listen_unix(*socket_path, options.proxy_uid);
+  if (!listener) {
+    spdlog::error("--listen {}: {}", options.listen, listener.error().message);
+    return kExitListen;
   }
-  std::mutex mutex;
-  MappingService service(**maps, mutex);
-  grpc::ServerBuilder builder;
-  builder.AddListeningPort(options.listen, grpc::InsecureServerCredentials());
+  options.faults.ack_delay = std::chrono::milliseconds(options.ack_delay);
+  dnsproxy::agent_tool::MappingService service(*state.maps, state.counters, state.mutex,
+                                               options.faults);
+  grpc::ServerBuilder builder;  // no listening port: connections come from accept_connections
+  builder.AddChannelArgument(GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS,
+                             kMinPingIntervalMs);
+  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
   builder.RegisterService(&service);
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
   if (!server) {
-    spdlog::error("--listen {}: could not listen (does the directory exist?)", options.listen);
+    spdlog::error("--listen {}: the gRPC server did not start", options.listen);
     return kExitListen;
   }
-  spdlog::info("serving the agent link on {}", options.listen);
+  spdlog::info("serving the agent link on {} for uid {}", options.listen, options.proxy_uid);
 
-  sigset_t stop;
-  sigemptyset(&stop);
-  sigaddset(&stop, SIGINT);
-  sigaddset(&stop, SIGTERM);
-  for (;;) {
-    const timespec second{.tv_sec = 1, .tv_nsec = 0};
-    const int sig = sigtimedwait(&stop, nullptr, &second);
-    if (sig == SIGINT || sig == SIGTERM) {
-      spdlog::info("{}: stopping", strsignal(sig));
-      break;
-    }
-    {
-      std::lock_guard lock(mutex);
-      (*maps)->expire(dnsproxy::datapath::pipeline::Clock::now());
-    }
-    write_stats(options, **maps, mutex, false);
-  }
+  serve(listener->get(), *server, options, state);
+  ::unlink(socket_path->c_str());
   server->Shutdown(std::chrono::system_clock::now() + std::chrono::milliseconds(500));
-  unlink(socket_path->c_str());
-  write_stats(options, **maps, mutex, true);
+  write_stats(options, state, true);
   spdlog::info("stopped; the maps stay pinned in {}", options.pin_dir);
   return kExitOk;
 }
@@ -209,14 +235,26 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--stats-file", options.stats_file,
                  "write the counters as JSON here every second and at exit");
+  app.add_option("--proxy-uid", options.proxy_uid,
+                 "uid the proxy runs as: owns the socket, and every other peer is refused "
+                 "(SO_PEERCRED)")
+      ->capture_default_str();
+  app.add_option("--ack-delay", options.ack_delay,
+                 "fault injection: ACK each batch MS after its map writes (batches are answered "
+                 "one after another)");
+  app.add_option("--drop-stream-after", options.faults.drop_stream_after,
+                 "fault injection: end every stream after answering N batches");
+  app.add_flag("--stop-answering", options.faults.stop_answering,
+               "fault injection: accept the stream and read every batch, but neither plumb nor "
+               "ACK any");
   spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ dnsproxy-agent: %v");
   CLI11_PARSE(app, argc, argv);
-  // Blocked before gRPC starts its threads, so they inherit the mask and the main thread's
-  // sigtimedwait() gets them.
+  // Blocked before gRPC starts its threads, so they inherit the mask and only the main thread's
+  // signalfd sees them.
   sigset_t stop;
   sigemptyset(&stop);
   sigaddset(&stop, SIGINT);
   sigaddset(&stop, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &stop, nullptr);
-  return run(options);
+  return run(std::move(options));
 }

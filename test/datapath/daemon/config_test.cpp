@@ -85,6 +85,13 @@ TEST(ConfigTest, EveryBadValueIsExit2AndNamesItsFlag) {
          c.agent_plumb_delay = 5;
        },
        "--agent-plumb-delay is the embedded agent's"},
+      {"agent uid without an agent",
+       [](Config& c) {
+         c.forward_all = false;
+         c.policy_file = "p.yaml";
+         c.agent_uid = 1000;
+       },
+       "--agent-uid needs --agent"},
   };
   for (const Case& c : cases) {
     Config config = valid_config();
