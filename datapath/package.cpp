@@ -151,7 +151,8 @@ Result<std::vector<uint8_t>> base64(const std::string& text, const char* what) {
   return out;
 }
 
-// minisign prints a key ID as the 8 bytes read as a little-endian integer, in upper-case hex.
+// minisign prints a key ID as the 8 bytes read as a little-endian integer, in upper-case hex
+// (0.12 pads it to 16 digits, 0.11 drops leading zeros; the padded form is unambiguous).
 std::string key_id_text(std::span<const uint8_t> id) {
   std::string out;
   static constexpr char kDigits[] = "0123456789ABCDEF";

@@ -74,7 +74,7 @@ Result<BuiltPackage> build_package(std::span<const uint8_t> object, const Packag
 
 struct VerifiedPackage {
   std::string name, version, platform, license, min_kernel;
-  std::string key_id;           // the trusted key's ID, as minisign prints it
+  std::string key_id;           // the trusted key's ID, 16 upper-case hex digits
   std::string trusted_comment;  // signed along with the signature
   std::vector<uint8_t> object;  // the verified dns_steer object
 };
