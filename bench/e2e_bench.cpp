@@ -73,6 +73,7 @@ struct Options {
   double cpu_rate = 20000;
   std::vector<double> curve_rates = {2000, 10000, 30000, 60000, 100000};
   unsigned outstanding = 256;
+  double new_name_rate = 400;  // q/s of the policy path's release-latency runs
   std::vector<std::string> layouts = {"default", "pinned"};
   std::vector<std::string> paths = {"kernel", "xdp", "forward", "policy", "dnsdist"};
   std::string query_file;  // default: one A query per zone name
@@ -191,11 +192,15 @@ class XdpAttachment {
   std::vector<std::pair<const NetNs*, int>> attached_;
 };
 
+// Names in the zone with an AAAA record each of their own (Knotd::start's zone, 1000 hosts).
+constexpr unsigned kNewNames = 1000;
+
 struct Environment {
   test::BpfFsMount bpffs;  // dnsproxyd pins here, not in the host's /sys/fs/bpf
   std::unique_ptr<Topology> topology;
   std::unique_ptr<Knotd> knotd;
   std::string queries;
+  std::string new_names;  // AAAA queries, each for its own address: new to a cold proxy
   std::string work_dir;  // policy file, dnsdist config, load generator output
   xdp_forward* skel = nullptr;
   std::unique_ptr<XdpAttachment> receive_side;  // xdp_pass on the upstream's eth0
@@ -240,6 +245,10 @@ Result<std::unique_ptr<Environment>> build_environment(const Options& options, b
   } else {
     env->queries = options.query_file;
   }
+  env->new_names = env->work_dir + "/new-names.txt";
+  std::ofstream new_names(env->new_names);
+  for (unsigned i = 0; i < kNewNames; ++i) new_names << "host" << i << ".example.test AAAA\n";
+  if (!new_names.flush()) return fail("cannot write ", env->new_names);
   // knotd's answers leave with full UDP checksums (no offload), so a frame the XDP forwarder
   // redirects is as valid as one the kernel forwarded.
   if (auto off = env->topology->upstream().exec({"ethtool", "-K", "eth0", "tx", "off"}); !off)
@@ -318,6 +327,8 @@ class PathSetup {
   virtual ~PathSetup() = default;
   virtual std::string server() const { return Topology::kUpstreamV4; }
   virtual std::string evidence() { return ""; }  // after the runs: counters that show no loss
+  // After finish(): the daemon's own latency histograms (stats file), when it is dnsproxyd.
+  virtual json histograms() const { return json::object(); }
   virtual Result<void> finish() { return {}; }
 };
 
@@ -349,6 +360,7 @@ class DaemonPath : public PathSetup {
     return std::unique_ptr<PathSetup>(std::move(path));
   }
   std::string evidence() override { return evidence_; }
+  json histograms() const override { return histograms_; }
   Result<void> finish() override {
     const int code = daemon_->stop();
     // The final per-worker counters from the stats file (rx, tx, drops, leaked frames): the
@@ -364,6 +376,7 @@ class DaemonPath : public PathSetup {
         evidence_ += line + "\n";
       }
       evidence_ += "    frame check: " + stats->at("frame_check").dump() + "\n";
+      histograms_ = stats->value("histograms", json::object());
     }
     if (code != 0) return fail("dnsproxyd exited with ", std::to_string(code), ":\n", log);
     return {};
@@ -372,6 +385,7 @@ class DaemonPath : public PathSetup {
  private:
   std::unique_ptr<Dnsproxyd> daemon_;
   std::string evidence_;
+  json histograms_ = json::object();
 };
 
 class DnsdistPath : public PathSetup {
@@ -420,11 +434,6 @@ class DnsdistPath : public PathSetup {
   BackgroundProcess process_;
 };
 
-bool daemon_has_policy() {
-  auto out = test::run_command({sibling_binary("dnsproxyd"), "--help"});
-  return out && out->output.find("--policy") != std::string::npos;
-}
-
 std::string write_policy(const Environment& env) {
   const std::string path = env.work_dir + "/policy.yaml";
   std::ofstream(path) << "# The benchmark's policy: the client may ask knotd for names under "
@@ -466,6 +475,9 @@ Result<std::unique_ptr<PathSetup>> start_path(const Environment& env, const std:
     return DaemonPath::start(env, daemon);
   }
   if (path == "policy") {
+    // Every run starts cold: without the last run's plumbed set (the embedded agent keeps its
+    // maps pinned across restarts), every name is new to the proxy again.
+    std::filesystem::remove(env.pin_dir() + "/dnsproxy_fqdn_allow");
     daemon.insert(daemon.end(), {"--policy", write_policy(env)});
     return DaemonPath::start(env, daemon);
   }
@@ -479,12 +491,41 @@ struct Sample {
   double cpu_us = 0;       // whole-machine busy CPU microseconds per completed query at cpu_rate
   double ours_cpu_us = 0;  // the same, counting only our processes and interrupts
   double p50_us = 0, p99_us = 0;  // at low_rate
+  // policy only, at new_name_rate: client latency while every name is new (each response waits
+  // for plumbing), then for the same names once plumbed (released at once)
+  double new_p50_us = 0, new_p99_us = 0, plumbed_p50_us = 0, plumbed_p99_us = 0;
   json raw;
 };
 
-Result<Sample> measure(const Environment& env, const Options& options, const PathSetup& path,
-                       bool pinned) {
+// The policy path's release latency as the client sees it: the same queries at the same low
+// rate, first while the (cold) proxy has plumbed none of their addresses, then again.
+Result<void> measure_release(const Environment& env, const Options& options,
+                             const PathSetup& path, bool pinned, Sample& sample) {
+  // Fewer queries than names, so no address of the first run repeats in it.
+  const double seconds = 0.8 * kNewNames / options.new_name_rate;
+  const std::vector<std::string> args = {"-l", std::to_string(seconds), "-Q",
+                                         std::to_string(options.new_name_rate)};
+  json runs = json::object();
+  for (const char* phase : {"new_names", "plumbed_names"}) {
+    auto r = run_loadgen(env.topology->client(), env.new_names, env.work_dir, path.server(),
+                         pinned, args);
+    if (!r) return tl::unexpected(r.error());
+    runs[phase] = *r;
+  }
+  sample.new_p50_us = runs["new_names"]["latency_us"]["p50"];
+  sample.new_p99_us = runs["new_names"]["latency_us"]["p99"];
+  sample.plumbed_p50_us = runs["plumbed_names"]["latency_us"]["p50"];
+  sample.plumbed_p99_us = runs["plumbed_names"]["latency_us"]["p99"];
+  sample.raw["release"] = runs;
+  return {};
+}
+
+Result<Sample> measure(const Environment& env, const Options& options, const std::string& name,
+                       const PathSetup& path, bool pinned) {
   Sample sample;
+  if (name == "policy")
+    if (auto ok = measure_release(env, options, path, pinned, sample); !ok)
+      return tl::unexpected(ok.error());
   const std::string half = std::to_string(options.seconds / 2);
   auto saturation =
       loadgen(env, path.server(), pinned,
@@ -502,7 +543,9 @@ Result<Sample> measure(const Environment& env, const Options& options, const Pat
   sample.ours_cpu_us = completed > 0 ? (*fixed)["cpu_ours_s"].get<double>() * 1e6 / completed : 0;
   sample.p50_us = (*low)["latency_us"]["p50"];
   sample.p99_us = (*low)["latency_us"]["p99"];
-  sample.raw = {{"saturation", *saturation}, {"fixed_rate", *fixed}, {"low_rate", *low}};
+  sample.raw["saturation"] = *saturation;
+  sample.raw["fixed_rate"] = *fixed;
+  sample.raw["low_rate"] = *low;
   return sample;
 }
 
@@ -513,6 +556,51 @@ std::string range_text(const std::vector<double>& v, const char* format) {
   std::string f = std::string(format) + " (" + format + "-" + format + ")";
   std::snprintf(text, sizeof(text), f.c_str(), median(v), *lo, *hi);
   return text;
+}
+
+// A daemon histogram's quantile from one run's stats (bucket upper bound, us); -1 for +Inf.
+double daemon_quantile(const Sample& sample, const char* histogram, const char* quantile) {
+  const json& value = sample.raw["daemon_histograms"][histogram][quantile];
+  return value.is_number() ? value.get<double>() : -1;
+}
+
+// The policy path's release latency: the client's view (new names against the same names once
+// plumbed, same rate) and the daemon's (its histograms, to the bucket bound), median and range.
+json release_summary(const Options& options, const std::vector<Sample>& runs) {
+  std::vector<double> new_p50, new_p99, plumbed_p50, plumbed_p99, added_p50, added_p99;
+  std::vector<double> release_p50, release_p99, ack_p50, ack_p99;
+  for (const Sample& s : runs) {
+    new_p50.push_back(s.new_p50_us);
+    new_p99.push_back(s.new_p99_us);
+    plumbed_p50.push_back(s.plumbed_p50_us);
+    plumbed_p99.push_back(s.plumbed_p99_us);
+    added_p50.push_back(s.new_p50_us - s.plumbed_p50_us);
+    added_p99.push_back(s.new_p99_us - s.plumbed_p99_us);
+    release_p50.push_back(daemon_quantile(s, "release_on_ack_us", "p50"));
+    release_p99.push_back(daemon_quantile(s, "release_on_ack_us", "p99"));
+    ack_p50.push_back(daemon_quantile(s, "mapping_to_ack_us", "p50"));
+    ack_p99.push_back(daemon_quantile(s, "mapping_to_ack_us", "p99"));
+  }
+  std::printf(
+      "\npolicy release latency at %.0f q/s (client-measured, us; new: every answer's address new "
+      "to the proxy, waits for the embedded agent; plumbed: the same queries again, released at "
+      "once):\n| new p50 | new p99 | plumbed p50 | plumbed p99 | added p50 | added p99 | daemon "
+      "park-to-release p50 | p99 | daemon mapping-to-ACK p50 | p99 | (daemon: bucket upper bounds, -1 = over 1 s)\n"
+      "|---|---|---|---|---|---|---|---|---|---|\n| %s | %s | %s | %s | %s | %s | %s | %s | %s | "
+      "%s |\n",
+      options.new_name_rate, range_text(new_p50, "%.0f").c_str(),
+      range_text(new_p99, "%.0f").c_str(), range_text(plumbed_p50, "%.0f").c_str(),
+      range_text(plumbed_p99, "%.0f").c_str(), range_text(added_p50, "%+.0f").c_str(),
+      range_text(added_p99, "%+.0f").c_str(), range_text(release_p50, "%.0f").c_str(),
+      range_text(release_p99, "%.0f").c_str(), range_text(ack_p50, "%.0f").c_str(),
+      range_text(ack_p99, "%.0f").c_str());
+  return {{"rate", options.new_name_rate},     {"new_p50_us", new_p50},
+          {"new_p99_us", new_p99},             {"plumbed_p50_us", plumbed_p50},
+          {"plumbed_p99_us", plumbed_p99},     {"added_p50_us", added_p50},
+          {"added_p99_us", added_p99},         {"daemon_release_on_ack_p50_us", release_p50},
+          {"daemon_release_on_ack_p99_us", release_p99},
+          {"daemon_mapping_to_ack_p50_us", ack_p50},
+          {"daemon_mapping_to_ack_p99_us", ack_p99}};
 }
 
 const char* layout_text(const std::string& layout) {
@@ -544,17 +632,8 @@ int run_layout(const Options& options, const std::string& layout, json& results)
               (*env)->bpffs.path().c_str(), (*env)->work_dir.c_str(),
               (*env)->knotd->directory().c_str());
   std::fflush(stdout);
-  std::vector<std::string> paths;
+  const std::vector<std::string>& paths = options.paths;
   json unavailable = json::object();
-  for (const std::string& path : options.paths) {
-    if (path == "policy" && !daemon_has_policy()) {
-      unavailable[path] = "not available: this dnsproxyd has no --policy";
-      continue;
-    }
-    paths.push_back(path);
-  }
-  for (const auto& [path, why] : unavailable.items())
-    std::printf("   %s: %s\n", path.c_str(), why.get<std::string>().c_str());
   std::map<std::string, std::vector<Sample>> samples;
   std::map<std::string, std::string> evidence;
   std::vector<double> background_cpus;
@@ -577,10 +656,11 @@ int run_layout(const Options& options, const std::string& layout, json& results)
       if (unavailable.contains(path)) continue;
       auto setup = start_path(**env, path, pinned, proxy_cpu);
       Result<Sample> sample =
-          setup ? measure(**env, options, **setup, pinned) : tl::unexpected(setup.error());
+          setup ? measure(**env, options, path, **setup, pinned) : tl::unexpected(setup.error());
       if (setup) {
         if (auto done = (*setup)->finish(); !done && sample) sample = tl::unexpected(done.error());
         evidence[path] = (*setup)->evidence();
+        if (sample) sample->raw["daemon_histograms"] = (*setup)->histograms();
       }
       if (!sample) {
         if (g_stop.load()) break;
@@ -645,6 +725,8 @@ int run_layout(const Options& options, const std::string& layout, json& results)
                      {"added_p99_us", added_p99},
                      {"runs", runs}};
   }
+  if (const auto policy = samples.find("policy"); policy != samples.end())
+    summary["policy"]["release"] = release_summary(options, policy->second);
   for (const auto& [path, text] : evidence)
     if (!text.empty())
       std::printf("%s, last run's final counters:\n%s", path.c_str(), text.c_str());
@@ -814,6 +896,10 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--outstanding", options.outstanding, "queries in flight at saturation")
       ->capture_default_str();
+  app.add_option("--new-name-rate", options.new_name_rate,
+                 "q/s of the policy path's release-latency runs (new names, then plumbed)")
+      ->capture_default_str()
+      ->check(CLI::Range(10.0, 100000.0));
   app.add_option("--layouts", options.layouts, "default, pinned, shared (see the output)")
       ->capture_default_str()
       ->check(CLI::IsMember({"default", "pinned", "shared"}));
