@@ -201,7 +201,7 @@ struct Environment {
   std::unique_ptr<Knotd> knotd;
   std::string queries;
   std::string new_names;  // AAAA queries, each for its own address: new to a cold proxy
-  std::string work_dir;  // policy file, dnsdist config, load generator output
+  std::string work_dir;   // policy file, dnsdist config, load generator output
   xdp_forward* skel = nullptr;
   std::unique_ptr<XdpAttachment> receive_side;  // xdp_pass on the upstream's eth0
 
@@ -499,16 +499,16 @@ struct Sample {
 
 // The policy path's release latency as the client sees it: the same queries at the same low
 // rate, first while the (cold) proxy has plumbed none of their addresses, then again.
-Result<void> measure_release(const Environment& env, const Options& options,
-                             const PathSetup& path, bool pinned, Sample& sample) {
+Result<void> measure_release(const Environment& env, const Options& options, const PathSetup& path,
+                             bool pinned, Sample& sample) {
   // Fewer queries than names, so no address of the first run repeats in it.
   const double seconds = 0.8 * kNewNames / options.new_name_rate;
   const std::vector<std::string> args = {"-l", std::to_string(seconds), "-Q",
                                          std::to_string(options.new_name_rate)};
   json runs = json::object();
   for (const char* phase : {"new_names", "plumbed_names"}) {
-    auto r = run_loadgen(env.topology->client(), env.new_names, env.work_dir, path.server(),
-                         pinned, args);
+    auto r = run_loadgen(env.topology->client(), env.new_names, env.work_dir, path.server(), pinned,
+                         args);
     if (!r) return tl::unexpected(r.error());
     runs[phase] = *r;
   }
@@ -585,7 +585,8 @@ json release_summary(const Options& options, const std::vector<Sample>& runs) {
       "\npolicy release latency at %.0f q/s (client-measured, us; new: every answer's address new "
       "to the proxy, waits for the embedded agent; plumbed: the same queries again, released at "
       "once):\n| new p50 | new p99 | plumbed p50 | plumbed p99 | added p50 | added p99 | daemon "
-      "park-to-release p50 | p99 | daemon mapping-to-ACK p50 | p99 | (daemon: bucket upper bounds, -1 = over 1 s)\n"
+      "park-to-release p50 | p99 | daemon mapping-to-ACK p50 | p99 | (daemon: bucket upper bounds, "
+      "-1 = over 1 s)\n"
       "|---|---|---|---|---|---|---|---|---|---|\n| %s | %s | %s | %s | %s | %s | %s | %s | %s | "
       "%s |\n",
       options.new_name_rate, range_text(new_p50, "%.0f").c_str(),
@@ -594,10 +595,14 @@ json release_summary(const Options& options, const std::vector<Sample>& runs) {
       range_text(added_p99, "%+.0f").c_str(), range_text(release_p50, "%.0f").c_str(),
       range_text(release_p99, "%.0f").c_str(), range_text(ack_p50, "%.0f").c_str(),
       range_text(ack_p99, "%.0f").c_str());
-  return {{"rate", options.new_name_rate},     {"new_p50_us", new_p50},
-          {"new_p99_us", new_p99},             {"plumbed_p50_us", plumbed_p50},
-          {"plumbed_p99_us", plumbed_p99},     {"added_p50_us", added_p50},
-          {"added_p99_us", added_p99},         {"daemon_release_on_ack_p50_us", release_p50},
+  return {{"rate", options.new_name_rate},
+          {"new_p50_us", new_p50},
+          {"new_p99_us", new_p99},
+          {"plumbed_p50_us", plumbed_p50},
+          {"plumbed_p99_us", plumbed_p99},
+          {"added_p50_us", added_p50},
+          {"added_p99_us", added_p99},
+          {"daemon_release_on_ack_p50_us", release_p50},
           {"daemon_release_on_ack_p99_us", release_p99},
           {"daemon_mapping_to_ack_p50_us", ack_p50},
           {"daemon_mapping_to_ack_p99_us", ack_p99}};

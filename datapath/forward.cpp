@@ -1,17 +1,12 @@
 #include "datapath/forward.h"
 
 #include "datapath/checksum.h"
+#include "datapath/frame_layout.h"
 
 namespace dnsproxy::datapath {
 namespace {
 
-constexpr size_t kEthernetHeader = 14;
-constexpr size_t kIpv4MinHeader = 20;
-constexpr size_t kIpv6Header = 40;
-constexpr size_t kDnsHeader = 12;
-constexpr size_t kIpv4TtlOffset = 8;
-constexpr size_t kIpv4ChecksumOffset = 10;
-constexpr size_t kIpv6HopLimitOffset = 7;
+using namespace frame;  // datapath/frame_layout.h
 
 uint8_t byte_at(std::span<std::byte> packet, size_t offset) noexcept {
   return std::to_integer<uint8_t>(packet[offset]);

@@ -4,6 +4,7 @@
 
 #include "datapath/checksum.h"
 #include "datapath/forward.h"
+#include "datapath/frame_layout.h"
 #include "datapath/pipeline/reply.h"
 #include "dns/message.h"
 #include "dns/name_text.h"
@@ -21,10 +22,7 @@ struct PolicyHandler::Flow {
 
 namespace {
 
-constexpr size_t kEthernetHeader = 14;
-constexpr size_t kIpv4Header = 20;
-constexpr size_t kIpv6Header = 40;
-constexpr size_t kUdpHeader = 8;
+using namespace frame;  // datapath/frame_layout.h
 
 uint16_t load_u16(std::span<const std::byte> b, size_t at) noexcept {
   return static_cast<uint16_t>(std::to_integer<unsigned>(b[at]) << 8 |
@@ -105,7 +103,7 @@ PolicyHandler::Verdict PolicyHandler::decide(const RxPacket& rx) noexcept {
   const size_t l3 = meta.l3_offset;
   const size_t l4 = size_t{meta.dns_offset} - kUdpHeader;
   if (l3 < kEthernetHeader || meta.dns_offset < kUdpHeader ||
-      l4 < l3 + (ipv6 ? kIpv6Header : kIpv4Header) || size_t{meta.dns_offset} > b.size())
+      l4 < l3 + (ipv6 ? kIpv6Header : kIpv4MinHeader) || size_t{meta.dns_offset} > b.size())
     return Verdict::dropped(PolicyDrop::kBadOffsets);
   Flow flow;
   const size_t udp_length = load_u16(b, l4 + 4);

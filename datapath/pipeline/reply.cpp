@@ -3,16 +3,12 @@
 #include <algorithm>
 
 #include "datapath/checksum.h"
+#include "datapath/frame_layout.h"
 
 namespace dnsproxy::datapath::pipeline {
 namespace {
 
-constexpr size_t kEthernetHeader = 14;
-constexpr size_t kMacLength = 6;
-constexpr size_t kIpv4MinHeader = 20;
-constexpr size_t kIpv6Header = 40;
-constexpr size_t kUdpHeader = 8;
-constexpr size_t kDnsHeader = 12;
+using namespace frame;  // datapath/frame_layout.h
 
 struct Layout {
   size_t l3;

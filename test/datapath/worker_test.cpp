@@ -99,6 +99,13 @@ class MemoryPacketIo {
 };
 static_assert(PacketIo<MemoryPacketIo>);
 
+// Every frame of the pool back in the free list, and the ledger consistent: nothing leaked.
+void expect_every_frame_free(const MemoryPacketIo& io) {
+  const xsk::FrameCounts frames = io.pool().snapshot();
+  EXPECT_TRUE(frames.consistent());
+  EXPECT_EQ(frames.at(xsk::FramePlace::kFree), frames.total);
+}
+
 // The node's stack as a test double: records each IP packet, or refuses it.
 struct RecordingKernel {
   bool accept = true;
@@ -149,9 +156,7 @@ TEST(WorkerTest, ForwardsToTheEgressPortAndAccountsForEveryFrame) {
   EXPECT_EQ(std::to_integer<int>(io.bytes(io.sent(1)[0])[22]), 63);  // TTL decremented
 
   io.complete_all();
-  const xsk::FrameCounts frames = io.pool().snapshot();
-  EXPECT_TRUE(frames.consistent());
-  EXPECT_EQ(frames.at(xsk::FramePlace::kFree), frames.total);
+  expect_every_frame_free(io);
 }
 
 TEST(WorkerTest, EveryDropHasItsReasonAndReturnsTheFrame) {
@@ -194,9 +199,7 @@ TEST(WorkerTest, ForwardAllHandsAPacketWithoutNeighbourToTheKernel) {
   EXPECT_EQ(counters.get(WorkerCounter::kForwarded), 0u);
   EXPECT_TRUE(io.sent(0).empty());
   EXPECT_TRUE(io.sent(1).empty());
-  const xsk::FrameCounts frames = io.pool().snapshot();
-  EXPECT_TRUE(frames.consistent());
-  EXPECT_EQ(frames.at(xsk::FramePlace::kFree), frames.total);
+  expect_every_frame_free(io);
 }
 
 // A frame taken off a ring and never handed on (a bug in a backend or a handler) stays in the
@@ -352,9 +355,7 @@ TEST(WorkerTest, ToKernelSendsTheIpPacketAndFreesTheFrame) {
   EXPECT_EQ(counters.drop(WorkerDrop::kToKernelFailed), 2u);
   EXPECT_EQ(kernel.sent.size(), 1u);
   EXPECT_EQ(counters.get(WorkerCounter::kToKernel), 1u);
-  const xsk::FrameCounts frames = io.pool().snapshot();
-  EXPECT_TRUE(frames.consistent());
-  EXPECT_EQ(frames.at(xsk::FramePlace::kFree), frames.total);  // no completion needed
+  expect_every_frame_free(io);  // no completion needed
 }
 
 TEST(WorkerTest, ParkedFramesAreCountedInTheLedgerUntilReleased) {
@@ -380,9 +381,7 @@ TEST(WorkerTest, ParkedFramesAreCountedInTheLedgerUntilReleased) {
   EXPECT_EQ(counters.get(WorkerCounter::kReleased), 3u);
   EXPECT_EQ(counters.get(WorkerCounter::kForwarded), 3u);
   io.complete_all();
-  const xsk::FrameCounts frames = io.pool().snapshot();
-  EXPECT_TRUE(frames.consistent());
-  EXPECT_EQ(frames.at(xsk::FramePlace::kFree), frames.total);
+  expect_every_frame_free(io);
 }
 
 TEST(WorkerTest, ReleasedFramesTakeEveryVerdictButPark) {
@@ -416,9 +415,7 @@ TEST(WorkerTest, ReleasedFramesTakeEveryVerdictButPark) {
   EXPECT_EQ(counters.get(WorkerCounter::kReleased), 5u);
   EXPECT_EQ(counters.get(WorkerCounter::kLeakedFrames), 0u);
   io.complete_all();
-  const xsk::FrameCounts frames = io.pool().snapshot();
-  EXPECT_TRUE(frames.consistent());
-  EXPECT_EQ(frames.at(xsk::FramePlace::kFree), frames.total);
+  expect_every_frame_free(io);
 }
 
 // run() keeps the handler online while it loops, offline around each idle wait and at exit.

@@ -16,41 +16,24 @@
 #include <string>
 #include <thread>
 
-#include "test/support/bpffs.h"
+#include "test/support/daemon_fixture.h"
 #include "test/support/privileges.h"
-#include "test/support/topology.h"
 
 namespace dnsproxy::test {
 namespace {
 
 const std::string kDaemon = DNSPROXYD_PATH;
 
-class DnsproxydTest : public ::testing::Test {
+class DnsproxydTest : public DaemonFixture {
  protected:
-  void build(unsigned queues = 1) {
-    auto topology = Topology::create({.queues = queues});
-    ASSERT_TRUE(topology) << topology.error().message;
-    topology_ = std::move(*topology);
-    auto knotd = Knotd::start(topology_->upstream(), 1000);
-    ASSERT_TRUE(knotd) << knotd.error().message;
-    knotd_ = std::move(*knotd);
-    auto bpffs = BpfFsMount::create();
-    ASSERT_TRUE(bpffs) << bpffs.error().message;
-    bpffs_ = std::make_unique<BpfFsMount>(std::move(*bpffs));
-  }
-
-  // A pin directory of its own for each daemon started, on this test's bpf filesystem.
-  std::string new_pin_dir() { return bpffs_->path() + "/dnsproxy-" + std::to_string(pin_dirs_++); }
+  void build(unsigned queues = 1) { DaemonFixture::build({.names = 1000, .queues = queues}); }
 
   std::unique_ptr<Dnsproxyd> start_daemon(std::vector<std::string> extra = {},
                                           std::string pin_dir = "") {
-    std::vector<std::string> args = {
-        "-i", "cli0", "-i", "up0", "--forward-all", "--umem-frames", "4096", "--ring-size", "1024"};
+    std::vector<std::string> args = {"--forward-all", "--umem-frames", "4096", "--ring-size",
+                                     "1024"};
     args.insert(args.end(), extra.begin(), extra.end());
-    auto daemon = Dnsproxyd::start(kDaemon, topology_->node(), args,
-                                   pin_dir.empty() ? new_pin_dir() : pin_dir);
-    EXPECT_TRUE(daemon) << daemon.error().message;
-    return daemon ? std::move(*daemon) : nullptr;
+    return DaemonFixture::start_daemon(args, pin_dir);
   }
 
   // One of the node's per-queue veth counters from `ethtool -S IF` (e.g.
@@ -69,10 +52,9 @@ class DnsproxydTest : public ::testing::Test {
     return std::nullopt;
   }
 
+  // The answer's addresses only (kdig +short).
   std::string kdig(const std::string& server, const std::string& name, const std::string& type) {
-    auto out = topology_->client().run(
-        {"kdig", "@" + server, "+short", "+time=2", "+retry=1", name, type});
-    return out ? out->output : out.error().message;
+    return DaemonFixture::kdig(server, name, type, {"+short", "+time=2", "+retry=1"});
   }
 
   // dns_steer is attached to both node interfaces while the daemon runs.
@@ -98,12 +80,6 @@ class DnsproxydTest : public ::testing::Test {
     }
     EXPECT_FALSE(std::filesystem::exists(daemon.pin_dir())) << daemon.pin_dir();
   }
-
-  // Declared first so it is unmounted last, after every daemon that pinned into it.
-  std::unique_ptr<BpfFsMount> bpffs_;
-  int pin_dirs_ = 0;
-  std::unique_ptr<Topology> topology_;
-  std::unique_ptr<Knotd> knotd_;
 };
 
 TEST_F(DnsproxydTest, KdigOverV4AndV6IsForwardedByTheWorkers) {

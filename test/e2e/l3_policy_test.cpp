@@ -14,16 +14,13 @@
 #include <thread>
 #include <vector>
 
-#include "test/support/app_servers.h"
-#include "test/support/bpffs.h"
+#include "test/support/daemon_fixture.h"
 #include "test/support/policy_text.h"
 #include "test/support/privileges.h"
-#include "test/support/topology.h"
 
 namespace dnsproxy::test {
 namespace {
 
-const std::string kDaemon = DNSPROXYD_PATH;
 const std::string kCtl = DNSPROXYCTL_PATH;
 constexpr unsigned kNames = 10000;  // AAAA: 2001:db8:e::1 .. ::2710, each a new address
 
@@ -31,59 +28,17 @@ constexpr unsigned kNames = 10000;  // AAAA: 2001:db8:e::1 .. ::2710, each a new
 const std::string kPolicy = frontend_policy(R"([{matchPattern: "host*.example.test"}])",
                                             R"([{matchPattern: "host*.example.test"}])");
 
-class L3PolicyTest : public ::testing::Test {
+class L3PolicyTest : public DaemonFixture {
  protected:
-  void SetUp() override {
-    policy_path_ = std::filesystem::temp_directory_path() /
-                   ("dnsproxy-l3-policy-" + std::to_string(::getpid()) + ".yaml");
-    std::ofstream(policy_path_) << kPolicy;
-  }
-  void TearDown() override { std::filesystem::remove(policy_path_); }
+  void SetUp() override { policy_path_ = write_file("policy.yaml", kPolicy); }
 
-  void build() {
-    auto topology = Topology::create({});
-    ASSERT_TRUE(topology) << topology.error().message;
-    topology_ = std::move(*topology);
-    auto knotd = Knotd::start(topology_->upstream(), kNames);
-    ASSERT_TRUE(knotd) << knotd.error().message;
-    knotd_ = std::move(*knotd);
-    auto servers = AppServers::start(*topology_);
-    ASSERT_TRUE(servers) << servers.error().message;
-    servers_ = std::move(*servers);
-    auto bpffs = BpfFsMount::create();
-    ASSERT_TRUE(bpffs) << bpffs.error().message;
-    bpffs_ = std::make_unique<BpfFsMount>(std::move(*bpffs));
-  }
-
+  void build() { DaemonFixture::build({.names = kNames, .app_servers = true}); }
   std::unique_ptr<Dnsproxyd> start_daemon(std::vector<std::string> extra = {}) {
-    std::vector<std::string> args = {"-i", "cli0", "-i", "up0", "--policy", policy_path_.string()};
-    args.insert(args.end(), extra.begin(), extra.end());
-    auto daemon = Dnsproxyd::start(kDaemon, topology_->node(), args,
-                                   bpffs_->path() + "/dnsproxy-" + std::to_string(pin_dirs_++));
-    EXPECT_TRUE(daemon) << daemon.error().message;
-    return daemon ? std::move(*daemon) : nullptr;
+    extra.insert(extra.begin(), {"--policy", policy_path_});
+    return DaemonFixture::start_daemon(extra);
   }
 
-  static std::vector<std::string> names(unsigned first, unsigned count) {
-    std::vector<std::string> out;
-    for (unsigned i = first; i < first + count; ++i)
-      out.push_back("host" + std::to_string(i) + ".example.test");
-    return out;
-  }
-
-  static uint64_t total(const nlohmann::json& stats, const char* name) {
-    return stats.at("totals").at("counters").value(name, uint64_t{0});
-  }
-  static uint64_t guard(const nlohmann::json& stats, const char* name) {
-    return stats.at("l3_guard").value(name, uint64_t{0});
-  }
-
-  std::filesystem::path policy_path_;
-  std::unique_ptr<BpfFsMount> bpffs_;
-  int pin_dirs_ = 0;
-  std::unique_ptr<Topology> topology_;
-  std::unique_ptr<Knotd> knotd_;
-  std::unique_ptr<AppServers> servers_;
+  std::string policy_path_;
 };
 
 // 10,000 trials, each to an address never plumbed before: every response waited for its ACK, and
@@ -106,7 +61,8 @@ TEST_F(L3PolicyTest, ResolveThenConnectAtOnceNeverFails) {
                                 "s.settimeout(0.3); s.connect_ex(('2001:db8:e::ffff', 80))"});
   ASSERT_TRUE(unresolved) << unresolved.error().message;
 
-  auto report = resolve_then_connect(client, names(0, kNames), {.server = Topology::kUpstreamV6});
+  auto report =
+      resolve_then_connect(client, host_names(0, kNames), {.server = Topology::kUpstreamV6});
   ASSERT_TRUE(report) << report.error().message;
   EXPECT_EQ(report->trials, kNames);
   EXPECT_EQ(report->failures(), 0u)
@@ -117,18 +73,18 @@ TEST_F(L3PolicyTest, ResolveThenConnectAtOnceNeverFails) {
   ASSERT_EQ(daemon->stop(), 0) << daemon->log();
   auto stats = daemon->stats();
   ASSERT_TRUE(stats) << stats.error().message;
-  EXPECT_EQ(total(*stats, "responses_parked"), kNames) << stats->dump(2);
-  EXPECT_EQ(total(*stats, "released_on_ack"), kNames);
-  EXPECT_EQ(total(*stats, "released_at_max_delay"), 0u);
-  EXPECT_EQ(total(*stats, "released_before_plumb"), 0u);
+  EXPECT_EQ(counter(*stats, "responses_parked"), kNames) << stats->dump(2);
+  EXPECT_EQ(counter(*stats, "released_on_ack"), kNames);
+  EXPECT_EQ(counter(*stats, "released_at_max_delay"), 0u);
+  EXPECT_EQ(counter(*stats, "released_before_plumb"), 0u);
   EXPECT_EQ(stats->at("control").value("agent_addresses_plumbed", uint64_t{0}), kNames);
   const nlohmann::json& latency = stats->at("histograms").at("mapping_to_ack_us");
   EXPECT_EQ(latency.at("count"), kNames);
   EXPECT_TRUE(latency.at("p99").is_number()) << latency.dump();  // under 1 s
   EXPECT_EQ(stats->at("histograms").at("release_on_ack_us").at("count"), kNames);
   // Every connect's SYN passed; the unresolved address's SYN did not.
-  EXPECT_GE(guard(*stats, "pass_allowed"), kNames);
-  EXPECT_GE(guard(*stats, "drop_not_plumbed"), 1u);
+  EXPECT_GE(l3_guard(*stats, "pass_allowed"), kNames);
+  EXPECT_GE(l3_guard(*stats, "drop_not_plumbed"), 1u);
   EXPECT_EQ(stats->at("frame_check"), "ok");
 }
 
@@ -141,7 +97,7 @@ TEST_F(L3PolicyTest, ReleasingBeforePlumbingMakesConnectsFail) {
   ASSERT_TRUE(daemon);
   constexpr unsigned kTrials = 20;
   auto report = resolve_then_connect(
-      topology_->client(), names(0, kTrials),
+      topology_->client(), host_names(0, kTrials),
       {.server = Topology::kUpstreamV6, .connect_timeout = std::chrono::milliseconds(300)});
   ASSERT_TRUE(report) << report.error().message;
   EXPECT_EQ(report->trials, kTrials);
@@ -151,8 +107,8 @@ TEST_F(L3PolicyTest, ReleasingBeforePlumbingMakesConnectsFail) {
   ASSERT_EQ(daemon->stop(), 0) << daemon->log();
   auto stats = daemon->stats();
   ASSERT_TRUE(stats) << stats.error().message;
-  EXPECT_EQ(total(*stats, "released_before_plumb"), kTrials) << stats->dump(2);
-  EXPECT_GE(guard(*stats, "drop_not_plumbed"), report->connect_failures);
+  EXPECT_EQ(counter(*stats, "released_before_plumb"), kTrials) << stats->dump(2);
+  EXPECT_GE(l3_guard(*stats, "drop_not_plumbed"), report->connect_failures);
   EXPECT_EQ(stats->at("frame_check"), "ok");
 }
 
@@ -163,8 +119,8 @@ TEST_F(L3PolicyTest, WithoutTheGuardNothingIsDroppedAtL3) {
   auto daemon =
       start_daemon({"--no-l3-guard", "--release-before-plumb", "--agent-plumb-delay", "20"});
   ASSERT_TRUE(daemon);
-  auto report =
-      resolve_then_connect(topology_->client(), names(0, 20), {.server = Topology::kUpstreamV6});
+  auto report = resolve_then_connect(topology_->client(), host_names(0, 20),
+                                     {.server = Topology::kUpstreamV6});
   ASSERT_TRUE(report) << report.error().message;
   EXPECT_EQ(report->failures(), 0u);
   ASSERT_EQ(daemon->stop(), 0) << daemon->log();
@@ -218,8 +174,8 @@ TEST_F(L3PolicyTest, DnsproxyctlShowsTheCacheThePolicyAndTheAgent) {
   auto daemon = start_daemon(
       {"--admin-socket", socket, "--agent-plumb-delay", "5", "--metrics", "127.0.0.1:9255"});
   ASSERT_TRUE(daemon);
-  auto report =
-      resolve_then_connect(topology_->client(), names(7, 1), {.server = Topology::kUpstreamV6});
+  auto report = resolve_then_connect(topology_->client(), host_names(7, 1),
+                                     {.server = Topology::kUpstreamV6});
   ASSERT_TRUE(report) << report.error().message;
   EXPECT_EQ(report->connected, 1u);
   const auto ask = [&](std::vector<std::string> argv) {

@@ -25,10 +25,9 @@
 #include "datapath/chain.h"
 #include "datapath/package.h"
 #include "test/datapath/bpf/chain_test_abi.h"
-#include "test/support/bpffs.h"
+#include "test/support/daemon_fixture.h"
 #include "test/support/netns.h"
 #include "test/support/privileges.h"
-#include "test/support/topology.h"
 
 namespace dnsproxy::test {
 namespace {
@@ -49,33 +48,16 @@ void write_bytes(const fs::path& path, const std::vector<uint8_t>& bytes) {
             static_cast<std::streamsize>(bytes.size()));
 }
 
-class L3afTest : public ::testing::Test {
+class L3afTest : public DaemonFixture {
  protected:
   void SetUp() override {
     DNSPROXY_REQUIRE_PRIVILEGES();
-    auto topology = Topology::create({});
-    ASSERT_TRUE(topology) << topology.error().message;
-    topology_ = std::move(*topology);
-    auto knotd = Knotd::start(topology_->upstream(), 100);
-    ASSERT_TRUE(knotd) << knotd.error().message;
-    knotd_ = std::move(*knotd);
-    auto bpffs = BpfFsMount::create();
-    ASSERT_TRUE(bpffs) << bpffs.error().message;
-    bpffs_ = std::make_unique<BpfFsMount>(std::move(*bpffs));
+    ASSERT_NO_FATAL_FAILURE(build());
   }
-
-  std::string new_pin_dir() { return bpffs_->path() + "/dnsproxy-" + std::to_string(pin_dirs_++); }
 
   std::string kdig(const std::string& name) {
-    auto out = topology_->client().run(
-        {"kdig", "@" + std::string(Topology::kUpstreamV4), "+short", "+time=2", "+retry=1", name});
-    return out ? out->output : out.error().message;
+    return DaemonFixture::kdig(Topology::kUpstreamV4, name, "A", {"+short", "+time=2", "+retry=1"});
   }
-
-  std::unique_ptr<BpfFsMount> bpffs_;  // first: unmounted after every daemon that pinned into it
-  int pin_dirs_ = 0;
-  std::unique_ptr<Topology> topology_;
-  std::unique_ptr<Knotd> knotd_;
 };
 
 TEST_F(L3afTest, ChainedIntoARootProgramItServesDnsAndGivesTheSlotBack) {

@@ -21,16 +21,14 @@
 #include <tuple>
 #include <vector>
 
-#include "test/support/bpffs.h"
+#include "test/support/daemon_fixture.h"
+#include "test/support/policy_text.h"
 #include "test/support/privileges.h"
-#include "test/support/topology.h"
 
 namespace dnsproxy::test {
 namespace {
 
 using namespace std::chrono_literals;
-
-const std::string kDaemon = DNSPROXYD_PATH;
 
 // Sends DNS queries over UDP from a fixed source address and port, then prints every answer
 // that comes back within WAIT_S seconds, one line each ("answer ID rcode N ancount N from
@@ -79,118 +77,24 @@ for r in sys.argv[4:]:
     s.sendto(msg, (dst, dport))
 )";
 
-// The kube-dns identity (knotd's addresses) and the frontend endpoint (the client's fixed
-// addresses), shared by most policies below.
-constexpr const char* kKubeDns =
-    "  - {id: 20001, labels: {k8s-app: kube-dns}, cidrs: [198.51.100.53/32, "
-    "\"2001:db8:5::53/128\"]}\n";
-constexpr const char* kFrontend =
-    "  - {id: 101, identity: 10001, labels: {app: frontend}, ips: [192.0.2.10, "
-    "\"2001:db8:c::10\"]}\n";
-
-// A policy for the frontend: DNS to kube-dns on port 53 for `dns` (YAML flow items), and the
-// toFQDNs selectors `fqdns` (none when empty).
-std::string frontend_policy(const std::string& dns, const std::string& fqdns) {
-  std::string text = std::string("identities:\n") + kKubeDns + "endpoints:\n" + kFrontend +
-                     "policies:\n"
-                     "  - name: frontend-dns\n"
-                     "    endpointSelector: {matchLabels: {app: frontend}}\n"
-                     "    egress:\n"
-                     "      - toEndpoints: [{matchLabels: {k8s-app: kube-dns}}]\n"
-                     "        toPorts:\n"
-                     "          - ports: [{port: \"53\", protocol: ANY}]\n"
-                     "            rules:\n"
-                     "              dns: [" +
-                     dns + "]\n";
-  if (!fqdns.empty()) text += "      - toFQDNs: [" + fqdns + "]\n";
-  return text;
-}
-
-class PolicyCasesTest : public ::testing::Test {
+class PolicyCasesTest : public DaemonFixture {
  protected:
-  void TearDown() override {
-    if (!policy_path_.empty()) std::filesystem::remove(policy_path_);
-  }
-
-  void build() {
-    auto topology = Topology::create({});
-    ASSERT_TRUE(topology) << topology.error().message;
-    topology_ = std::move(*topology);
-    auto knotd = Knotd::start(topology_->upstream(), 100);
-    ASSERT_TRUE(knotd) << knotd.error().message;
-    knotd_ = std::move(*knotd);
-    auto bpffs = BpfFsMount::create();
-    ASSERT_TRUE(bpffs) << bpffs.error().message;
-    bpffs_ = std::make_unique<BpfFsMount>(std::move(*bpffs));
-  }
-
-  std::unique_ptr<Dnsproxyd> start_daemon(const std::string& policy,
-                                          std::vector<std::string> extra = {}) {
-    policy_path_ = std::filesystem::temp_directory_path() /
-                   ("dnsproxy-policy-cases-" + std::to_string(::getpid()) + "-" +
-                    std::to_string(pin_dirs_) + ".yaml");
-    std::ofstream(policy_path_) << policy;
+  // dnsproxyd --policy with `policy` (a file of this test's), small rings, and `extra`.
+  std::unique_ptr<Dnsproxyd> start_with_policy(const std::string& policy,
+                                               std::vector<std::string> extra = {}) {
     std::vector<std::string> args = {
-        "-i",   "cli0",        "-i",  "up0", "--policy", policy_path_.string(), "--umem-frames",
-        "4096", "--ring-size", "1024"};
+        "--policy",      write_file("policy-" + std::to_string(policies_++) + ".yaml", policy),
+        "--umem-frames", "4096",
+        "--ring-size",   "1024"};
     args.insert(args.end(), extra.begin(), extra.end());
-    auto daemon = Dnsproxyd::start(kDaemon, topology_->node(), args,
-                                   bpffs_->path() + "/dnsproxy-" + std::to_string(pin_dirs_++));
-    EXPECT_TRUE(daemon) << daemon.error().message;
-    return daemon ? std::move(*daemon) : nullptr;
+    return start_daemon(args);
   }
 
-  // kdig's full answer (status line included); `source` is kdig's -b (empty: the default).
-  std::string kdig(const std::string& server, const std::string& name, const std::string& type,
-                   const std::string& source = "", const std::string& port = "53") {
-    std::vector<std::string> argv = {"kdig", "@" + server, "-p", port, "+time=2", "+retry=0"};
-    if (!source.empty()) argv.insert(argv.end(), {"-b", source});
-    argv.insert(argv.end(), {name, type});
-    auto out = topology_->client().run(argv);
-    return out ? out->output : out.error().message;
-  }
-
-  // A fresh snapshot (SIGUSR1), or the last one written if none came.
-  static nlohmann::json snapshot(Dnsproxyd& daemon) {
-    EXPECT_TRUE(daemon.report_counters()) << "no snapshot after SIGUSR1";
-    auto stats = daemon.stats();
-    EXPECT_TRUE(stats) << stats.error().message;
-    return stats ? *stats : nlohmann::json::object();
-  }
-
-  // Takes snapshots until `done` holds for one (true) or `timeout` passes (false); the last one
-  // is left in `last`.
-  static bool wait_for(Dnsproxyd& daemon, const std::function<bool(const nlohmann::json&)>& done,
-                       nlohmann::json& last, std::chrono::milliseconds timeout = 5000ms) {
-    const auto deadline = std::chrono::steady_clock::now() + timeout;
-    do {
-      last = snapshot(daemon);
-      if (!last.empty() && done(last)) return true;
-      std::this_thread::sleep_for(20ms);
-    } while (std::chrono::steady_clock::now() < deadline);
-    return false;
-  }
-
-  static uint64_t total(const nlohmann::json& stats, const char* group, const char* name) {
-    if (!stats.contains("totals")) return ~uint64_t{0};
-    return stats.at("totals").at(group).value(name, uint64_t{0});
-  }
-  static uint64_t counter(const nlohmann::json& stats, const char* name) {
-    return total(stats, "counters", name);
-  }
-  static uint64_t drop(const nlohmann::json& stats, const char* name) {
-    return total(stats, "drops", name);
-  }
-  static uint64_t control(const nlohmann::json& stats, const char* name) {
-    if (!stats.contains("control")) return ~uint64_t{0};
-    return stats.at("control").value(name, uint64_t{0});
-  }
-  static uint64_t parked_frames(const nlohmann::json& stats) {
-    uint64_t n = 0;
-    if (stats.contains("workers"))
-      for (const nlohmann::json& worker : stats.at("workers"))
-        n += worker.at("frames").value("parked", uint64_t{0});
-    return n;
+  // kdig's full answer from `source` (kdig's -b) to `server`:`port`.
+  std::string kdig_from(const std::string& source, const std::string& server,
+                        const std::string& name, const std::string& type,
+                        const std::string& port = "53") {
+    return kdig(server, name, type, {"-b", source, "-p", port, "+time=2", "+retry=0"});
   }
 
   // The python3 query client in the client namespace, in the background (its output in a file).
@@ -247,12 +151,8 @@ class PolicyCasesTest : public ::testing::Test {
     return n;
   }
 
-  std::filesystem::path policy_path_;
-  std::unique_ptr<BpfFsMount> bpffs_;
-  int pin_dirs_ = 0;
+  int policies_ = 0;
   int clients_ = 0;
-  std::unique_ptr<Topology> topology_;
-  std::unique_ptr<Knotd> knotd_;
 };
 
 // L7 rules match the question only: an allowed alias resolves through its whole chain, even to a
@@ -262,12 +162,12 @@ class PolicyCasesTest : public ::testing::Test {
 TEST_F(PolicyCasesTest, CnameChainsResolveAndTheirSelectedNamesAreLearned) {
   DNSPROXY_REQUIRE_PRIVILEGES();
   ASSERT_NO_FATAL_FAILURE(build());
-  const std::string policy =
-      frontend_policy("{matchPattern: \"alias*.example.test\"}, {matchName: wwwalias.example.test}",
-                      "{matchName: host11.example.test}, {matchName: alias2.example.test}, "
-                      "{matchPattern: \"alias3*.example.test\"}, {matchName: alias4.example.test}, "
-                      "{matchName: host14.example.test}, {matchName: alias5-b.example.test}");
-  auto daemon = start_daemon(policy, {"--max-delay", "1000"});
+  const std::string policy = frontend_policy(
+      "[{matchPattern: \"alias*.example.test\"}, {matchName: wwwalias.example.test}]",
+      "[{matchName: host11.example.test}, {matchName: alias2.example.test}, "
+      "{matchPattern: \"alias3*.example.test\"}, {matchName: alias4.example.test}, "
+      "{matchName: host14.example.test}, {matchName: alias5-b.example.test}]");
+  auto daemon = start_with_policy(policy, {"--max-delay", "1000"});
   ASSERT_TRUE(daemon);
   struct Case {
     const char* server;
@@ -350,11 +250,11 @@ TEST_F(PolicyCasesTest, EndpointsWithDifferentRulesAreDecidedApart) {
   ASSERT_TRUE(topology_->add_client_address("192.0.2.12", "2001:db8:c::12"));
   ASSERT_TRUE(topology_->add_upstream_address("198.51.100.54", "2001:db8:5::54"));
   const std::string policy =
-      std::string("identities:\n") + kKubeDns +
+      "identities:\n" + std::string(kKubeDnsIdentity) +
       "  - {id: 20002, labels: {app: other-dns}, cidrs: [198.51.100.54/32, "
       "\"2001:db8:5::54/128\"]}\n"
       "endpoints:\n" +
-      kFrontend +
+      std::string(kFrontendEndpoint) +
       "  - {id: 102, identity: 10002, labels: {app: backend}, ips: [192.0.2.11, "
       "\"2001:db8:c::11\"]}\n"
       "policies:\n"
@@ -373,7 +273,7 @@ TEST_F(PolicyCasesTest, EndpointsWithDifferentRulesAreDecidedApart) {
       "          - ports: [{port: \"53\", protocol: UDP}]\n"
       "            rules: {dns: [{matchName: www.example.test}]}\n";
   // 5353 is a DNS port too, so a query to it reaches the policy (and finds no rule).
-  auto daemon = start_daemon(policy, {"--dns-port", "53", "--dns-port", "5353"});
+  auto daemon = start_with_policy(policy, {"--dns-port", "53", "--dns-port", "5353"});
   ASSERT_TRUE(daemon);
   struct Family {
     const char* frontend;
@@ -397,21 +297,21 @@ TEST_F(PolicyCasesTest, EndpointsWithDifferentRulesAreDecidedApart) {
   for (const Family& f : families) {
     SCOPED_TRACE(f.server);
     // host3: the frontend's, not the backend's; www: the other way round.
-    std::string a = kdig(f.server, "host3.example.test", f.type, f.frontend);
+    std::string a = kdig_from(f.frontend, f.server, "host3.example.test", f.type);
     EXPECT_NE(a.find(f.host3), std::string::npos) << a;
-    a = kdig(f.server, "host3.example.test", f.type, f.backend);
+    a = kdig_from(f.backend, f.server, "host3.example.test", f.type);
     EXPECT_TRUE(refused(a)) << a;
-    a = kdig(f.server, "www.example.test", f.type, f.backend);
+    a = kdig_from(f.backend, f.server, "www.example.test", f.type);
     EXPECT_NE(a.find(f.www), std::string::npos) << a;
-    a = kdig(f.server, "www.example.test", f.type, f.frontend);
+    a = kdig_from(f.frontend, f.server, "www.example.test", f.type);
     EXPECT_TRUE(refused(a)) << a;
     // The backend's name to a server its rule does not select; to a port it has no rule for;
     // and from an address that is no endpoint.
-    a = kdig(f.other_server, "www.example.test", f.type, f.backend);
+    a = kdig_from(f.backend, f.other_server, "www.example.test", f.type);
     EXPECT_TRUE(refused(a)) << a;
-    a = kdig(f.server, "www.example.test", f.type, f.backend, "5353");
+    a = kdig_from(f.backend, f.server, "www.example.test", f.type, "5353");
     EXPECT_TRUE(refused(a)) << a;
-    a = kdig(f.server, "host3.example.test", f.type, f.stranger);
+    a = kdig_from(f.stranger, f.server, "host3.example.test", f.type);
     EXPECT_TRUE(refused(a)) << a;
   }
   ASSERT_EQ(daemon->stop(), 0) << daemon->log();
@@ -447,7 +347,7 @@ TEST_F(PolicyCasesTest, SpoofedAndDuplicateResponsesAreDroppedEachUnderItsReason
       "198.51.100.55/32, \"2001:db8:5::53/128\", \"2001:db8:5::54/128\", "
       "\"2001:db8:5::55/128\"]}\n"
       "endpoints:\n" +
-      kFrontend +
+      std::string(kFrontendEndpoint) +
       "policies:\n"
       "  - name: frontend-dns\n"
       "    endpointSelector: {matchLabels: {app: frontend}}\n"
@@ -457,7 +357,7 @@ TEST_F(PolicyCasesTest, SpoofedAndDuplicateResponsesAreDroppedEachUnderItsReason
       "          - ports: [{port: \"53\", protocol: ANY}]\n"
       "            rules: {dns: [{matchPattern: \"host*.example.test\"}]}\n"
       "      - toFQDNs: [{matchPattern: \"host*.example.test\"}]\n";
-  auto daemon = start_daemon(policy, {"--max-delay", "1000"});
+  auto daemon = start_with_policy(policy, {"--max-delay", "1000"});
   ASSERT_TRUE(daemon);
   struct Family {
     const char* client;
@@ -553,11 +453,11 @@ TEST_F(PolicyCasesTest, SpoofedAndDuplicateResponsesAreDroppedEachUnderItsReason
 TEST_F(PolicyCasesTest, ResponsesBeyondTheParkedBoundAreDroppedCountedAndLeakNothing) {
   DNSPROXY_REQUIRE_PRIVILEGES();
   ASSERT_NO_FATAL_FAILURE(build());
-  const std::string policy = frontend_policy("{matchPattern: \"host*.example.test\"}",
-                                             "{matchPattern: \"host2*.example.test\"}");
+  const std::string policy = frontend_policy("[{matchPattern: \"host*.example.test\"}]",
+                                             "[{matchPattern: \"host2*.example.test\"}]");
   constexpr uint64_t kBound = 4, kQueries = 8;
-  auto daemon = start_daemon(policy, {"--max-parked", std::to_string(kBound), "--max-delay", "1000",
-                                      "--agent-plumb-delay", "2000"});
+  auto daemon = start_with_policy(policy, {"--max-parked", std::to_string(kBound), "--max-delay",
+                                           "1000", "--agent-plumb-delay", "2000"});
   ASSERT_TRUE(daemon);
   const struct {
     const char* client;
@@ -659,9 +559,9 @@ TEST_F(PolicyCasesTest, AMappingLeavesTheCacheAtItsTtlAndTheNextResponseIsNewAga
   DNSPROXY_REQUIRE_PRIVILEGES();
   ASSERT_NO_FATAL_FAILURE(build());
   const std::string policy =
-      frontend_policy("{matchPattern: \"short*.example.test\"}",
-                      "{matchName: short.example.test}, {matchName: shortalias.example.test}");
-  auto daemon = start_daemon(policy, {"--max-delay", "1000"});
+      frontend_policy("[{matchPattern: \"short*.example.test\"}]",
+                      "[{matchName: short.example.test}, {matchName: shortalias.example.test}]");
+  auto daemon = start_with_policy(policy, {"--max-delay", "1000"});
   ASSERT_TRUE(daemon);
   const auto resolves = [&](const char* server, const char* name, const char* type,
                             const char* address) {
@@ -722,9 +622,9 @@ TEST_F(PolicyCasesTest, AMappingLeavesTheCacheAtItsTtlAndTheNextResponseIsNewAga
 TEST_F(PolicyCasesTest, AnAnswerOutlivingItsPlumbingIsReleasedAtOnceAndRefreshesIt) {
   DNSPROXY_REQUIRE_PRIVILEGES();
   ASSERT_NO_FATAL_FAILURE(build());
-  const std::string policy =
-      frontend_policy("{matchPattern: \"host*.example.test\"}", "{matchName: host5.example.test}");
-  auto daemon = start_daemon(policy, {"--max-delay", "1000"});
+  const std::string policy = frontend_policy("[{matchPattern: \"host*.example.test\"}]",
+                                             "[{matchName: host5.example.test}]");
+  auto daemon = start_with_policy(policy, {"--max-delay", "1000"});
   ASSERT_TRUE(daemon);
   for (const auto& [server, type, address] :
        {std::tuple{Topology::kUpstreamV4, "A", "203.0.113.6\n"},
@@ -770,7 +670,7 @@ TEST_F(PolicyCasesTest, AResponseToAClientWithoutANeighbourEntryIsStillChecked) 
   // No neighbour entry on the node for these (add_client_address would add one).
   ASSERT_TRUE(topology_->client().add_address("eth0", "192.0.2.13/24"));
   ASSERT_TRUE(topology_->client().add_address("eth0", "2001:db8:c::13/64"));
-  auto daemon = start_daemon(frontend_policy("{matchPattern: \"host*.example.test\"}", ""));
+  auto daemon = start_with_policy(frontend_policy("[{matchPattern: \"host*.example.test\"}]", ""));
   ASSERT_TRUE(daemon);
   for (const auto& [client_address, server, type, address] :
        {std::tuple{"192.0.2.13", "198.51.100.54", "A", "203.0.113.66"},

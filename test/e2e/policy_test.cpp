@@ -7,9 +7,9 @@
 #include <fstream>
 #include <string>
 
-#include "test/support/bpffs.h"
+#include "test/support/daemon_fixture.h"
+#include "test/support/policy_text.h"
 #include "test/support/privileges.h"
-#include "test/support/topology.h"
 
 namespace dnsproxy::test {
 namespace {
@@ -18,69 +18,18 @@ const std::string kDaemon = DNSPROXYD_PATH;
 
 // The client (192.0.2.10, 2001:db8:c::10) is endpoint 101; knotd is the kube-dns identity. Names
 // host*.example.test are allowed (www.example.test is not), host1.example.test is toFQDNs-selected.
-constexpr const char* kPolicy = R"(identities:
-  - {id: 20001, labels: {k8s-app: kube-dns}, cidrs: [198.51.100.53/32, "2001:db8:5::53/128"]}
-endpoints:
-  - {id: 101, identity: 10001, labels: {app: frontend}, ips: [192.0.2.10, "2001:db8:c::10"]}
-policies:
-  - name: frontend-dns
-    endpointSelector: {matchLabels: {app: frontend}}
-    egress:
-      - toEndpoints: [{matchLabels: {k8s-app: kube-dns}}]
-        toPorts:
-          - ports: [{port: "53", protocol: ANY}]
-            rules:
-              dns: [{matchPattern: "host*.example.test"}]
-      - toFQDNs: [{matchName: host1.example.test}]
-)";
+const std::string kPolicy = frontend_policy(R"([{matchPattern: "host*.example.test"}])",
+                                            "[{matchName: host1.example.test}]");
 
-class PolicyTest : public ::testing::Test {
+class PolicyTest : public DaemonFixture {
  protected:
-  void SetUp() override {
-    policy_path_ = std::filesystem::temp_directory_path() /
-                   ("dnsproxy-policy-" + std::to_string(::getpid()) + ".yaml");
-    std::ofstream(policy_path_) << kPolicy;
-  }
-  void TearDown() override { std::filesystem::remove(policy_path_); }
-
-  void build() {
-    auto topology = Topology::create({});
-    ASSERT_TRUE(topology) << topology.error().message;
-    topology_ = std::move(*topology);
-    auto knotd = Knotd::start(topology_->upstream(), 100);
-    ASSERT_TRUE(knotd) << knotd.error().message;
-    knotd_ = std::move(*knotd);
-    auto bpffs = BpfFsMount::create();
-    ASSERT_TRUE(bpffs) << bpffs.error().message;
-    bpffs_ = std::make_unique<BpfFsMount>(std::move(*bpffs));
-  }
-
   std::unique_ptr<Dnsproxyd> start_daemon(std::vector<std::string> extra = {}) {
-    std::vector<std::string> args = {
-        "-i",   "cli0",        "-i",  "up0", "--policy", policy_path_.string(), "--umem-frames",
-        "4096", "--ring-size", "1024"};
+    std::vector<std::string> args = {"--policy",      write_file("policy.yaml", kPolicy),
+                                     "--umem-frames", "4096",
+                                     "--ring-size",   "1024"};
     args.insert(args.end(), extra.begin(), extra.end());
-    auto daemon = Dnsproxyd::start(kDaemon, topology_->node(), args,
-                                   bpffs_->path() + "/dnsproxy-" + std::to_string(pin_dirs_++));
-    EXPECT_TRUE(daemon) << daemon.error().message;
-    return daemon ? std::move(*daemon) : nullptr;
+    return DaemonFixture::start_daemon(args);
   }
-
-  // kdig's full answer (status line included).
-  std::string kdig(const std::string& server, const std::string& name, const std::string& type) {
-    auto out = topology_->client().run({"kdig", "@" + server, "+time=2", "+retry=0", name, type});
-    return out ? out->output : out.error().message;
-  }
-
-  static uint64_t total(const nlohmann::json& stats, const char* group, const char* name) {
-    return stats.at("totals").at(group).value(name, uint64_t{0});
-  }
-
-  std::filesystem::path policy_path_;
-  std::unique_ptr<BpfFsMount> bpffs_;
-  int pin_dirs_ = 0;
-  std::unique_ptr<Topology> topology_;
-  std::unique_ptr<Knotd> knotd_;
 };
 
 TEST_F(PolicyTest, AllowedNamesResolveAndDeniedNamesAreRefusedOverV4AndV6) {
@@ -101,11 +50,11 @@ TEST_F(PolicyTest, AllowedNamesResolveAndDeniedNamesAreRefusedOverV4AndV6) {
   auto stats = daemon->stats();
   ASSERT_TRUE(stats) << stats.error().message;
   EXPECT_EQ(stats->at("mode"), "policy");
-  EXPECT_EQ(total(*stats, "counters", "allowed"), 2u) << stats->dump(2);
-  EXPECT_EQ(total(*stats, "counters", "denied_name_not_allowed"), 2u);
-  EXPECT_EQ(total(*stats, "counters", "replied"), 2u);
-  EXPECT_EQ(total(*stats, "counters", "responses"), 2u);
-  EXPECT_EQ(total(*stats, "counters", "released_no_selector"), 2u);
+  EXPECT_EQ(counter(*stats, "allowed"), 2u) << stats->dump(2);
+  EXPECT_EQ(counter(*stats, "denied_name_not_allowed"), 2u);
+  EXPECT_EQ(counter(*stats, "replied"), 2u);
+  EXPECT_EQ(counter(*stats, "responses"), 2u);
+  EXPECT_EQ(counter(*stats, "released_no_selector"), 2u);
   EXPECT_EQ(stats->at("frame_check"), "ok");
 }
 
@@ -119,7 +68,7 @@ TEST_F(PolicyTest, DeniedNamesGetNxdomainWhenConfigured) {
   ASSERT_EQ(daemon->stop(), 0) << daemon->log();
   auto stats = daemon->stats();
   ASSERT_TRUE(stats);
-  EXPECT_EQ(total(*stats, "counters", "denied_name_not_allowed"), 1u);
+  EXPECT_EQ(counter(*stats, "denied_name_not_allowed"), 1u);
 }
 
 // DNS over TCP is not policed yet, so the client (an endpoint under DNS rules, in
@@ -149,7 +98,7 @@ TEST_F(PolicyTest, TcpDnsOfAnEndpointUnderDnsRulesIsDroppedUnlessPassed) {
     // At least each family's SYN (kdig may retransmit it within its timeout).
     EXPECT_GE(steer.at("drop_tcp_dns"), 2u) << steer.dump(2);
     EXPECT_EQ(steer.at("pass_tcp_dns"), 0u) << steer.dump(2);
-    EXPECT_EQ(total(*stats, "counters", "allowed"), 1u) << "the UDP query only";
+    EXPECT_EQ(counter(*stats, "allowed"), 1u) << "the UDP query only";
   }
   auto daemon = start_daemon({"--tcp-dns", "pass"});
   ASSERT_TRUE(daemon);
@@ -160,7 +109,7 @@ TEST_F(PolicyTest, TcpDnsOfAnEndpointUnderDnsRulesIsDroppedUnlessPassed) {
   ASSERT_TRUE(stats) << stats.error().message;
   EXPECT_EQ(stats->at("dns_steer").at("drop_tcp_dns"), 0u);
   EXPECT_GE(stats->at("dns_steer").at("pass_tcp_dns"), 2u) << stats->at("dns_steer").dump(2);
-  EXPECT_EQ(total(*stats, "counters", "denied_name_not_allowed"), 0u) << "TCP is not seen";
+  EXPECT_EQ(counter(*stats, "denied_name_not_allowed"), 0u) << "TCP is not seen";
 }
 
 // A response whose new address a toFQDNs selector selects is parked until the embedded agent
@@ -178,10 +127,10 @@ TEST_F(PolicyTest, ASelectedResponseIsReleasedByTheAgentsAckThenAtOnce) {
   ASSERT_EQ(daemon->stop(), 0) << daemon->log();
   auto stats = daemon->stats();
   ASSERT_TRUE(stats);
-  EXPECT_EQ(total(*stats, "counters", "responses_parked"), 1u) << stats->dump(2);
-  EXPECT_EQ(total(*stats, "counters", "released_on_ack"), 1u);
-  EXPECT_EQ(total(*stats, "counters", "released_plumbed"), 1u);
-  EXPECT_EQ(total(*stats, "counters", "released_at_max_delay"), 0u);
+  EXPECT_EQ(counter(*stats, "responses_parked"), 1u) << stats->dump(2);
+  EXPECT_EQ(counter(*stats, "released_on_ack"), 1u);
+  EXPECT_EQ(counter(*stats, "released_plumbed"), 1u);
+  EXPECT_EQ(counter(*stats, "released_at_max_delay"), 0u);
   EXPECT_EQ(stats->at("control").value("agent_addresses_plumbed", uint64_t{0}), 1u);
   EXPECT_EQ(stats->at("control").value("batches_acked", uint64_t{0}), 1u);
   EXPECT_EQ(stats->at("frame_check"), "ok");
@@ -205,11 +154,10 @@ TEST_F(PolicyTest, ASelectedResponseWaitsForPlumbingUntilTheMaxDelay) {
     ASSERT_EQ(daemon->stop(), 0) << daemon->log();
     auto stats = daemon->stats();
     ASSERT_TRUE(stats);
-    EXPECT_EQ(total(*stats, "counters", "responses_parked"), 1u) << stats->dump(2);
-    EXPECT_EQ(
-        total(*stats, "counters",
-              std::string(action) == "release" ? "released_at_max_delay" : "servfail_at_max_delay"),
-        1u);
+    EXPECT_EQ(counter(*stats, "responses_parked"), 1u) << stats->dump(2);
+    EXPECT_EQ(counter(*stats, std::string(action) == "release" ? "released_at_max_delay"
+                                                               : "servfail_at_max_delay"),
+              1u);
     EXPECT_EQ(stats->at("control").value("notices", uint64_t{0}), 1u);
     EXPECT_EQ(stats->at("frame_check"), "ok");
   }
@@ -239,8 +187,8 @@ for _ in range(3): s.sendto(msg, ("192.0.2.10", 40000))
   ASSERT_EQ(daemon->stop(), 0) << daemon->log();
   auto stats = daemon->stats();
   ASSERT_TRUE(stats);
-  EXPECT_EQ(total(*stats, "drops", "response_unmatched"), 3u) << stats->dump(2);
-  EXPECT_EQ(total(*stats, "counters", "responses"), 1u);
+  EXPECT_EQ(drop(*stats, "response_unmatched"), 3u) << stats->dump(2);
+  EXPECT_EQ(counter(*stats, "responses"), 1u);
 }
 
 TEST_F(PolicyTest, BadPolicyFlagsExitTwo) {

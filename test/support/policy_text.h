@@ -11,6 +11,14 @@
 
 namespace dnsproxy::test {
 
+// The two building blocks, one YAML list item each, for suites that write policies of their own.
+inline constexpr std::string_view kKubeDnsIdentity =
+    "  - {id: 20001, labels: {k8s-app: kube-dns}, cidrs: [198.51.100.53/32, "
+    "\"2001:db8:5::53/128\"]}\n";
+inline constexpr std::string_view kFrontendEndpoint =
+    "  - {id: 101, identity: 10001, labels: {app: frontend}, ips: [192.0.2.10, "
+    "\"2001:db8:c::10\"]}\n";
+
 std::string frontend_policy(std::string_view dns, std::string_view to_fqdns);
 
 }  // namespace dnsproxy::test
