@@ -33,10 +33,8 @@
 
 #include "datapath/agent/agent_maps.h"
 #include "datapath/agent/allow_map.h"
-#include "test/support/bpffs.h"
-#include "test/support/policy_text.h"
+#include "test/e2e/agent_fixture.h"
 #include "test/support/privileges.h"
-#include "test/support/topology.h"
 
 namespace dnsproxy::test {
 namespace {
@@ -44,8 +42,6 @@ namespace {
 using namespace std::chrono_literals;
 using Clock = std::chrono::steady_clock;
 
-const std::string kDaemon = DNSPROXYD_PATH;
-const std::string kAgent = DNSPROXY_AGENT_PATH;
 constexpr unsigned kNames = 1200;
 constexpr uint32_t kEndpoint = 101;  // the client, in frontend_policy()
 // Long enough that a parked response is told apart from one released at once, whatever the load.
@@ -124,95 +120,31 @@ int connect_as(uid_t uid, const std::string& path) {
   return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
 
-class AgentResilienceTest : public ::testing::Test {
+// The agent link's state in a stats snapshot.
+std::string link(const nlohmann::json& stats) {
+  return stats.contains("agent") && stats.at("agent").is_object()
+             ? stats.at("agent").value("link", "")
+             : "";
+}
+
+class AgentResilienceTest : public AgentFixture {
  protected:
   void SetUp() override {
     DNSPROXY_REQUIRE_PRIVILEGES();
-    directory_ = std::filesystem::temp_directory_path() /
-                 ("dnsproxy-agent-resilience-" + std::to_string(::getpid()));
-    std::filesystem::create_directories(directory_);
-    std::ofstream(policy()) << frontend_policy(R"([{matchPattern: "host*.example.test"}])",
-                                               R"([{matchPattern: "host*.example.test"}])");
-    socket_ = "unix:" + socket_path();
-    auto topology = Topology::create({});
-    ASSERT_TRUE(topology) << topology.error().message;
-    topology_ = std::move(*topology);
-    auto knotd = Knotd::start(topology_->upstream(), kNames);
-    ASSERT_TRUE(knotd) << knotd.error().message;
-    knotd_ = std::move(*knotd);
-    auto bpffs = BpfFsMount::create();
-    ASSERT_TRUE(bpffs) << bpffs.error().message;
-    bpffs_ = std::make_unique<BpfFsMount>(std::move(*bpffs));
+    ASSERT_NO_FATAL_FAILURE(build_with_agent({.names = kNames}));
   }
-  void TearDown() override {
-    daemon_.reset();
-    agent_.reset();
-    if (!directory_.empty()) std::filesystem::remove_all(directory_);
-  }
-  std::string policy() const { return (directory_ / "policy.yaml").string(); }
-  std::string socket_path() const { return (directory_ / "agent.sock").string(); }
-  std::string pin_dir() const { return bpffs_->path() + "/dnsproxy"; }
-  std::string agent_stats_file() const { return (directory_ / "agent-stats.json").string(); }
-
-  // dnsproxy-agent in the root namespace (a unix socket and pinned maps need none), its maps
-  // pinned where dnsproxyd pins dns_steer's; a restarted one takes up the same pins. Returns once
-  // it listens (its log says so).
-  void start_agent(std::vector<std::string> extra = {}) {
-    std::vector<std::string> args = {kAgent,     "--listen",     socket_,
-                                     "--policy", policy(),       "--pin-dir",
-                                     pin_dir(),  "--stats-file", agent_stats_file()};
-    args.insert(args.end(), extra.begin(), extra.end());
-    std::filesystem::remove(directory_ / "agent.log");
-    auto agent = BackgroundProcess::start(args, nullptr, (directory_ / "agent.log").string());
-    ASSERT_TRUE(agent) << agent.error().message;
-    agent_ = std::make_unique<BackgroundProcess>(std::move(*agent));
-    ASSERT_TRUE(wait_for(
-        [&] { return agent_log().find("serving the agent link") != std::string::npos; }, 5s))
-        << agent_log();
-  }
-  void kill_agent() {
-    ASSERT_EQ(::kill(agent_->pid(), SIGKILL), 0);
-    agent_->stop();  // reaps it; its socket file and pins stay, as after a crash
-  }
-  std::string agent_log() const {
-    std::ifstream in(directory_ / "agent.log");
-    return std::string(std::istreambuf_iterator<char>(in), {});
-  }
-  // The agent's counters as its final stats snapshot gave them (stops the agent).
-  nlohmann::json stop_agent_and_read_counters() {
-    EXPECT_EQ(agent_->stop(), 0) << agent_log();
-    std::ifstream in(agent_stats_file());
-    const nlohmann::json stats = nlohmann::json::parse(in, nullptr, false);
-    return stats.is_discarded() ? nlohmann::json::object() : stats.at("counters");
-  }
-
-  void start_daemon(std::vector<std::string> extra = {}) {
-    std::vector<std::string> args = {"-i",
-                                     "cli0",
-                                     "-i",
-                                     "up0",
-                                     "--policy",
-                                     policy(),
-                                     "--agent",
-                                     socket_,
-                                     "--max-delay",
-                                     std::to_string(kMaxDelayMs),
-                                     "--stats-interval",
-                                     "50"};
-    args.insert(args.end(), extra.begin(), extra.end());
-    auto daemon = Dnsproxyd::start(kDaemon, topology_->node(), args, pin_dir());
-    ASSERT_TRUE(daemon) << daemon.error().message << "\nagent:\n" << agent_log();
-    daemon_ = std::move(*daemon);
+  void start_daemon(const char* on_max_delay, std::vector<std::string> extra = {}) {
+    extra.insert(extra.end(),
+                 {"--max-delay", std::to_string(kMaxDelayMs), "--on-max-delay", on_max_delay});
+    ASSERT_NO_FATAL_FAILURE(start_daemon_with_agent(extra));
   }
 
   // A dnsperf input file: AAAA for hostN, N in [first, first + count).
-  std::string queries(unsigned first, unsigned count) const {
-    const std::string path =
-        (directory_ / ("queries-" + std::to_string(first) + "-" + std::to_string(count) + ".txt"))
-            .string();
-    std::ofstream out(path);
-    for (unsigned i = first; i < first + count; ++i) out << "host" << i << ".example.test AAAA\n";
-    return path;
+  std::string queries(unsigned first, unsigned count) {
+    std::string text;
+    for (const std::string& name : host_names(first, count)) text += name + " AAAA\n";
+    return write_file("queries-" + std::to_string(first) + "-" + std::to_string(count) + ".txt",
+                      text);
   }
   // Each name of `file` once, as fast as the path answers.
   DnsperfReport resolve_once(const std::string& file) const {
@@ -223,45 +155,34 @@ class AgentResilienceTest : public ::testing::Test {
     return dnsperf({"-d", file, "-Q", std::to_string(rate), "-l", std::to_string(seconds)});
   }
   DnsperfReport dnsperf(const std::vector<std::string>& extra) const {
-    std::vector<std::string> args = {"dnsperf", "-s", Topology::kUpstreamV6, "-t", "2"};
-    args.insert(args.end(), extra.begin(), extra.end());
-    auto run = topology_->client().run(args);
+    auto run = topology_->client().run(dnsperf_args(extra));
     EXPECT_TRUE(run) << run.error().message;
     return parse_dnsperf(run ? run->output : "");
   }
+  static std::vector<std::string> dnsperf_args(const std::vector<std::string>& extra) {
+    std::vector<std::string> args = {"dnsperf", "-s", Topology::kUpstreamV6, "-t", "2"};
+    args.insert(args.end(), extra.begin(), extra.end());
+    return args;
+  }
 
-  uint64_t total(const char* name) const {
-    auto stats = daemon_->stats();
-    return stats ? stats->at("totals").at("counters").value(name, uint64_t{0}) : 0;
-  }
-  uint64_t control(const char* name) const {
-    auto stats = daemon_->stats();
-    return stats ? stats->at("control").value(name, uint64_t{0}) : 0;
-  }
-  std::string link() const {
-    auto stats = daemon_->stats();
-    return stats && stats->at("agent").is_object() ? stats->at("agent").value("link", "") : "";
-  }
-  static bool wait_for(const std::function<bool()>& done, std::chrono::milliseconds timeout) {
-    for (const auto until = Clock::now() + timeout; Clock::now() < until;
-         std::this_thread::sleep_for(10ms))
-      if (done()) return true;
-    return done();
-  }
-  // The link is up for the `ups`-th time and nothing kept is unanswered (one snapshot): resynced.
-  bool wait_resynced(uint64_t ups, std::chrono::milliseconds timeout = 3s) const {
-    return wait_for(
-        [&] {
-          auto stats = daemon_->stats();
-          return stats && stats->at("control").value("link_up", uint64_t{0}) >= ups &&
-                 stats->at("control").value("link_batches_waiting", uint64_t{1}) == 0;
+  // The link is up for the `ups`-th time and nothing kept is unanswered: resynced.
+  bool wait_resynced(uint64_t ups, std::chrono::milliseconds timeout = 3s) {
+    return wait_stats(
+        [&](const nlohmann::json& s) {
+          return control(s, "link_up") >= ups && control(s, "link_batches_waiting") == 0;
         },
         timeout);
+  }
+  bool wait_counter(const char* name, uint64_t want, std::chrono::milliseconds timeout = 1s) {
+    return wait_stats([&](const nlohmann::json& s) { return counter(s, name) == want; }, timeout);
+  }
+  bool wait_control(const char* name, uint64_t want, std::chrono::milliseconds timeout = 3s) {
+    return wait_stats([&](const nlohmann::json& s) { return control(s, name) == want; }, timeout);
   }
   // How many of hosts [first, first + count) the agent's pinned allow map lets the client reach.
   unsigned plumbed(unsigned first, unsigned count) const {
     auto allow =
-        datapath::agent::AllowMap::open_pinned(datapath::agent::pinned_allow_map(pin_dir()));
+        datapath::agent::AllowMap::open_pinned(datapath::agent::pinned_allow_map(pin_dir_));
     if (!allow) return 0;
     unsigned n = 0;
     for (unsigned i = first; i < first + count; ++i)
@@ -275,65 +196,55 @@ class AgentResilienceTest : public ::testing::Test {
   void plumb_first_names() {
     const DnsperfReport first = resolve_once(queries(0, kPlumbed));
     ASSERT_EQ(first.completed, kPlumbed) << first.output;
-    ASSERT_TRUE(wait_for([&] { return total("released_on_ack") >= kPlumbed; }, 2s))
-        << daemon_->log();
+    ASSERT_TRUE(wait_counter("released_on_ack", kPlumbed)) << daemon_->log();
     ASSERT_EQ(plumbed(0, kPlumbed), kPlumbed);
   }
   // Under load at a fixed rate, the plumbed names: every one answered, none parked, none slow.
   void expect_plumbed_names_resolve_at_once() {
-    const uint64_t parked = total("responses_parked");
-    const uint64_t released = total("released_plumbed");
+    const nlohmann::json before = stats();
     const DnsperfReport load = resolve_at(queries(0, kPlumbed), 500, 2);
     EXPECT_GE(load.sent, 900u) << load.output;
     EXPECT_EQ(load.lost, 0u) << load.output;
     EXPECT_EQ(load.rcode("NOERROR"), load.completed) << load.output;
     EXPECT_LT(load.max_latency_s, kMaxDelayMs / 3000.0) << "no round trip to the agent";
-    ASSERT_TRUE(
-        wait_for([&] { return total("released_plumbed") >= released + load.completed; }, 1s));
-    EXPECT_EQ(total("responses_parked"), parked);
+    const nlohmann::json after = stats();
+    EXPECT_EQ(counter(after, "released_plumbed"),
+              counter(before, "released_plumbed") + load.completed);
+    EXPECT_EQ(counter(after, "responses_parked"), counter(before, "responses_parked"));
   }
-
   // New names while the agent cannot plumb: each held until the max delay, then answered with
   // `rcode` (--on-max-delay), counted as `counter`; the agent's allow map has none of them yet.
   void expect_new_names_wait_the_max_delay(unsigned first, unsigned count, const char* rcode,
-                                           const char* counter) {
+                                           const char* counter_name) {
     const DnsperfReport fresh = resolve_once(queries(first, count));
     EXPECT_EQ(fresh.completed, count) << fresh.output;
     EXPECT_EQ(fresh.rcode(rcode), count) << fresh.output;
     EXPECT_GE(fresh.min_latency_s, kMaxDelayMs * 0.9 / 1000) << "held until the max delay";
-    EXPECT_TRUE(wait_for([&] { return total(counter) == count; }, 1s)) << counter;
+    EXPECT_TRUE(wait_counter(counter_name, count)) << counter_name;
     EXPECT_EQ(plumbed(first, count), 0u);
   }
-
-  std::filesystem::path directory_;
-  std::string socket_;
-  std::unique_ptr<Topology> topology_;
-  std::unique_ptr<Knotd> knotd_;
-  std::unique_ptr<BpfFsMount> bpffs_;
-  std::unique_ptr<BackgroundProcess> agent_;
-  std::unique_ptr<Dnsproxyd> daemon_;
 };
 
 // Killed: --on-max-delay release. New names wait the max delay and are answered; their mappings
 // are kept and plumbed by the next agent.
 TEST_F(AgentResilienceTest, AgentKilledPlumbedNamesResolveAtOnceNewOnesAfterTheMaxDelay) {
   ASSERT_NO_FATAL_FAILURE(start_agent());
-  ASSERT_NO_FATAL_FAILURE(start_daemon({"--on-max-delay", "release"}));
+  ASSERT_NO_FATAL_FAILURE(start_daemon("release"));
   ASSERT_NO_FATAL_FAILURE(plumb_first_names());
   ASSERT_NO_FATAL_FAILURE(kill_agent());
-  ASSERT_TRUE(wait_for([&] { return control("link_down") == 1; }, 2s)) << daemon_->log();
-  EXPECT_EQ(link(), "down");
+  ASSERT_TRUE(wait_control("link_down", 1)) << daemon_->log();
+  EXPECT_EQ(link(stats()), "down");
 
   ASSERT_NO_FATAL_FAILURE(expect_plumbed_names_resolve_at_once());
   constexpr unsigned kFresh = 50;
   ASSERT_NO_FATAL_FAILURE(
       expect_new_names_wait_the_max_delay(500, kFresh, "NOERROR", "released_at_max_delay"));
-  EXPECT_GE(control("link_batches_kept"), 1u);
+  EXPECT_GE(control(stats(), "link_batches_kept"), 1u);
 
   ASSERT_NO_FATAL_FAILURE(start_agent());
   ASSERT_TRUE(wait_resynced(2)) << daemon_->log();
   EXPECT_EQ(plumbed(500, kFresh), kFresh) << "the mappings learned meanwhile reach the agent";
-  EXPECT_EQ(link(), "up");
+  EXPECT_EQ(link(stats()), "up");
   EXPECT_EQ(daemon_->stop(), 0) << daemon_->log();
   EXPECT_EQ(daemon_->stats()->at("frame_check"), "ok");
 }
@@ -342,25 +253,26 @@ TEST_F(AgentResilienceTest, AgentKilledPlumbedNamesResolveAtOnceNewOnesAfterTheM
 // SERVFAIL at the max delay; the batches the hung agent sat on go to the agent after it.
 TEST_F(AgentResilienceTest, AgentNotAnsweringPlumbedNamesResolveAtOnceNewOnesServfail) {
   ASSERT_NO_FATAL_FAILURE(start_agent());
-  ASSERT_NO_FATAL_FAILURE(start_daemon({"--on-max-delay", "servfail"}));
+  ASSERT_NO_FATAL_FAILURE(start_daemon("servfail"));
   ASSERT_NO_FATAL_FAILURE(plumb_first_names());
-  ASSERT_EQ(agent_->stop(), 0) << agent_log();
+  ASSERT_EQ(stop_agent(), 0) << agent_log();
   ASSERT_NO_FATAL_FAILURE(start_agent({"--stop-answering"}));
-  ASSERT_TRUE(wait_for([&] { return control("link_up") == 2; }, 3s)) << daemon_->log();
+  ASSERT_TRUE(wait_control("link_up", 2)) << daemon_->log();
 
   ASSERT_NO_FATAL_FAILURE(expect_plumbed_names_resolve_at_once());
   constexpr unsigned kFresh = 50;
   ASSERT_NO_FATAL_FAILURE(
       expect_new_names_wait_the_max_delay(600, kFresh, "SERVFAIL", "servfail_at_max_delay"));
-  EXPECT_EQ(link(), "up") << "a hung agent keeps its stream";
-  const nlohmann::json hung = stop_agent_and_read_counters();
+  EXPECT_EQ(link(stats()), "up") << "a hung agent keeps its stream";
+  ASSERT_EQ(stop_agent(), 0) << agent_log();
+  const nlohmann::json hung = agent_counters();
   EXPECT_GE(hung.value("link_batches_unanswered", 0u), 1u) << hung.dump(2);
   EXPECT_EQ(hung.value("link_batches_answered", 1u), 0u) << hung.dump(2);
 
   ASSERT_NO_FATAL_FAILURE(start_agent());
   ASSERT_TRUE(wait_resynced(3)) << daemon_->log();
   EXPECT_EQ(plumbed(600, kFresh), kFresh) << "what the hung agent sat on reaches the next one";
-  EXPECT_GE(control("link_batches_interrupted"), 1u);
+  EXPECT_GE(control(stats(), "link_batches_interrupted"), 1u);
   EXPECT_EQ(daemon_->stop(), 0) << daemon_->log();
 }
 
@@ -369,14 +281,16 @@ TEST_F(AgentResilienceTest, AgentNotAnsweringPlumbedNamesResolveAtOnceNewOnesSer
 // max delay).
 TEST_F(AgentResilienceTest, AgentRestartedUnderLoadIsResyncedWithinOneSecondNoQueryLost) {
   ASSERT_NO_FATAL_FAILURE(start_agent());
-  ASSERT_NO_FATAL_FAILURE(start_daemon({"--on-max-delay", "release"}));
-  const std::string file = queries(0, 1000);  // 1000 new names: 3.3 s at 300 q/s
-  std::vector<std::string> args = {
-      "dnsperf", "-s", Topology::kUpstreamV6, "-t", "2", "-d", file, "-Q", "300", "-l", "3"};
-  const std::string perf_log = (directory_ / "dnsperf.log").string();
-  auto load = BackgroundProcess::start(args, &topology_->client(), perf_log);
+  ASSERT_NO_FATAL_FAILURE(start_daemon("release"));
+  // 1000 new names: 3.3 s at 300 q/s, so the restart falls among names never plumbed.
+  const std::string perf_log = write_file("dnsperf.log", "");
+  auto load =
+      BackgroundProcess::start(dnsperf_args({"-d", queries(0, 1000), "-Q", "300", "-l", "3"}),
+                               &topology_->client(), perf_log);
   ASSERT_TRUE(load) << load.error().message;
-  ASSERT_TRUE(wait_for([&] { return total("released_on_ack") >= 200; }, 3s)) << daemon_->log();
+  ASSERT_TRUE(
+      wait_stats([](const nlohmann::json& s) { return counter(s, "released_on_ack") >= 200; }, 3s))
+      << daemon_->log();
 
   const auto killed = Clock::now();
   ASSERT_NO_FATAL_FAILURE(kill_agent());
@@ -386,17 +300,18 @@ TEST_F(AgentResilienceTest, AgentRestartedUnderLoadIsResyncedWithinOneSecondNoQu
   EXPECT_LT(resynced, 1s) << std::chrono::duration_cast<std::chrono::milliseconds>(resynced).count()
                           << " ms from the kill to the link up and every kept batch answered";
 
-  ASSERT_TRUE(wait_for([&] { return !load->running(); }, 6s));
+  for (int i = 0; i < 600 && load->running(); ++i) std::this_thread::sleep_for(10ms);
   std::ifstream in(perf_log);
   const DnsperfReport report = parse_dnsperf(std::string(std::istreambuf_iterator<char>(in), {}));
   EXPECT_GE(report.sent, 800u) << report.output;
   EXPECT_EQ(report.lost, 0u) << report.output;
   EXPECT_EQ(report.completed, report.sent) << report.output;
   EXPECT_EQ(report.rcode("NOERROR"), report.sent) << report.output;
-  EXPECT_EQ(control("link_down"), 1u);
-  EXPECT_GE(control("link_batches_kept") + control("link_batches_interrupted"), 1u)
+  const nlohmann::json last = stats();
+  EXPECT_EQ(control(last, "link_down"), 1u);
+  EXPECT_GE(control(last, "link_batches_kept") + control(last, "link_batches_interrupted"), 1u)
       << "the outage must have had batches to resync";
-  EXPECT_EQ(control("link_batches_dropped") + control("link_batches_nacked"), 0u);
+  EXPECT_EQ(control(last, "link_batches_dropped") + control(last, "link_batches_nacked"), 0u);
   EXPECT_EQ(daemon_->stop(), 0) << daemon_->log();
 }
 
@@ -404,10 +319,11 @@ TEST_F(AgentResilienceTest, AgentRestartedUnderLoadIsResyncedWithinOneSecondNoQu
 // the link connecting; what it learns meanwhile reaches the agent once it is there.
 TEST_F(AgentResilienceTest, DnsproxydStartsWhileTheAgentIsDownAndCatchesUp) {
   ASSERT_NO_FATAL_FAILURE(start_agent());
-  ASSERT_EQ(agent_->stop(), 0) << agent_log();
-  ASSERT_NO_FATAL_FAILURE(start_daemon({"--on-max-delay", "release"}));
-  EXPECT_EQ(link(), "connecting");
-  ASSERT_TRUE(wait_for([&] { return control("link_connect_failed") >= 2; }, 2s));
+  ASSERT_EQ(stop_agent(), 0) << agent_log();
+  ASSERT_NO_FATAL_FAILURE(start_daemon("release"));
+  EXPECT_EQ(link(stats()), "connecting");
+  ASSERT_TRUE(wait_stats(
+      [](const nlohmann::json& s) { return control(s, "link_connect_failed") >= 2; }, 2s));
   constexpr unsigned kFresh = 20;
   ASSERT_NO_FATAL_FAILURE(
       expect_new_names_wait_the_max_delay(700, kFresh, "NOERROR", "released_at_max_delay"));
@@ -415,7 +331,7 @@ TEST_F(AgentResilienceTest, DnsproxydStartsWhileTheAgentIsDownAndCatchesUp) {
   ASSERT_NO_FATAL_FAILURE(start_agent());
   ASSERT_TRUE(wait_resynced(1)) << daemon_->log();
   EXPECT_EQ(plumbed(700, kFresh), kFresh);
-  EXPECT_EQ(link(), "up");
+  EXPECT_EQ(link(stats()), "up");
   EXPECT_EQ(daemon_->stop(), 0) << daemon_->log();
 }
 
@@ -424,16 +340,20 @@ TEST_F(AgentResilienceTest, DnsproxydStartsWhileTheAgentIsDownAndCatchesUp) {
 // is what stands); dnsproxyd --agent-uid 65534 refuses the agent, which runs as root.
 TEST_F(AgentResilienceTest, APeerWithAnotherUidIsRefusedOnBothEnds) {
   ASSERT_NO_FATAL_FAILURE(start_agent());
-  ASSERT_EQ(::chmod(socket_path().c_str(), 0666), 0) << std::strerror(errno);
-  EXPECT_EQ(connect_as(65534, socket_path()), 0) << "refused (0), served (1), no connect (2)";
+  ASSERT_EQ(::chmod(socket_path_.c_str(), 0666), 0) << std::strerror(errno);
+  EXPECT_EQ(connect_as(65534, socket_path_), 0) << "refused (0), served (1), no connect (2)";
 
-  ASSERT_NO_FATAL_FAILURE(start_daemon({"--agent-uid", "65534"}));
-  ASSERT_TRUE(wait_for([&] { return control("link_peer_refused") >= 2; }, 2s)) << daemon_->log();
-  EXPECT_EQ(control("link_up"), 0u);
-  EXPECT_EQ(link(), "connecting");
+  ASSERT_NO_FATAL_FAILURE(start_daemon("release", {"--agent-uid", "65534"}));
+  ASSERT_TRUE(
+      wait_stats([](const nlohmann::json& s) { return control(s, "link_peer_refused") >= 2; }, 2s))
+      << daemon_->log();
+  const nlohmann::json refused = stats();
+  EXPECT_EQ(control(refused, "link_up"), 0u);
+  EXPECT_EQ(link(refused), "connecting");
   EXPECT_EQ(daemon_->stop(), 0) << daemon_->log();
 
-  const nlohmann::json counters = stop_agent_and_read_counters();
+  ASSERT_EQ(stop_agent(), 0) << agent_log();
+  const nlohmann::json counters = agent_counters();
   EXPECT_EQ(counters.value("link_connections_refused", 0u), 1u) << counters.dump(2);
   EXPECT_EQ(counters.value("link_streams", 1u), 0u) << "no gRPC with a refused proxy";
 }
