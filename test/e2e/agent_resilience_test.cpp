@@ -109,7 +109,8 @@ int connect_as(uid_t uid, const std::string& path) {
     if (fd < 0 || ::connect(fd, reinterpret_cast<const sockaddr*>(&address), sizeof address) != 0)
       ::_exit(2);
     constexpr char kPreface[] = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
-    (void)!::write(fd, kPreface, sizeof kPreface - 1);
+    // The agent may have closed it already: no SIGPIPE, the read below tells.
+    (void)!::send(fd, kPreface, sizeof kPreface - 1, MSG_NOSIGNAL);
     pollfd p{.fd = fd, .events = POLLIN, .revents = 0};
     char byte = 0;
     if (::poll(&p, 1, 2000) != 1) ::_exit(1);  // still open: nobody refused it
