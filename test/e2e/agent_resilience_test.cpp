@@ -20,14 +20,15 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <functional>
 #include <map>
-#include <regex>
 #include <sstream>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <vector>
 
@@ -62,27 +63,30 @@ struct DnsperfReport {
   }
 };
 
+// The number that follows `label` in dnsperf's report (0 when the label is missing).
+double number_after(const std::string& output, std::string_view label, size_t from = 0) {
+  const size_t at = output.find(label, from);
+  return at == std::string::npos ? 0 : std::strtod(output.c_str() + at + label.size(), nullptr);
+}
+
 DnsperfReport parse_dnsperf(std::string output) {
   DnsperfReport report;
-  const auto number = [&](const char* pattern) -> uint64_t {
-    std::smatch match;
-    return std::regex_search(output, match, std::regex(pattern)) ? std::stoull(match[1]) : 0;
-  };
-  report.sent = number(R"(Queries sent:\s+(\d+))");
-  report.completed = number(R"(Queries completed:\s+(\d+))");
-  report.lost = number(R"(Queries lost:\s+(\d+))");
-  std::smatch match;
-  if (std::regex_search(output, match, std::regex(R"(Response codes:\s+([^\n]*))"))) {
-    const std::string codes = match[1];
-    const std::regex code(R"((\w+) (\d+) \()");
-    for (auto it = std::sregex_iterator(codes.begin(), codes.end(), code);
-         it != std::sregex_iterator(); ++it)
-      report.rcodes[(*it)[1]] = std::stoull((*it)[2]);
+  report.sent = static_cast<uint64_t>(number_after(output, "Queries sent:"));
+  report.completed = static_cast<uint64_t>(number_after(output, "Queries completed:"));
+  report.lost = static_cast<uint64_t>(number_after(output, "Queries lost:"));
+  // "Response codes:       NOERROR 95 (95.00%), SERVFAIL 5 (5.00%)"
+  constexpr std::string_view kCodes = "Response codes:";
+  if (const size_t at = output.find(kCodes); at != std::string::npos) {
+    std::istringstream codes(output.substr(at + kCodes.size(), output.find('\n', at) - at));
+    std::string code;
+    uint64_t count = 0;
+    std::string share;
+    while (codes >> code >> count >> share) report.rcodes[code] = count;
   }
-  if (std::regex_search(output, match,
-                        std::regex(R"(Average Latency \(s\):\s+\S+ \(min (\S+), max (\S+)\))"))) {
-    report.min_latency_s = std::stod(match[1]);
-    report.max_latency_s = std::stod(match[2]);
+  // "Average Latency (s):  0.000116 (min 0.000058, max 0.000368)"
+  if (const size_t at = output.find("Average Latency (s):"); at != std::string::npos) {
+    report.min_latency_s = number_after(output, "(min ", at);
+    report.max_latency_s = number_after(output, "max ", at);
   }
   report.output = std::move(output);
   return report;

@@ -250,6 +250,26 @@ TEST_F(GrpcAgentTest, WhatAHungAgentSatOnGoesToTheNextOne) {
   EXPECT_EQ(count(**agent, GrpcAgentCounter::kBatchesSent), 2u);
 }
 
+// A stopped agent (SIGSTOP: the socket is open, nothing answers) is found by keepalive (a ping
+// after 2 s idle, 1 s to answer), and the link is up again once it runs.
+TEST_F(GrpcAgentTest, KeepaliveFindsAStoppedAgent) {
+  DNSPROXY_REQUIRE_PRIVILEGES();
+  ASSERT_NO_FATAL_FAILURE(start_agent());
+  auto agent = connect();
+  ASSERT_TRUE(agent) << agent.error().message;
+  std::vector<BatchResult> results;
+  ASSERT_TRUE(
+      poll_until(**agent, results, [&] { return (*agent)->link_state() == LinkState::kUp; }));
+  ASSERT_EQ(::kill(agent_->pid(), SIGSTOP), 0);
+  const auto stopped = Clock::now();
+  EXPECT_TRUE(poll_until(
+      **agent, results, [&] { return (*agent)->link_state() == LinkState::kDown; }, 6s));
+  EXPECT_LT(Clock::now() - stopped, 4500ms) << "keepalive: 2 s + 1 s";
+  ASSERT_EQ(::kill(agent_->pid(), SIGCONT), 0);
+  EXPECT_TRUE(poll_until(
+      **agent, results, [&] { return count(**agent, GrpcAgentCounter::kLinkUp) == 2; }, 8s));
+}
+
 // --drop-stream-after 1: every stream ends after one ACK; the link comes back each time and every
 // batch is plumbed in the end. --ack-delay: the ACK comes that much later.
 TEST_F(GrpcAgentTest, AFlakyAndSlowAgentStillGetsEveryBatch) {
