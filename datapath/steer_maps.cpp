@@ -137,7 +137,7 @@ Result<void> NextProgramMap::set(int prog_fd) const {
   const uint32_t fd = static_cast<uint32_t>(prog_fd);
   if (bpf_map_update_elem(fd_, &key, &fd, BPF_ANY) != 0) {
     return fail("installing program fd ", std::to_string(prog_fd),
-                " as dns_steer's next program: ", errno_text(errno),
+                " as a next program (dns_steer's or l3_guard's): ", errno_text(errno),
                 " (it must be an XDP program compatible with dns_steer)");
   }
   return {};
