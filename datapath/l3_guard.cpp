@@ -51,6 +51,12 @@ Result<std::unique_ptr<L3Guard>> L3Guard::install(SteerProgram& steer, int allow
   if (int err = l3_guard::load(guard->skeleton_); err != 0)
     return fail("loading l3_guard: ", std::strerror(-err),
                 " (does the allow map match struct fqdn_allow_key / fqdn_allow_value?)");
+  // In a chain, what dns_steer passed to goes behind the guard first, so that no packet finds
+  // the chain cut off while the guard moves in.
+  if (const int rest = steer.chain_next_fd(); rest >= 0)
+    if (auto next = NextProgramMap(bpf_map__fd(guard->skeleton_->maps.l3_guard_next)).set(rest);
+        !next)
+      return tl::unexpected(next.error());
   if (auto chained = steer.set_next_program(guard->program_fd()); !chained)
     return tl::unexpected(chained.error());
   guard->installed_ = true;
@@ -58,7 +64,12 @@ Result<std::unique_ptr<L3Guard>> L3Guard::install(SteerProgram& steer, int allow
 }
 
 L3Guard::~L3Guard() {
-  if (installed_) steer_.clear_next_program();
+  // dns_steer's next slot gets back what it held before the guard: the rest of the chain, if
+  // any, so the chain stays whole while dns_steer is still in it.
+  if (installed_) {
+    const int rest = steer_.chain_next_fd();
+    if (rest < 0 || !steer_.set_next_program(rest)) steer_.clear_next_program();
+  }
   if (skeleton_) l3_guard::destroy(skeleton_);
 }
 

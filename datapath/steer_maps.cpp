@@ -30,12 +30,14 @@ constexpr std::string_view kStatNames[] = {
     "pass_no_socket",
     "drop_no_socket",
     "drop_fragment",
+    "drop_short_fragment",
     "drop_bad_l2",
     "drop_bad_ipv4",
     "drop_bad_ipv6",
     "drop_bad_udp",
     "drop_short_dns",
     "drop_tcp_dns",
+    "drop_long_ext_chain",
     "pass_no_meta",
     "drop_no_meta",
     "redirect",
@@ -137,7 +139,7 @@ Result<void> NextProgramMap::set(int prog_fd) const {
   const uint32_t fd = static_cast<uint32_t>(prog_fd);
   if (bpf_map_update_elem(fd_, &key, &fd, BPF_ANY) != 0) {
     return fail("installing program fd ", std::to_string(prog_fd),
-                " as dns_steer's next program: ", errno_text(errno),
+                " as a next program (dns_steer's or l3_guard's): ", errno_text(errno),
                 " (it must be an XDP program compatible with dns_steer)");
   }
   return {};

@@ -124,6 +124,10 @@ class SteerProgram {
   // the kernel refuses it as incompatible with the program array.
   Result<void> set_next_program(int prog_fd);
   void clear_next_program() noexcept;
+  // Chained into another program's array (SteerSettings::chain_into): the rest of that chain,
+  // i.e. what the slot held before dns_steer and what dns_steer passes to; -1 when not chained or
+  // the slot was empty. A program that takes dns_steer's next slot (l3_guard) passes on to it.
+  int chain_next_fd() const { return chain_ ? chain_->next_fd() : -1; }
 
   const std::vector<Attachment>& attachments() const { return attachments_; }
   const Attachment* attachment(uint32_t ifindex) const;  // nullptr if not attached there

@@ -175,9 +175,10 @@ static __always_inline struct parse_state parse_udp(void* data, void* data_end, 
                                                     __u32 l3_end, int first_fragment,
                                                     struct dns_packet* pkt) {
   struct udphdr* udp = at(data, data_end, udp_offset, sizeof(*udp), l3_end);
+  /* A head without its ports could be DNS put together behind our back: never passed. */
   if (!udp) {
-    return first_fragment ? parsed(PARSE_PASS, DNS_STEER_STAT_PASS_FRAGMENT)
-                          : parsed(PARSE_DROP, DNS_STEER_STAT_DROP_BAD_UDP);
+    return parsed(PARSE_DROP, first_fragment ? DNS_STEER_STAT_DROP_SHORT_FRAGMENT
+                                             : DNS_STEER_STAT_DROP_BAD_UDP);
   }
   if (is_dns_port(udp->dest)) {
     /* to a DNS port: a query (also when both ports are DNS ports) */
@@ -271,8 +272,11 @@ static __always_inline struct parse_state parse_ipv6(void* data, void* data_end,
 
   __u8 next = ip6->nexthdr;
   __u32 offset = pkt->l3_offset + sizeof(*ip6);
+  /* Offset 0 (a head, or an atomic fragment): the walk goes on behind the fragment header, as
+   * extension headers may follow it (RFC 8200 4.5), and the UDP header found is a head's. */
+  int first_fragment = 0;
   for (int i = 0; i < IPV6_MAX_EXT_HEADERS; i++) {
-    if (next == IPPROTO_UDP) return parse_udp(data, data_end, offset, l3_end, 0, pkt);
+    if (next == IPPROTO_UDP) return parse_udp(data, data_end, offset, l3_end, first_fragment, pkt);
     if (next == IPPROTO_TCP) return parse_tcp(data, data_end, offset, l3_end, pkt);
     if (next == IPPROTO_FRAGMENT) {
       struct ipv6_frag_hdr* frag = at(data, data_end, offset, sizeof(*frag), l3_end);
@@ -280,11 +284,10 @@ static __always_inline struct parse_state parse_ipv6(void* data, void* data_end,
       if (frag->frag_off & IPV6_FRAG_OFFSET) {
         return parsed(PARSE_PASS, DNS_STEER_STAT_PASS_FRAGMENT);
       }
-      if (frag->nexthdr == IPPROTO_TCP) {
-        return parse_tcp(data, data_end, offset + sizeof(*frag), l3_end, pkt);
-      }
-      if (frag->nexthdr != IPPROTO_UDP) return parsed(PARSE_PASS, DNS_STEER_STAT_PASS_NOT_UDP);
-      return parse_udp(data, data_end, offset + sizeof(*frag), l3_end, 1, pkt);
+      first_fragment = 1;
+      next = frag->nexthdr;
+      offset += sizeof(*frag);
+      continue;
     }
     if (next != IPPROTO_HOPOPTS && next != IPPROTO_ROUTING && next != IPPROTO_DSTOPTS) {
       return parsed(PARSE_PASS, DNS_STEER_STAT_PASS_NOT_UDP);
@@ -294,9 +297,15 @@ static __always_inline struct parse_state parse_ipv6(void* data, void* data_end,
     next = ext->nexthdr;
     offset += (ext->hdrlen + 1) * 8;
   }
-  /* More extension headers than any DNS sender uses: not steered, the kernel decides. */
-  if (next == IPPROTO_UDP) return parse_udp(data, data_end, offset, l3_end, 0, pkt);
+  if (next == IPPROTO_UDP) return parse_udp(data, data_end, offset, l3_end, first_fragment, pkt);
   if (next == IPPROTO_TCP) return parse_tcp(data, data_end, offset, l3_end, pkt);
+  /* More extension headers than any DNS sender uses, and what is behind them unseen: from an
+   * endpoint under DNS rules that could be DNS going around the policy, so it is dropped; from
+   * anyone else the kernel decides. */
+  const int extension = next == IPPROTO_HOPOPTS || next == IPPROTO_ROUTING ||
+                        next == IPPROTO_DSTOPTS || next == IPPROTO_FRAGMENT;
+  if (extension && source_has_dns_rules(pkt))
+    return parsed(PARSE_DROP, DNS_STEER_STAT_DROP_LONG_EXT_CHAIN);
   return parsed(PARSE_PASS, DNS_STEER_STAT_PASS_NOT_UDP);
 }
 

@@ -16,30 +16,34 @@
  * older one) and is read only by the same build's dnsproxyd and dnsproxyctl (which refuses a
  * pinned map whose slot count differs from its own). ---- */
 enum dns_steer_stat {
-  DNS_STEER_STAT_RX = 0,            /* every packet the program saw */
-  DNS_STEER_STAT_PASS_NOT_IP,       /* not IPv4/IPv6 (ARP, LLDP, two VLAN tags...): kernel */
-  DNS_STEER_STAT_PASS_NOT_UDP,      /* IP, neither UDP nor TCP to a DNS port: kernel */
-  DNS_STEER_STAT_PASS_NOT_DNS,      /* UDP, neither port a DNS port: kernel */
-  DNS_STEER_STAT_PASS_TCP_DNS,      /* TCP to a DNS port, source not under DNS rules (or the
-                                     * tcp_dns setting is pass): kernel, not policed */
-  DNS_STEER_STAT_PASS_FRAGMENT,     /* non-first UDP fragment: ports unknown, kernel */
-  DNS_STEER_STAT_PASS_NO_SOCKET,    /* DNS, no socket on the queue, fail-open: kernel */
-  DNS_STEER_STAT_DROP_NO_SOCKET,    /* DNS, no socket on the queue, fail-closed */
-  DNS_STEER_STAT_DROP_FRAGMENT,     /* first fragment of a DNS datagram */
-  DNS_STEER_STAT_DROP_BAD_L2,       /* truncated Ethernet or 802.1Q header */
-  DNS_STEER_STAT_DROP_BAD_IPV4,     /* truncated, version/IHL wrong, total length > frame */
-  DNS_STEER_STAT_DROP_BAD_IPV6,     /* truncated, payload length > frame, extension chain */
-  DNS_STEER_STAT_DROP_BAD_UDP,      /* truncated, UDP length < 8 or > IP payload */
-  DNS_STEER_STAT_DROP_SHORT_DNS,    /* DNS payload shorter than the 12-byte header */
-  DNS_STEER_STAT_DROP_TCP_DNS,      /* TCP to a DNS port from an endpoint with DNS rules (TCP DNS
-                                     * is not policed yet, so it must not bypass the UDP policy) */
-  DNS_STEER_STAT_PASS_NO_META,      /* bpf_xdp_adjust_meta failed (driver without XDP metadata
-                                     * support), fail-open: kernel */
-  DNS_STEER_STAT_DROP_NO_META,      /* bpf_xdp_adjust_meta failed, fail-closed */
-  DNS_STEER_STAT_REDIRECT,          /* handed to the AF_XDP socket of the receive queue */
-  DNS_STEER_STAT_FIB_OK,            /* redirected with next hop resolved */
-  DNS_STEER_STAT_FIB_NO_NEIGH,      /* route found, next-hop neighbour not resolved yet: user
-                                     * space decides, then hands it to the kernel's stack */
+  DNS_STEER_STAT_RX = 0,              /* every packet the program saw */
+  DNS_STEER_STAT_PASS_NOT_IP,         /* not IPv4/IPv6 (ARP, LLDP, two VLAN tags...): kernel */
+  DNS_STEER_STAT_PASS_NOT_UDP,        /* IP, neither UDP nor TCP to a DNS port: kernel */
+  DNS_STEER_STAT_PASS_NOT_DNS,        /* UDP, neither port a DNS port: kernel */
+  DNS_STEER_STAT_PASS_TCP_DNS,        /* TCP to a DNS port, source not under DNS rules (or the
+                                       * tcp_dns setting is pass): kernel, not policed */
+  DNS_STEER_STAT_PASS_FRAGMENT,       /* non-first UDP fragment: ports unknown, kernel */
+  DNS_STEER_STAT_PASS_NO_SOCKET,      /* DNS, no socket on the queue, fail-open: kernel */
+  DNS_STEER_STAT_DROP_NO_SOCKET,      /* DNS, no socket on the queue, fail-closed */
+  DNS_STEER_STAT_DROP_FRAGMENT,       /* first fragment of a DNS datagram */
+  DNS_STEER_STAT_DROP_SHORT_FRAGMENT, /* first UDP fragment without a whole UDP header: its
+                                       * ports cannot be seen (RFC 1858 tiny fragment) */
+  DNS_STEER_STAT_DROP_BAD_L2,         /* truncated Ethernet or 802.1Q header */
+  DNS_STEER_STAT_DROP_BAD_IPV4,       /* truncated, version/IHL wrong, total length > frame */
+  DNS_STEER_STAT_DROP_BAD_IPV6,       /* truncated, payload length > frame, extension chain */
+  DNS_STEER_STAT_DROP_BAD_UDP,        /* truncated, UDP length < 8 or > IP payload */
+  DNS_STEER_STAT_DROP_SHORT_DNS,      /* DNS payload shorter than the 12-byte header */
+  DNS_STEER_STAT_DROP_TCP_DNS,        /* TCP to a DNS port from an endpoint with DNS rules (TCP DNS
+                                       * is not policed yet, so it must not bypass the UDP policy) */
+  DNS_STEER_STAT_DROP_LONG_EXT_CHAIN, /* IPv6 from an endpoint with DNS rules whose extension
+                                       * headers outrun the walk: what follows them is unseen */
+  DNS_STEER_STAT_PASS_NO_META,        /* bpf_xdp_adjust_meta failed (driver without XDP metadata
+                                       * support), fail-open: kernel */
+  DNS_STEER_STAT_DROP_NO_META,        /* bpf_xdp_adjust_meta failed, fail-closed */
+  DNS_STEER_STAT_REDIRECT,            /* handed to the AF_XDP socket of the receive queue */
+  DNS_STEER_STAT_FIB_OK,              /* redirected with next hop resolved */
+  DNS_STEER_STAT_FIB_NO_NEIGH,        /* route found, next-hop neighbour not resolved yet: user
+                                       * space decides, then hands it to the kernel's stack */
   DNS_STEER_STAT_FIB_NOT_FORWARDED, /* destination is local to the node (BPF_FIB_LKUP_RET_NOT_FWDED)
                                      */
   DNS_STEER_STAT_FIB_UNREACHABLE,   /* blackhole, unreachable or prohibit route */

@@ -13,7 +13,8 @@
  * without which an IPv6 endpoint could not even reach its DNS server.
  *
  * Both maps belong to others: dns_steer_sources to dns_steer (shared by fd at load), the allow map
- * to the agent. Every packet counts RX and exactly one verdict (enum l3_guard_stat).
+ * to the agent. Every packet counts RX and exactly one verdict (enum l3_guard_stat); what passes
+ * goes on to l3_guard_next, the rest of a chain, when there is one.
  */
 #include <linux/bpf.h>
 
@@ -46,6 +47,16 @@ struct {
   __type(value, __u64);
 } l3_guard_stats SEC(".maps");
 
+/* The rest of a chain without dispatcher (dnsproxyd --chain-into): what the guard passes is
+ * tail-called into slot 0 when it holds a program, else passed. dnsproxyd puts there what
+ * dns_steer_next held before the guard took that slot, so the chain's order is kept. */
+struct {
+  __uint(type, BPF_MAP_TYPE_PROG_ARRAY);
+  __uint(max_entries, 1);
+  __type(key, __u32);
+  __type(value, __u32);
+} l3_guard_next SEC(".maps");
+
 /* The agent's allow map (its fd is reused at load). */
 struct {
   __uint(type, BPF_MAP_TYPE_HASH);
@@ -64,6 +75,12 @@ static __always_inline int verdict(__u32 stat, int action) {
   __u64* slot = bpf_map_lookup_elem(&l3_guard_stats, &stat);
   if (slot) *slot += 1;
   return action;
+}
+
+static __always_inline int pass(struct xdp_md* ctx, __u32 stat) {
+  verdict(stat, XDP_PASS);
+  bpf_tail_call(ctx, &l3_guard_next, 0);
+  return XDP_PASS; /* no next program */
 }
 
 static __always_inline int is_dns_port(__be16 port) {
@@ -142,14 +159,14 @@ int l3_guard(struct xdp_md* ctx) {
   void* data = (void*)(long)ctx->data;
   void* data_end = (void*)(long)ctx->data_end;
   struct flow flow = {};
-  if (!parse_flow(data, data_end, &flow)) return verdict(L3_GUARD_STAT_PASS_NOT_IP, XDP_PASS);
+  if (!parse_flow(data, data_end, &flow)) return pass(ctx, L3_GUARD_STAT_PASS_NOT_IP);
 
   const struct policed_source* source = bpf_map_lookup_elem(&dns_steer_sources, &flow.source);
   if (!source || !(source->flags & DNSPROXY_SOURCE_TO_FQDNS))
-    return verdict(L3_GUARD_STAT_PASS_NOT_POLICED, XDP_PASS);
+    return pass(ctx, L3_GUARD_STAT_PASS_NOT_POLICED);
   if (flow.link_scope || is_neighbour_discovery(&flow, data_end))
-    return verdict(L3_GUARD_STAT_PASS_LINK_SCOPE, XDP_PASS);
-  if (to_dns_port(&flow, data_end)) return verdict(L3_GUARD_STAT_PASS_DNS, XDP_PASS);
+    return pass(ctx, L3_GUARD_STAT_PASS_LINK_SCOPE);
+  if (to_dns_port(&flow, data_end)) return pass(ctx, L3_GUARD_STAT_PASS_DNS);
 
   flow.destination.endpoint_id = source->endpoint_id;
   const struct fqdn_allow_value* allowed =
@@ -157,7 +174,7 @@ int l3_guard(struct xdp_md* ctx) {
   if (!allowed) return verdict(L3_GUARD_STAT_DROP_NOT_PLUMBED, XDP_DROP);
   if (allowed->expires_ns <= bpf_ktime_get_ns())
     return verdict(L3_GUARD_STAT_DROP_EXPIRED, XDP_DROP);
-  return verdict(L3_GUARD_STAT_PASS_ALLOWED, XDP_PASS);
+  return pass(ctx, L3_GUARD_STAT_PASS_ALLOWED);
 }
 
 char LICENSE[] SEC("license") = "GPL";

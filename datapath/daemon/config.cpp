@@ -88,13 +88,6 @@ Setup<void> validate(Config& config) {
     if (config.chain_into.front() != '/')
       return failure(kExitBadConfig, "--chain-into must be an absolute path on a bpf filesystem");
     // The interfaces' XDP owner attached itself in the mode it chose; nothing of ours attaches.
-    // l3_guard would take dns_steer's next slot, which holds the rest of the chain, and has no
-    // next slot of its own: the chain behind would be cut off.
-    if (!config.policy_file.empty() && config.l3_guard)
-      return failure(kExitBadConfig,
-                     "--chain-into with --policy needs --no-l3-guard: l3_guard would replace the "
-                     "chain's next program in dns_steer's next slot (the chain's own programs "
-                     "police L3 there)");
     if (config.xdp_mode != "auto")
       return failure(kExitBadConfig,
                      "--xdp-mode does not apply with --chain-into (the array's owner is attached "

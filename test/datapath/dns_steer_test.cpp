@@ -79,12 +79,25 @@ enum class Side { kClient, kUpstream, kNone };  // n0, n1, or no interface
 
 // Verdict counters: each packet counts exactly one of these.
 constexpr dns_steer_stat kVerdictStats[] = {
-    DNS_STEER_STAT_PASS_NOT_IP,    DNS_STEER_STAT_PASS_NOT_UDP,  DNS_STEER_STAT_PASS_NOT_DNS,
-    DNS_STEER_STAT_PASS_TCP_DNS,   DNS_STEER_STAT_PASS_FRAGMENT, DNS_STEER_STAT_PASS_NO_SOCKET,
-    DNS_STEER_STAT_DROP_NO_SOCKET, DNS_STEER_STAT_DROP_FRAGMENT, DNS_STEER_STAT_DROP_BAD_L2,
-    DNS_STEER_STAT_DROP_BAD_IPV4,  DNS_STEER_STAT_DROP_BAD_IPV6, DNS_STEER_STAT_DROP_BAD_UDP,
-    DNS_STEER_STAT_DROP_SHORT_DNS, DNS_STEER_STAT_DROP_TCP_DNS,  DNS_STEER_STAT_PASS_NO_META,
-    DNS_STEER_STAT_DROP_NO_META,   DNS_STEER_STAT_REDIRECT,
+    DNS_STEER_STAT_PASS_NOT_IP,
+    DNS_STEER_STAT_PASS_NOT_UDP,
+    DNS_STEER_STAT_PASS_NOT_DNS,
+    DNS_STEER_STAT_PASS_TCP_DNS,
+    DNS_STEER_STAT_PASS_FRAGMENT,
+    DNS_STEER_STAT_PASS_NO_SOCKET,
+    DNS_STEER_STAT_DROP_NO_SOCKET,
+    DNS_STEER_STAT_DROP_FRAGMENT,
+    DNS_STEER_STAT_DROP_BAD_L2,
+    DNS_STEER_STAT_DROP_BAD_IPV4,
+    DNS_STEER_STAT_DROP_BAD_IPV6,
+    DNS_STEER_STAT_DROP_BAD_UDP,
+    DNS_STEER_STAT_DROP_SHORT_DNS,
+    DNS_STEER_STAT_DROP_TCP_DNS,
+    DNS_STEER_STAT_PASS_NO_META,
+    DNS_STEER_STAT_DROP_NO_META,
+    DNS_STEER_STAT_REDIRECT,
+    DNS_STEER_STAT_DROP_SHORT_FRAGMENT,
+    DNS_STEER_STAT_DROP_LONG_EXT_CHAIN,
 };
 constexpr dns_steer_stat kFibStats[] = {
     DNS_STEER_STAT_FIB_OK,
@@ -450,7 +463,22 @@ TEST_F(DnsSteerTest, DropsDnsFragmentsAndPassesOtherFragments) {
               f.ipv4->frag_off = 0x2000;
               f.ipv4->total_length_delta = -(8 + 29 - 4);  // 4 bytes of UDP header
             }),
-       XDP_PASS, DNS_STEER_STAT_PASS_FRAGMENT},
+       XDP_DROP, DNS_STEER_STAT_DROP_SHORT_FRAGMENT},
+      {"v6 first fragment too short for ports",
+       with(query6(),
+            [](FrameSpec& f) {
+              f.ipv6->extensions = {{44, 8}};
+              f.ipv6->more_fragments = true;
+              f.ipv6->payload_length_delta = -(8 + 29 - 4);
+            }),
+       XDP_DROP, DNS_STEER_STAT_DROP_SHORT_FRAGMENT},
+      {"v6 first fragment, destination options behind the fragment header",
+       with(query6(),
+            [](FrameSpec& f) {
+              f.ipv6->extensions = {{44, 8}, {60, 8}};
+              f.ipv6->more_fragments = true;
+            }),
+       XDP_DROP, DNS_STEER_STAT_DROP_FRAGMENT},
       {"v6 first fragment of a DNS datagram",
        with(query6(),
             [](FrameSpec& f) {
@@ -486,6 +514,39 @@ TEST_F(DnsSteerTest, DropsDnsFragmentsAndPassesOtherFragments) {
               f.dport = 80;
             }),
        XDP_PASS, DNS_STEER_STAT_PASS_NOT_UDP},
+  };
+  for (const Case& c : cases) check(*fail_open_, c);
+}
+
+// An IPv6 extension chain longer than dns_steer walks hides what follows it: from an endpoint
+// with DNS rules it could be a query going around the policy, and is dropped; from anyone else,
+// or when the walk reaches the transport header, it is what it is.
+TEST_F(DnsSteerTest, DropsIpv6ChainsTooLongToSeeThroughFromEndpointsWithDnsRules) {
+  constexpr test::Ipv6 kUnpoliced6 = {0x20, 0x01, 0x0d, 0xb8, 0, 0x0c, 0, 0,
+                                      0,    0,    0,    0,    0, 0,    0, 0x11};
+  auto written = fail_open_->sources().replace(
+      {{policy::IpAddress::v6(kClient6), {.endpoint_id = 1, .flags = DNSPROXY_SOURCE_DNS_RULES}}});
+  ASSERT_TRUE(written) << written.error().message;
+  const auto chain = [](size_t headers, test::Ipv6 src) {
+    return with(query6(), [=](FrameSpec& f) {
+      f.ipv6->src = src;
+      f.ipv6->extensions.assign(headers, {60, 8});  // destination options
+    });
+  };
+  const Case cases[] = {
+      {"five extension headers from an endpoint with DNS rules", chain(5, kClient6), XDP_DROP,
+       DNS_STEER_STAT_DROP_LONG_EXT_CHAIN},
+      {"five behind a first fragment header",
+       with(chain(4, kClient6),
+            [](FrameSpec& f) {
+              f.ipv6->extensions.insert(f.ipv6->extensions.begin(), {44, 8});
+              f.ipv6->more_fragments = true;
+            }),
+       XDP_DROP, DNS_STEER_STAT_DROP_LONG_EXT_CHAIN},
+      {"five from an address not in the map", chain(5, kUnpoliced6), XDP_PASS,
+       DNS_STEER_STAT_PASS_NOT_UDP},
+      {"four: the walk reaches UDP", chain(4, kClient6), XDP_REDIRECT, DNS_STEER_STAT_REDIRECT,
+       flagged(kToUpstream, DNS_STEER_META_IPV6)},
   };
   for (const Case& c : cases) check(*fail_open_, c);
 }

@@ -3,7 +3,8 @@
 // - --chain-into: an L3AF-style root program (test/datapath/bpf/chain_test.bpf.c) owns cli0 and
 //   up0 and tail-calls its pinned array; dnsproxyd puts dns_steer into the slot, serves DNS
 //   through its workers, lets everything else reach the counting program that was in the slot,
-//   and at SIGTERM gives the slot back with the root still attached.
+//   and at SIGTERM gives the slot back with the root still attached; with --policy, l3_guard
+//   polices between dns_steer and the rest of the chain.
 // - --bpf-package: dns_steer loads from a signed package only when it verifies; unsigned,
 //   tampered, wrongly keyed and mislabelled packages are refused with exit 2 and the reason.
 #include <bpf/bpf.h>
@@ -27,6 +28,7 @@
 #include "test/datapath/bpf/chain_test_abi.h"
 #include "test/support/daemon_fixture.h"
 #include "test/support/netns.h"
+#include "test/support/policy_text.h"
 #include "test/support/privileges.h"
 
 namespace dnsproxy::test {
@@ -60,66 +62,123 @@ class L3afTest : public DaemonFixture {
   }
 };
 
+// The L3AF-style root of test/datapath/bpf/chain_test.bpf.c attached to both node interfaces
+// (native mode), its program array pinned on the test's bpffs with the counting program in slot
+// 0. Inside the node namespace (the caller entered it). Detaches and unpins at destruction.
+class RootChain {
+ public:
+  explicit RootChain(const std::string& bpffs) : array_pin_(bpffs + "/xdp_root_array") {}
+  RootChain(const RootChain&) = delete;
+  RootChain& operator=(const RootChain&) = delete;
+  ~RootChain() {
+    for (int ifindex : ifindexes_) bpf_xdp_detach(ifindex, XDP_FLAGS_DRV_MODE, nullptr);
+    unlink(array_pin_.c_str());
+    if (skeleton_) chain_test::destroy(skeleton_);
+  }
+
+  void attach() {
+    skeleton_ = chain_test::open_and_load();
+    ASSERT_TRUE(skeleton_) << std::strerror(errno);
+    ASSERT_EQ(bpf_map__pin(skeleton_->maps.xdp_root_array, array_pin_.c_str()), 0);
+    const uint32_t key = 0;
+    const auto counter_fd = static_cast<uint32_t>(bpf_program__fd(skeleton_->progs.chain_counter));
+    ASSERT_EQ(
+        bpf_map_update_elem(bpf_map__fd(skeleton_->maps.xdp_root_array), &key, &counter_fd, 0), 0);
+    for (const char* ifname : {Topology::kNodeClientSide, Topology::kNodeUpstreamSide}) {
+      const int ifindex = static_cast<int>(if_nametoindex(ifname));
+      ASSERT_GT(ifindex, 0) << ifname;
+      ASSERT_EQ(bpf_xdp_attach(ifindex, bpf_program__fd(skeleton_->progs.chain_root),
+                               XDP_FLAGS_DRV_MODE, nullptr),
+                0)
+          << ifname;
+      ifindexes_.push_back(ifindex);
+    }
+  }
+  const std::string& array_pin() const { return array_pin_; }
+  uint32_t slot() const {
+    auto id = datapath::prog_array_slot0(bpf_map__fd(skeleton_->maps.xdp_root_array));
+    return id ? *id : 0;
+  }
+  uint32_t counter_id() const { return program_id_of(skeleton_->progs.chain_counter); }
+  uint32_t root_id() const { return program_id_of(skeleton_->progs.chain_root); }
+  uint64_t count(chain_count kind) const {
+    const uint32_t index = kind;
+    uint64_t value = 0;
+    bpf_map_lookup_elem(bpf_map__fd(skeleton_->maps.chain_counts), &index, &value);
+    return value;
+  }
+  const std::vector<int>& ifindexes() const { return ifindexes_; }
+
+ private:
+  std::string array_pin_;
+  chain_test* skeleton_ = nullptr;
+  std::vector<int> ifindexes_;
+};
+
 TEST_F(L3afTest, ChainedIntoARootProgramItServesDnsAndGivesTheSlotBack) {
   auto inside = ScopedNetns::enter(topology_->node());
   ASSERT_TRUE(inside) << inside.error().message;
-  struct Destroy {
-    void operator()(chain_test* s) const { chain_test::destroy(s); }
-  };
-  std::unique_ptr<chain_test, Destroy> chain(chain_test::open_and_load());
-  ASSERT_TRUE(chain) << std::strerror(errno);
-  const std::string array_pin = bpffs_->path() + "/xdp_root_array";
-  ASSERT_EQ(bpf_map__pin(chain->maps.xdp_root_array, array_pin.c_str()), 0);
-  const uint32_t key = 0;
-  const uint32_t counter_fd = static_cast<uint32_t>(bpf_program__fd(chain->progs.chain_counter));
-  ASSERT_EQ(bpf_map_update_elem(bpf_map__fd(chain->maps.xdp_root_array), &key, &counter_fd, 0), 0);
-  const uint32_t counter_id = program_id_of(chain->progs.chain_counter);
-  std::vector<int> ifindexes;
-  for (const char* ifname : {Topology::kNodeClientSide, Topology::kNodeUpstreamSide}) {
-    const int ifindex = static_cast<int>(if_nametoindex(ifname));
-    ASSERT_GT(ifindex, 0) << ifname;
-    ASSERT_EQ(bpf_xdp_attach(ifindex, bpf_program__fd(chain->progs.chain_root), XDP_FLAGS_DRV_MODE,
-                             nullptr),
-              0)
-        << ifname;
-    ifindexes.push_back(ifindex);
-  }
-  const auto slot = [&] {
-    auto id = datapath::prog_array_slot0(bpf_map__fd(chain->maps.xdp_root_array));
-    return id ? *id : 0;
-  };
-  const auto count = [&](chain_count kind) {
-    const uint32_t index = kind;
-    uint64_t value = 0;
-    bpf_map_lookup_elem(bpf_map__fd(chain->maps.chain_counts), &index, &value);
-    return value;
-  };
+  RootChain chain(bpffs_->path());
+  ASSERT_NO_FATAL_FAILURE(chain.attach());
 
-  auto daemon = Dnsproxyd::start(kDaemon, topology_->node(),
-                                 {"-i", "cli0", "-i", "up0", "--forward-all", "--umem-frames",
-                                  "4096", "--ring-size", "1024", "--chain-into", array_pin},
-                                 new_pin_dir());
-  ASSERT_TRUE(daemon) << daemon.error().message;
-  EXPECT_NE(slot(), counter_id) << "dns_steer must be in the slot";
-  EXPECT_EQ(kdig("host3.example.test"), "203.0.113.4\n") << (*daemon)->log();
-  EXPECT_EQ(count(CHAIN_COUNT_DNS), 0u) << "DNS went to the workers, not down the chain";
-  const uint64_t icmp = count(CHAIN_COUNT_ICMP);
+  auto daemon = start_daemon({"--forward-all", "--umem-frames", "4096", "--ring-size", "1024",
+                              "--chain-into", chain.array_pin()});
+  ASSERT_TRUE(daemon);
+  EXPECT_NE(chain.slot(), chain.counter_id()) << "dns_steer must be in the slot";
+  EXPECT_EQ(kdig("host3.example.test"), "203.0.113.4\n") << daemon->log();
+  EXPECT_EQ(chain.count(CHAIN_COUNT_DNS), 0u) << "DNS went to the workers, not down the chain";
+  const uint64_t icmp = chain.count(CHAIN_COUNT_ICMP);
   auto ping =
       topology_->client().exec({"ping", "-c", "3", "-i", "0.1", "-W", "2", Topology::kUpstreamV4});
   EXPECT_TRUE(ping) << ping.error().message;
-  EXPECT_GE(count(CHAIN_COUNT_ICMP) - icmp, 6u) << "requests on cli0 and replies on up0";
+  EXPECT_GE(chain.count(CHAIN_COUNT_ICMP) - icmp, 6u) << "requests on cli0 and replies on up0";
 
-  EXPECT_EQ((*daemon)->stop(), 0) << (*daemon)->log();
-  EXPECT_GE((*daemon)->transmitted(), 2u) << "query and response through a worker (final stats)";
-  EXPECT_EQ(slot(), counter_id) << "the slot holds what it held before dnsproxyd";
-  for (int ifindex : ifindexes) {
+  EXPECT_EQ(daemon->stop(), 0) << daemon->log();
+  EXPECT_GE(daemon->transmitted(), 2u) << "query and response through a worker (final stats)";
+  EXPECT_EQ(chain.slot(), chain.counter_id()) << "the slot holds what it held before dnsproxyd";
+  for (int ifindex : chain.ifindexes()) {
     uint32_t attached = 0;
     ASSERT_EQ(bpf_xdp_query_id(ifindex, XDP_FLAGS_DRV_MODE, &attached), 0);
-    EXPECT_EQ(attached, program_id_of(chain->progs.chain_root));
-    bpf_xdp_detach(ifindex, XDP_FLAGS_DRV_MODE, nullptr);
+    EXPECT_EQ(attached, chain.root_id());
   }
-  EXPECT_FALSE(fs::exists((*daemon)->pin_dir()));
-  unlink(array_pin.c_str());
+  EXPECT_FALSE(fs::exists(daemon->pin_dir()));
+}
+
+// --chain-into with --policy: root -> dns_steer -> l3_guard -> the counting program. The client's
+// traffic to an address it resolved reaches the chain's next program, and so do the replies; to
+// one it never resolved, l3_guard drops it before the chain sees it.
+TEST_F(L3afTest, ChainedWithPolicyTheGuardPolicesInFrontOfTheRestOfTheChain) {
+  auto servers = AppServers::start(*topology_);  // answers ping on 203.0.113.0/24
+  ASSERT_TRUE(servers) << servers.error().message;
+  servers_ = std::move(*servers);
+  auto inside = ScopedNetns::enter(topology_->node());
+  ASSERT_TRUE(inside) << inside.error().message;
+  RootChain chain(bpffs_->path());
+  ASSERT_NO_FATAL_FAILURE(chain.attach());
+  const std::string policy =
+      write_file("policy.yaml", frontend_policy(R"([{matchPattern: "host*.example.test"}])",
+                                                R"([{matchPattern: "host*.example.test"}])"));
+  auto daemon = start_daemon({"--policy", policy, "--chain-into", chain.array_pin()});
+  ASSERT_TRUE(daemon);
+  EXPECT_EQ(kdig("host3.example.test"), "203.0.113.4\n") << daemon->log();
+
+  const auto ping = [&](const char* address) {
+    const uint64_t before = chain.count(CHAIN_COUNT_ICMP);
+    auto out = topology_->client().run({"ping", "-c", "3", "-i", "0.1", "-W", "1", address});
+    EXPECT_TRUE(out) << out.error().message;
+    return chain.count(CHAIN_COUNT_ICMP) - before;
+  };
+  // The replies on up0 come from no endpoint: l3_guard passes them down the chain unpoliced.
+  EXPECT_GE(ping("203.0.113.4"), 6u) << "resolved: requests on cli0 and replies on up0";
+  EXPECT_EQ(ping("203.0.113.200"), 0u) << "never resolved: dropped in front of the chain";
+
+  EXPECT_EQ(daemon->stop(), 0) << daemon->log();
+  auto stats = daemon->stats();
+  ASSERT_TRUE(stats) << stats.error().message;
+  EXPECT_GE(l3_guard(*stats, "drop_not_plumbed"), 3u) << stats->dump(2);
+  EXPECT_GE(l3_guard(*stats, "pass_allowed"), 3u);
+  EXPECT_EQ(counter(*stats, "released_on_ack"), 1u);
+  EXPECT_EQ(chain.slot(), chain.counter_id()) << "the slot holds what it held before dnsproxyd";
 }
 
 TEST_F(L3afTest, ABpfPackageLoadsOnlyWhenItVerifies) {

@@ -48,13 +48,6 @@ TEST(ConfigTest, EveryBadValueIsExit2AndNamesItsFlag) {
        "--bpf-package and --trusted-key go together"},
       {"key without package", [](Config& c) { c.trusted_key = "/etc/dnsproxy/package.pub"; },
        "--bpf-package and --trusted-key go together"},
-      {"l3_guard when chained",
-       [](Config& c) {
-         c.forward_all = false;
-         c.policy_file = "/etc/dnsproxy/policy.yaml";
-         c.chain_into = "/sys/fs/bpf/n0/xdp-root/1/xdp_root_array";
-       },
-       "--chain-into with --policy needs --no-l3-guard"},
       {"xdp mode when chained",
        [](Config& c) {
          c.chain_into = "/sys/fs/bpf/n0/xdp-root/1/xdp_root_array";
