@@ -99,6 +99,22 @@ TEST_F(LoadgenTest, TxXdpEveryQueryAnsweredV4AndV6) {
   EXPECT_EQ(r["completed"], r["sent"]) << r.dump();
 }
 
+// --threaded-napi: the client's receive NAPI in a kernel thread while the run lasts, off again
+// afterwards (sysfs shows a namespace's interfaces only to `ip netns exec`'s own mount of it).
+TEST_F(LoadgenTest, ThreadedNapiWhileRunningOffAfterwards) {
+  const nlohmann::json r =
+      run_json({"-s", Topology::kUpstreamV4, "-l", "2", "-q", "64", "--threaded-napi"});
+  ASSERT_TRUE(r.is_object());
+  EXPECT_NE(r["setup"].get<std::string>().find("threaded NAPI"), std::string::npos) << r.dump();
+  EXPECT_GT(r["completed"].get<uint64_t>(), 1000u) << r.dump();
+  EXPECT_EQ(r["completed"], r["sent"]) << r.dump();
+  EXPECT_EQ(r["lost"], 0) << r.dump();
+  auto threaded = run_command(
+      {"ip", "netns", "exec", topology_->client().name(), "cat", "/sys/class/net/eth0/threaded"});
+  ASSERT_TRUE(threaded) << threaded.error().message;
+  EXPECT_EQ(threaded->output, "0\n");
+}
+
 // Nothing answers on port 5353: every query is lost, none completed (the counts can say no).
 TEST_F(LoadgenTest, NoServerEverythingLost) {
   const nlohmann::json r =

@@ -13,6 +13,7 @@
 #include <nlohmann/json.hpp>
 
 #include "datapath/bpf/dnsproxy_abi.h"
+#include "tools/loadgen/napi.h"
 #include "tools/loadgen/xdp_program.h"
 #include "xsk/packet_io.h"
 #include "xsk/socket.h"
@@ -395,6 +396,12 @@ Result<Report> run(const Config& config, const std::atomic<bool>& stop) {
   }
   auto program = XdpProgram::attach(program_config);
   if (!program) return tl::unexpected(program.error());
+  std::unique_ptr<ThreadedNapi> threaded_napi;  // destroyed before `program` detaches
+  if (config.threaded_napi) {
+    auto enabled = ThreadedNapi::enable(config.interface);
+    if (!enabled) return tl::unexpected(enabled.error());
+    threaded_napi = std::move(*enabled);
+  }
   auto umem = xsk::Umem::create(xsk::UmemConfig{
       .frame_count = 8192 * std::max(queues, 1u) > 65536 ? 65536 : 8192 * std::max(queues, 1u),
       .frame_size = 2048,
@@ -427,6 +434,7 @@ Result<Report> run(const Config& config, const std::atomic<bool>& stop) {
   report.setup = config.interface + ": " + std::to_string(queues) + " AF_XDP socket(s), " +
                  ((*io)->socket(0).zero_copy() ? "zero-copy" : "copy") + " mode, XDP " +
                  ((*program)->generic() ? "generic" : "native") +
+                 (threaded_napi ? ", threaded NAPI" : "") +
                  (xdp_tx != nullptr ? ", TX by XDP frames" : ", TX by the AF_XDP ring") + "; " +
                  to_string(path->source) + " -> " + to_string(config.server) + " port " +
                  std::to_string(config.port) + " via " + to_string(path->next_hop);

@@ -44,6 +44,7 @@ struct Config {
   uint32_t queues = 0;       // sockets (receive queues) to use; 0: every RX queue of the interface
   bool generic_xdp = false;  // attach in SKB mode instead of native
   TxPath tx = TxPath::kAfXdp;
+  bool threaded_napi = false;  // receive NAPI in a kernel thread while running (napi.h)
 };
 
 inline constexpr uint16_t kFirstPort = 32768;
