@@ -1,8 +1,6 @@
 #include "tools/loadgen/generator.h"
 
 #include <bpf/bpf.h>
-#include <bpf/libbpf.h>
-#include <linux/if_link.h>
 #include <poll.h>
 #include <time.h>
 

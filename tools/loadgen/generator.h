@@ -13,7 +13,8 @@
 // else as unmatched. Queries still unanswered at the end are lost.
 //
 // Frames: one UMEM, shared by one socket per receive queue; a query frame goes free -> worker
-// (built) -> TX -> completion -> free, an answer fill -> RX -> worker (read) -> free.
+// (built) -> TX -> completion -> free, an answer fill -> RX -> worker (read) -> free. With
+// --tx xdp the queries are built in frames of the kernel's (xdp_program.h), none of the UMEM's.
 #pragma once
 
 #include <array>
