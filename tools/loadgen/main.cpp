@@ -52,11 +52,11 @@ int main(int argc, char** argv) {
                "receive NAPI in a kernel thread while running (veth: else it runs on the "
                "server's CPU), restored at exit");
   app.add_option("--tx", config.tx,
-                 "how queries leave: afxdp (the AF_XDP TX ring) or xdp (XDP frames built by the "
-                 "kernel; the receiving end must take XDP frames)")
+                 "how queries leave: afxdp (the AF_XDP TX ring; default) or xdp (XDP frames built "
+                 "by the kernel; the receiving end must take XDP frames)")
       ->transform(CLI::CheckedTransformer(
-          std::map<std::string, TxPath>{{"afxdp", TxPath::kAfXdp}, {"xdp", TxPath::kXdp}}))
-      ->capture_default_str();
+          std::map<std::string, TxPath>{{"afxdp", TxPath::kAfXdp}, {"xdp", TxPath::kXdp}},
+          CLI::ignore_case));
   app.add_flag("--json", json, "print the result as one JSON object instead of text");
   CLI11_PARSE(app, argc, argv);
 
