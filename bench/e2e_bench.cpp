@@ -79,6 +79,7 @@ struct Options {
   std::string query_file;  // default: one A query per zone name
   std::string json_path = "e2e-bench.json";
   bool dnsperf = true;
+  bool only_generators = false;  // skip the paths: only dnsperf against dnsproxy-loadgen
 };
 
 std::string sibling_binary(const std::string& name) {
@@ -108,6 +109,16 @@ CpuTimes cpu_times() {
   t.busy = t.total - v[3] - v[4];               // minus idle, iowait
   t.interrupts = v[5] + v[6];
   return t;
+}
+
+// What the machine does without our load (other users' work) over `seconds`, in busy CPUs.
+double background_busy_cpus(double seconds) {
+  const CpuTimes before = cpu_times();
+  std::this_thread::sleep_for(std::chrono::milliseconds(static_cast<int>(seconds * 1000)));
+  const CpuTimes after = cpu_times();
+  return static_cast<double>(after.busy - before.busy) /
+         static_cast<double>(after.total - before.total) *
+         static_cast<double>(sysconf(_SC_NPROCESSORS_ONLN));
 }
 
 // User + system jiffies of every process in one of the network namespaces `inodes` (the
@@ -645,14 +656,9 @@ int run_layout(const Options& options, const std::string& layout, json& results)
   for (int run = 0; run < options.runs && !g_stop.load(); ++run) {
     std::vector<std::string> order = paths;
     if (run % 2 == 1) std::reverse(order.begin(), order.end());
-    // What the machine does without our load (other users' work): shown, not subtracted; the
-    // kernel path's figure of the same run is what every path is compared with.
-    const CpuTimes idle_before = cpu_times();
-    std::this_thread::sleep_for(std::chrono::milliseconds(static_cast<int>(options.seconds * 250)));
-    const CpuTimes idle_after = cpu_times();
-    const double background = static_cast<double>(idle_after.busy - idle_before.busy) /
-                              static_cast<double>(idle_after.total - idle_before.total) *
-                              static_cast<double>(sysconf(_SC_NPROCESSORS_ONLN));
+    // Shown, not subtracted; the kernel path's figure of the same run is what every path is
+    // compared with.
+    const double background = background_busy_cpus(options.seconds / 4);
     background_cpus.push_back(background);
     std::printf("run %d (load average %s, busy CPUs before the run without our load %.2f):",
                 run + 1, load_average().c_str(), background);
@@ -770,9 +776,48 @@ int run_layout(const Options& options, const std::string& layout, json& results)
   return 0;
 }
 
+// One generator's run: completed q/s and the queries it counted lost.
+struct GeneratorRun {
+  double qps = 0;
+  uint64_t lost = 0;
+};
+
+// dnsperf from the client namespace, the same load as dnsproxy-loadgen's.
+Result<GeneratorRun> run_dnsperf(const NetNs& client, const Options& options,
+                                 const std::string& queries) {
+  auto out = client.run({"dnsperf", "-s", Topology::kUpstreamV4, "-d", queries, "-l",
+                         std::to_string(static_cast<int>(options.seconds)), "-c", "4", "-q",
+                         std::to_string(options.outstanding), "-t", "2"});
+  const size_t qps = out ? out->output.find("Queries per second:") : std::string::npos;
+  const size_t lost = out ? out->output.find("Queries lost:") : std::string::npos;
+  if (qps == std::string::npos || lost == std::string::npos) return fail("dnsperf failed");
+  return GeneratorRun{std::stod(out->output.substr(qps + 19)),
+                      std::stoull(out->output.substr(lost + 13))};
+}
+
+// The generators of the comparison: dnsperf, and dnsproxy-loadgen with each of its TX paths.
+struct Generator {
+  std::string name;
+  std::vector<std::string> args;  // dnsproxy-loadgen's; dnsperf: none
+  std::vector<double> qps, ratio;
+  std::vector<uint64_t> lost;
+};
+
+Result<GeneratorRun> run_generator(const Generator& generator, const NetNs& client,
+                                   const Options& options, const std::string& queries,
+                                   const std::string& work_dir) {
+  if (generator.args.empty()) return run_dnsperf(client, options, queries);
+  std::vector<std::string> args = {"-l", std::to_string(options.seconds), "-q",
+                                   std::to_string(options.outstanding)};
+  args.insert(args.end(), generator.args.begin(), generator.args.end());
+  auto r = run_loadgen(client, queries, work_dir, Topology::kUpstreamV4, false, args);
+  if (!r) return tl::unexpected(r.error());
+  return GeneratorRun{(*r)["completed_qps"].get<double>(), (*r)["lost"].get<uint64_t>()};
+}
+
 // dnsperf and dnsproxy-loadgen from the same client namespace against the same knotd serving
 // through its own XDP path (knot's `xdp: listen`), the client and the server on one veth link:
-// what each generator can offer, alternating, same run.
+// what each generator can offer, in turn (the order rotates every run), same run.
 int compare_generators(const Options& options, json& results) {
   auto client = NetNs::create("genclient");
   auto server = NetNs::create("genserver");
@@ -804,48 +849,49 @@ int compare_generators(const Options& options, json& results) {
     if (!written) return 1;
     queries = *written;
   }
-  std::vector<double> perf, ours, ratio;
+  std::vector<Generator> generators(4);
+  generators[0].name = "dnsperf -c 4";
+  generators[1] = {.name = "dnsproxy-loadgen --tx afxdp", .args = {"--tx", "afxdp"}};
+  generators[2] = {.name = "dnsproxy-loadgen --tx xdp", .args = {"--tx", "xdp"}};
+  generators[3] = {.name = "dnsproxy-loadgen --tx xdp --threaded-napi",
+                   .args = {"--tx", "xdp", "--threaded-napi"}};
+  std::vector<double> background_cpus;
   for (int run = 0; run < options.runs && !g_stop.load(); ++run) {
-    double perf_qps = 0, our_qps = 0;
-    for (int leg = 0; leg < 2 && !g_stop.load(); ++leg) {
-      if ((leg == 0) == (run % 2 == 0)) {
-        auto out = client->run({"dnsperf", "-s", Topology::kUpstreamV4, "-d", queries, "-l",
-                                std::to_string(static_cast<int>(options.seconds)), "-c", "4", "-q",
-                                std::to_string(options.outstanding), "-t", "2"});
-        const size_t at = out ? out->output.find("Queries per second:") : std::string::npos;
-        if (at == std::string::npos) {
-          if (!g_stop.load()) std::fprintf(stderr, "dnsperf failed\n");
-          return g_stop.load() ? 130 : 1;
-        }
-        perf_qps = std::stod(out->output.substr(at + 19));
-      } else {
-        auto r = run_loadgen(
-            *client, queries, work_dir, Topology::kUpstreamV4, false,
-            {"-l", std::to_string(options.seconds), "-q", std::to_string(options.outstanding)});
-        if (!r) {
-          if (!g_stop.load()) std::fprintf(stderr, "%s\n", r.error().message.c_str());
-          return g_stop.load() ? 130 : 1;
-        }
-        our_qps = (*r)["completed_qps"];
+    background_cpus.push_back(background_busy_cpus(options.seconds / 4));
+    std::printf("run %d (load average %s, busy CPUs before the run without our load %.2f):",
+                run + 1, load_average().c_str(), background_cpus.back());
+    std::vector<GeneratorRun> runs(generators.size());
+    for (size_t leg = 0; leg < generators.size() && !g_stop.load(); ++leg) {
+      const size_t g = (leg + static_cast<size_t>(run)) % generators.size();
+      auto measured = run_generator(generators[g], *client, options, queries, work_dir);
+      if (!measured) {
+        if (!g_stop.load()) std::fprintf(stderr, "%s\n", measured.error().message.c_str());
+        return g_stop.load() ? 130 : 1;
       }
+      runs[g] = *measured;
     }
     if (g_stop.load()) return 130;
-    perf.push_back(perf_qps);
-    ours.push_back(our_qps);
-    ratio.push_back(our_qps / perf_qps);
-    std::printf("run %d (load average %s): dnsperf %.0f q/s, dnsproxy-loadgen %.0f q/s, %.2fx\n",
-                run + 1, load_average().c_str(), perf_qps, our_qps, ratio.back());
+    for (size_t g = 0; g < generators.size(); ++g) {
+      const double ratio = runs[g].qps / runs[0].qps;
+      generators[g].qps.push_back(runs[g].qps);
+      generators[g].ratio.push_back(ratio);
+      generators[g].lost.push_back(runs[g].lost);
+      std::printf(" %s %.0f q/s (%.2fx, %llu lost)", generators[g].name.c_str(), runs[g].qps, ratio,
+                  static_cast<unsigned long long>(runs[g].lost));
+    }
+    std::printf("\n");
     std::fflush(stdout);
   }
-  std::printf(
-      "dnsperf -c 4 -q %u: %s q/s; dnsproxy-loadgen -q %u: %s q/s; loadgen / dnsperf %s "
-      "(target >= 3)\n",
-      options.outstanding, range_text(perf, "%.0f").c_str(), options.outstanding,
-      range_text(ours, "%.0f").c_str(), range_text(ratio, "%.2f").c_str());
+  json summary = json::object();
+  for (const Generator& g : generators) {
+    std::printf("%s -q %u: %s q/s, / dnsperf %s%s\n", g.name.c_str(), options.outstanding,
+                range_text(g.qps, "%.0f").c_str(), range_text(g.ratio, "%.2f").c_str(),
+                g.args.empty() ? "" : " (target >= 3)");
+    summary[g.name] = {{"qps", g.qps}, {"ratio_to_dnsperf", g.ratio}, {"lost", g.lost}};
+  }
   results["load_generators"] = {{"server", "knotd, xdp: listen eth0, direct veth link"},
-                                {"dnsperf_qps", perf},
-                                {"loadgen_qps", ours},
-                                {"ratio", ratio}};
+                                {"generators", summary},
+                                {"background_busy_cpus", background_cpus}};
   return 0;
 }
 
@@ -865,6 +911,7 @@ int bench(const Options& options) {
               {"cpus_online", sysconf(_SC_NPROCESSORS_ONLN)}};
   int code = 0;
   for (const std::string& layout : options.layouts) {
+    if (options.only_generators) break;
     code = run_layout(options, layout, out);
     if (code != 0) break;
   }
@@ -916,6 +963,9 @@ int main(int argc, char** argv) {
       ->check(CLI::ExistingFile);
   app.add_option("--json", options.json_path, "where the results go")->capture_default_str();
   app.add_flag("!--no-dnsperf", options.dnsperf, "skip dnsperf vs dnsproxy-loadgen");
+  app.add_flag("--only-generators", options.only_generators,
+               "only dnsperf vs dnsproxy-loadgen (no paths)")
+      ->excludes("--no-dnsperf");
   CLI11_PARSE(app, argc, argv);
   if (options.paths.empty() || options.paths.front() != "kernel") {
     std::fprintf(stderr, "--paths: kernel must come first (every figure is relative to it)\n");

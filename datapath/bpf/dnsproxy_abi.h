@@ -250,16 +250,33 @@ struct l3_guard_config {
   __u8 pad[3];
 };
 
-/* ---- dnsproxy-loadgen's receive program (datapath/bpf/loadgen_rx.bpf.c). ----
+/* ---- dnsproxy-loadgen's program (datapath/bpf/loadgen_rx.bpf.c). ----
  * Load-time settings, in its .rodata: UDP from the server port to one of the load generator's
  * source ports goes to the AF_XDP socket of its receive queue (loadgen_xsks[rx queue]); all other
- * traffic passes to the kernel. */
+ * traffic passes to the kernel. With --tx xdp it also builds queries (below). */
 #define LOADGEN_MAX_QUEUES 64
 struct loadgen_rx_config {
   __u16 server_port; /* network byte order */
   __u16 first_port;  /* host byte order: the load generator's source ports are */
   __u16 port_count;  /* first_port .. first_port + port_count - 1 */
   __u16 pad;
+  __u32 ids_per_port;   /* DNS IDs per source port: query k uses slot k % (ports * ids) */
+  __u32 template_count; /* entries of loadgen_templates (0: the program only receives) */
+};
+
+/* --tx xdp: a frame whose XDP metadata starts with this (only the load generator's test_run
+ * frames carry metadata; nothing received from the wire does) is turned into query number
+ * loadgen_tx_next++ and sent with XDP_TX. */
+#define LOADGEN_TX_SEED 0x6c677478u /* "lgtx" */
+/* One query frame per entry of loadgen_templates, ready but for the source port, the DNS ID and
+ * the UDP checksum; `partial_sum` is the checksum's sum over everything else (the pseudo-header
+ * included), so the program adds the port and the ID and folds. */
+#define LOADGEN_MAX_FRAME 512
+struct loadgen_template {
+  __u16 length;     /* bytes of frame[] in use */
+  __u16 udp_offset; /* 34 (IPv4) or 54 (IPv6) */
+  __u32 partial_sum;
+  __u8 frame[LOADGEN_MAX_FRAME];
 };
 
 #endif /* DNSPROXY_DATAPATH_BPF_ABI_H */

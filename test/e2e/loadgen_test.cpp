@@ -74,6 +74,47 @@ TEST_F(LoadgenTest, OpenLoopKeepsTheRate) {
   EXPECT_EQ(histogram_total, r["completed"].get<uint64_t>());
 }
 
+// --tx xdp: the kernel builds the queries as XDP frames. The node forwards in the kernel, so its
+// end of the link needs NAPI to take XDP frames: GRO on gives it that without an XDP program.
+TEST_F(LoadgenTest, TxXdpEveryQueryAnsweredV4AndV6) {
+  auto gro = topology_->node().run({"ethtool", "-K", Topology::kNodeClientSide, "gro", "on"});
+  ASSERT_TRUE(gro && gro->exit_code == 0) << (gro ? gro->output : gro.error().message);
+  for (const char* server : {Topology::kUpstreamV4, Topology::kUpstreamV6}) {
+    const nlohmann::json r = run_json({"-s", server, "-l", "2", "-q", "64", "--tx", "xdp"});
+    ASSERT_TRUE(r.is_object()) << server;
+    EXPECT_NE(r["setup"].get<std::string>().find("TX by XDP frames"), std::string::npos);
+    EXPECT_GT(r["completed"].get<uint64_t>(), 1000u) << r.dump();
+    EXPECT_EQ(r["completed"], r["sent"]) << r.dump();
+    EXPECT_EQ(r["lost"], 0) << r.dump();
+    EXPECT_EQ(r["unmatched"], 0) << r.dump();
+    EXPECT_EQ(r["xdp_build_failures"], 0) << r.dump();
+    EXPECT_EQ(r["xdp_run_errors"], 0) << r.dump();
+    EXPECT_EQ(r["rcodes"]["NOERROR"], r["completed"]) << r.dump();
+  }
+  const nlohmann::json r =
+      run_json({"-s", Topology::kUpstreamV4, "-l", "2", "-Q", "2000", "--tx", "xdp"});
+  ASSERT_TRUE(r.is_object());
+  EXPECT_TRUE(r["rate_reached"].get<bool>()) << r.dump();
+  EXPECT_NEAR(r["sent"].get<double>(), 4000.0, 40.0) << r.dump();
+  EXPECT_EQ(r["completed"], r["sent"]) << r.dump();
+}
+
+// --threaded-napi: the client's receive NAPI in a kernel thread while the run lasts, off again
+// afterwards (sysfs shows a namespace's interfaces only to `ip netns exec`'s own mount of it).
+TEST_F(LoadgenTest, ThreadedNapiWhileRunningOffAfterwards) {
+  const nlohmann::json r =
+      run_json({"-s", Topology::kUpstreamV4, "-l", "2", "-q", "64", "--threaded-napi"});
+  ASSERT_TRUE(r.is_object());
+  EXPECT_NE(r["setup"].get<std::string>().find("threaded NAPI"), std::string::npos) << r.dump();
+  EXPECT_GT(r["completed"].get<uint64_t>(), 1000u) << r.dump();
+  EXPECT_EQ(r["completed"], r["sent"]) << r.dump();
+  EXPECT_EQ(r["lost"], 0) << r.dump();
+  auto threaded = run_command(
+      {"ip", "netns", "exec", topology_->client().name(), "cat", "/sys/class/net/eth0/threaded"});
+  ASSERT_TRUE(threaded) << threaded.error().message;
+  EXPECT_EQ(threaded->output, "0\n");
+}
+
 // Nothing answers on port 5353: every query is lost, none completed (the counts can say no).
 TEST_F(LoadgenTest, NoServerEverythingLost) {
   const nlohmann::json r =
@@ -115,6 +156,9 @@ TEST_F(LoadgenTest, BadInputExitCodes) {
             "interface nosuch0 not found"},
            {{"-i", "lo", "-s", Topology::kUpstreamV4, "-d", queries_}, 3, "leaves through eth0"},
            {{"-i", "eth0", "-s", Topology::kUpstreamV4, "-d", queries_, "-Q", "0"}, 105, "rate"},
+           {{"-i", "eth0", "-s", Topology::kUpstreamV4, "-d", queries_, "--tx", "ring"},
+            105,
+            "--tx"},
        }) {
     std::vector<std::string> argv = {kLoadgen};
     argv.insert(argv.end(), c.args.begin(), c.args.end());

@@ -1,8 +1,6 @@
 #include "tools/loadgen/generator.h"
 
 #include <bpf/bpf.h>
-#include <bpf/libbpf.h>
-#include <linux/if_link.h>
 #include <poll.h>
 #include <time.h>
 
@@ -13,7 +11,8 @@
 #include <nlohmann/json.hpp>
 
 #include "datapath/bpf/dnsproxy_abi.h"
-#include "loadgen_rx.skel.h"
+#include "tools/loadgen/napi.h"
+#include "tools/loadgen/xdp_program.h"
 #include "xsk/packet_io.h"
 #include "xsk/socket.h"
 #include "xsk/umem.h"
@@ -102,50 +101,6 @@ Template build_template(const Path& path, const IpAddress& server, uint16_t port
   return t;
 }
 
-// An XDP program attached to an interface, detached on destruction.
-class Attached {
- public:
-  static Result<std::unique_ptr<Attached>> attach(uint32_t ifindex, const Config& config,
-                                                  std::string& mode) {
-    std::unique_ptr<Attached> self(new Attached(ifindex));
-    self->skel_ = loadgen_rx::open();
-    if (self->skel_ == nullptr) return fail("cannot open the loadgen_rx BPF program");
-    self->skel_->rodata->loadgen_rx_config.server_port = htons(config.port);
-    self->skel_->rodata->loadgen_rx_config.first_port = kFirstPort;
-    self->skel_->rodata->loadgen_rx_config.port_count = kPorts;
-    if (const int err = loadgen_rx::load(self->skel_); err != 0)
-      return fail("cannot load the loadgen_rx BPF program: ", std::strerror(-err));
-    const int fd = bpf_program__fd(self->skel_->progs.loadgen_rx);
-    for (const uint32_t flags :
-         {config.generic_xdp ? 0u : XDP_FLAGS_DRV_MODE, XDP_FLAGS_SKB_MODE}) {
-      const int err = bpf_xdp_attach(static_cast<int>(ifindex), fd,
-                                     flags | XDP_FLAGS_UPDATE_IF_NOEXIST, nullptr);
-      if (err == 0) {
-        self->flags_ = flags;
-        mode = flags == XDP_FLAGS_SKB_MODE ? "generic" : "native";
-        return self;
-      }
-      if (err == -EBUSY || err == -EEXIST)
-        return fail("another XDP program is attached to the interface: detach it first");
-    }
-    return fail("cannot attach the loadgen_rx XDP program in native or generic mode");
-  }
-  ~Attached() {
-    if (flags_ >= 0)
-      bpf_xdp_detach(static_cast<int>(ifindex_), static_cast<uint32_t>(flags_), nullptr);
-    if (skel_ != nullptr) loadgen_rx::destroy(skel_);
-  }
-  Attached(const Attached&) = delete;
-  Attached& operator=(const Attached&) = delete;
-  [[nodiscard]] int xsks_fd() const { return bpf_map__fd(skel_->maps.loadgen_xsks); }
-
- private:
-  explicit Attached(uint32_t ifindex) : ifindex_(ifindex) {}
-  uint32_t ifindex_;
-  int64_t flags_ = -1;
-  loadgen_rx* skel_ = nullptr;
-};
-
 struct Slot {
   uint64_t sent_ns = 0;
   enum State : uint8_t { kFree, kInFlight, kTimedOut } state = kFree;
@@ -153,12 +108,14 @@ struct Slot {
 
 class Engine {
  public:
+  // `xdp_tx`: send through it (--tx xdp) instead of the AF_XDP sockets' TX rings.
   Engine(const Config& config, std::vector<Template> templates, xsk::XskPacketIo& io,
-         xsk::Umem& umem)
+         xsk::Umem& umem, XdpProgram* xdp_tx)
       : config_(config),
         templates_(std::move(templates)),
         io_(io),
         umem_(umem),
+        xdp_tx_(xdp_tx),
         slots_(kSlots),
         timeout_ns_(static_cast<uint64_t>(config.timeout_seconds * 1e9)) {}
 
@@ -170,7 +127,7 @@ class Engine {
       io_.service();
       const uint64_t want = wanted(now - start);
       bool busy = false;
-      if (want > 0) busy |= send(want, now) > 0;
+      if (want > 0) busy |= (xdp_tx_ != nullptr ? send_xdp(want, now) : send(want, now)) > 0;
       busy |= receive() > 0;
       io_.flush();
       now = now_ns();
@@ -212,9 +169,20 @@ class Engine {
           static_cast<uint64_t>(static_cast<double>(since_start) * config_.rate / 1e9) + 1;
       want = due > report_.sent ? due - report_.sent : 0;
     } else {
-      want = in_flight_ < config_.max_outstanding ? config_.max_outstanding - in_flight_ : 0;
+      want = window_room() >= closed_loop_batch() ? window_room() : 0;
     }
     return std::min<uint64_t>(want, kSlots - (head_ - tail_));
+  }
+
+  uint64_t window_room() const noexcept {
+    return in_flight_ < config_.max_outstanding ? config_.max_outstanding - in_flight_ : 0;
+  }
+
+  // The fewest queries the closed loop sends at once. Through XDP every transmit() call costs
+  // the kernel a page pool's setup and teardown (as much as a few dozen queries), so the window
+  // is topped up a batch at a time; through the AF_XDP ring a query is worth sending alone.
+  uint64_t closed_loop_batch() const noexcept {
+    return xdp_tx_ != nullptr ? std::min<uint64_t>(kBatch, config_.max_outstanding) : 1;
   }
 
   // Builds and queues up to `want` queries, a batch per socket in turn. Returns how many went.
@@ -234,14 +202,7 @@ class Engine {
       const size_t port = next_port_++ % io_.port_count();
       const uint32_t queued = io_.transmit(port, std::span(packets.data(), n));
       for (uint32_t i = queued; i < n; ++i) io_.release(packets[i]);
-      for (uint32_t i = 0; i < queued; ++i) {
-        Slot& slot = slots_[(head_ + i) % kSlots];
-        slot.sent_ns = now;
-        slot.state = Slot::kInFlight;
-      }
-      head_ += queued;
-      in_flight_ += queued;
-      report_.sent += queued;
+      mark_sent(queued, now);
       sent += queued;
       if (queued < n) {
         ++report_.send_stalls;
@@ -249,6 +210,26 @@ class Engine {
       }
     }
     return sent;
+  }
+
+  // The same through the XDP transmit path: the kernel builds the frames, nothing to reclaim.
+  uint64_t send_xdp(uint64_t want, uint64_t now) noexcept {
+    const uint64_t sent = xdp_tx_->transmit(head_, want);
+    mark_sent(sent, now);
+    if (sent < want) ++report_.send_stalls;
+    return sent;
+  }
+
+  // Queries head_ .. head_ + count - 1 left at `now`.
+  void mark_sent(uint64_t count, uint64_t now) noexcept {
+    for (uint64_t i = 0; i < count; ++i) {
+      Slot& slot = slots_[(head_ + i) % kSlots];
+      slot.sent_ns = now;
+      slot.state = Slot::kInFlight;
+    }
+    head_ += count;
+    in_flight_ += count;
+    report_.sent += count;
   }
 
   xsk::Packet build(uint64_t frame, uint64_t k) noexcept {
@@ -328,7 +309,7 @@ class Engine {
   }
 
   // Nothing to do right now: sleep until the next query is due (open loop), or until an answer
-  // arrives (closed loop with a full window), at most 1 ms and at least 50 us.
+  // arrives (closed loop without room for a batch), at most 1 ms and at least 50 us.
   void wait(uint64_t since_start, uint64_t left_ns) noexcept {
     uint64_t sleep_ns = 1000000;
     if (config_.rate > 0) {
@@ -336,7 +317,7 @@ class Engine {
       const double until = next - static_cast<double>(since_start);
       sleep_ns =
           until <= 50000 ? 50000 : std::min<uint64_t>(sleep_ns, static_cast<uint64_t>(until));
-    } else if (in_flight_ < config_.max_outstanding) {
+    } else if (window_room() >= closed_loop_batch()) {
       return;
     }
     wait_for_rx(std::min(sleep_ns, left_ns));
@@ -356,12 +337,30 @@ class Engine {
   std::vector<Template> templates_;
   xsk::XskPacketIo& io_;
   xsk::Umem& umem_;
+  XdpProgram* xdp_tx_;
   std::vector<Slot> slots_;
   uint64_t timeout_ns_;
   uint64_t head_ = 0, tail_ = 0, in_flight_ = 0;
   size_t next_port_ = 0;
   Report report_;
 };
+
+// --tx xdp: the templates as the XDP program takes them.
+Result<std::vector<loadgen_template>> xdp_templates(const std::vector<Template>& templates) {
+  std::vector<loadgen_template> entries(templates.size());
+  for (size_t i = 0; i < templates.size(); ++i) {
+    const Template& t = templates[i];
+    if (t.frame.size() > LOADGEN_MAX_FRAME)
+      return fail("--tx xdp takes frames of up to ", std::to_string(LOADGEN_MAX_FRAME),
+                  " bytes; query ", std::to_string(i + 1), " needs ",
+                  std::to_string(t.frame.size()));
+    entries[i].length = static_cast<uint16_t>(t.frame.size());
+    entries[i].udp_offset = static_cast<uint16_t>(t.udp);
+    entries[i].partial_sum = t.partial_sum;
+    std::memcpy(entries[i].frame, t.frame.data(), t.frame.size());
+  }
+  return entries;
+}
 
 }  // namespace
 
@@ -382,9 +381,25 @@ Result<Report> run(const Config& config, const std::atomic<bool>& stop) {
     if (!count) return tl::unexpected(count.error());
     queues = std::min<uint32_t>(*count, LOADGEN_MAX_QUEUES);
   }
-  std::string mode;
-  auto attached = Attached::attach(path->ifindex, config, mode);
-  if (!attached) return tl::unexpected(attached.error());
+  XdpProgramConfig program_config{.ifindex = path->ifindex,
+                                  .server_port = config.port,
+                                  .first_port = kFirstPort,
+                                  .port_count = kPorts,
+                                  .ids_per_port = kIdsPerPort,
+                                  .generic = config.generic_xdp};
+  if (config.tx == TxPath::kXdp) {
+    auto entries = xdp_templates(templates);
+    if (!entries) return tl::unexpected(entries.error());
+    program_config.templates = std::move(*entries);
+  }
+  auto program = XdpProgram::attach(program_config);
+  if (!program) return tl::unexpected(program.error());
+  std::unique_ptr<ThreadedNapi> threaded_napi;  // destroyed before `program` detaches
+  if (config.threaded_napi) {
+    auto enabled = ThreadedNapi::enable(config.interface);
+    if (!enabled) return tl::unexpected(enabled.error());
+    threaded_napi = std::move(*enabled);
+  }
   auto umem = xsk::Umem::create(xsk::UmemConfig{
       .frame_count = 8192 * std::max(queues, 1u) > 65536 ? 65536 : 8192 * std::max(queues, 1u),
       .frame_size = 2048,
@@ -402,16 +417,24 @@ Result<Report> run(const Config& config, const std::atomic<bool>& stop) {
     (void)(*io)->socket(p).refill();
     const uint32_t key = (*io)->socket(p).queue();
     const int fd = (*io)->socket(p).fd();
-    if (bpf_map_update_elem((*attached)->xsks_fd(), &key, &fd, 0) != 0)
+    if (bpf_map_update_elem((*program)->xsks_fd(), &key, &fd, 0) != 0)
       return fail("cannot insert the AF_XDP socket of queue ", std::to_string(key),
                   " into loadgen_xsks: ", std::strerror(errno));
   }
 
-  Engine engine(config, std::move(templates), **io, umem_ref);
+  XdpProgram* xdp_tx = config.tx == TxPath::kXdp ? program->get() : nullptr;
+  Engine engine(config, std::move(templates), **io, umem_ref, xdp_tx);
   Report report = engine.run(stop);
+  if (xdp_tx != nullptr) {
+    report.xdp_build_failures = xdp_tx->build_failures();
+    report.xdp_run_errors = xdp_tx->run_errors();
+  }
   report.setup = config.interface + ": " + std::to_string(queues) + " AF_XDP socket(s), " +
-                 ((*io)->socket(0).zero_copy() ? "zero-copy" : "copy") + " mode, XDP " + mode +
-                 "; " + to_string(path->source) + " -> " + to_string(config.server) + " port " +
+                 ((*io)->socket(0).zero_copy() ? "zero-copy" : "copy") + " mode, XDP " +
+                 ((*program)->generic() ? "generic" : "native") +
+                 (threaded_napi ? ", threaded NAPI" : "") +
+                 (xdp_tx != nullptr ? ", TX by XDP frames" : ", TX by the AF_XDP ring") + "; " +
+                 to_string(path->source) + " -> " + to_string(config.server) + " port " +
                  std::to_string(config.port) + " via " + to_string(path->next_hop);
   return report;
 }
@@ -470,6 +493,8 @@ std::string json_report(const Report& r) {
       {"timed_out", r.timed_out},
       {"unmatched", r.unmatched},
       {"send_stalls", r.send_stalls},
+      {"xdp_build_failures", r.xdp_build_failures},
+      {"xdp_run_errors", r.xdp_run_errors},
       {"rcodes", rcodes},
       {"seconds", r.elapsed_seconds},
       {"interrupted", r.interrupted},

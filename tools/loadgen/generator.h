@@ -13,7 +13,8 @@
 // else as unmatched. Queries still unanswered at the end are lost.
 //
 // Frames: one UMEM, shared by one socket per receive queue; a query frame goes free -> worker
-// (built) -> TX -> completion -> free, an answer fill -> RX -> worker (read) -> free.
+// (built) -> TX -> completion -> free, an answer fill -> RX -> worker (read) -> free. With
+// --tx xdp the queries are built in frames of the kernel's (xdp_program.h), none of the UMEM's.
 #pragma once
 
 #include <array>
@@ -28,6 +29,10 @@
 
 namespace dnsproxy::loadgen {
 
+// How queries leave: the AF_XDP sockets' TX rings, or XDP frames the kernel builds
+// (xdp_program.h).
+enum class TxPath { kAfXdp, kXdp };
+
 struct Config {
   std::string interface;
   IpAddress server;
@@ -39,6 +44,8 @@ struct Config {
   double timeout_seconds = 1;
   uint32_t queues = 0;       // sockets (receive queues) to use; 0: every RX queue of the interface
   bool generic_xdp = false;  // attach in SKB mode instead of native
+  TxPath tx = TxPath::kAfXdp;
+  bool threaded_napi = false;  // receive NAPI in a kernel thread while running (napi.h)
 };
 
 inline constexpr uint16_t kFirstPort = 32768;
@@ -47,11 +54,13 @@ inline constexpr uint32_t kIdsPerPort = 1024;
 
 struct Report {
   uint64_t sent = 0, completed = 0, lost = 0, timed_out = 0, unmatched = 0;
-  uint64_t send_stalls = 0;    // batches the TX ring or the frame pool could not take whole
-  double elapsed_seconds = 0;  // the sending phase
-  double offered_rate = 0;     // the configured rate (0: closed loop)
-  bool rate_reached = true;    // open loop: sent >= 99 % of rate * seconds
-  bool interrupted = false;    // stopped early by SIGINT / SIGTERM
+  uint64_t send_stalls = 0;         // batches the TX ring or the frame pool could not take whole
+  uint64_t xdp_build_failures = 0;  // --tx xdp: queries the program could not build (lost)
+  uint64_t xdp_run_errors = 0;      // --tx xdp: test_run calls the kernel refused
+  double elapsed_seconds = 0;       // the sending phase
+  double offered_rate = 0;          // the configured rate (0: closed loop)
+  bool rate_reached = true;         // open loop: sent >= 99 % of rate * seconds
+  bool interrupted = false;         // stopped early by SIGINT / SIGTERM
   std::array<uint64_t, 16> rcodes{};
   LatencyHistogram latency;
   std::string setup;  // what was set up: queues, modes, addresses (for the text report)

@@ -6,6 +6,7 @@
 #include <CLI/CLI.hpp>
 #include <atomic>
 #include <cstdio>
+#include <map>
 
 #include "tools/loadgen/generator.h"
 #include "tools/loadgen/query_file.h"
@@ -47,6 +48,15 @@ int main(int argc, char** argv) {
                  "AF_XDP sockets, one per receive queue from 0 (default: every RX queue)")
       ->check(CLI::Range(1u, 64u));
   app.add_flag("--generic-xdp", config.generic_xdp, "attach the receive program in SKB mode");
+  app.add_flag("--threaded-napi", config.threaded_napi,
+               "receive NAPI in a kernel thread while running (veth: else it runs on the "
+               "server's CPU), restored at exit");
+  app.add_option("--tx", config.tx,
+                 "how queries leave: afxdp (the AF_XDP TX ring; default) or xdp (XDP frames built "
+                 "by the kernel; the receiving end must take XDP frames)")
+      ->transform(CLI::CheckedTransformer(
+          std::map<std::string, TxPath>{{"afxdp", TxPath::kAfXdp}, {"xdp", TxPath::kXdp}},
+          CLI::ignore_case));
   app.add_flag("--json", json, "print the result as one JSON object instead of text");
   CLI11_PARSE(app, argc, argv);
 
