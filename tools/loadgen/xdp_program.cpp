@@ -41,7 +41,6 @@ Result<std::unique_ptr<XdpProgram>> XdpProgram::attach(const XdpProgramConfig& c
                                    flags | XDP_FLAGS_UPDATE_IF_NOEXIST, nullptr);
     if (err == 0) {
       self->flags_ = flags;
-      self->generic_ = flags == XDP_FLAGS_SKB_MODE;
       return self;
     }
     if (err == -EBUSY || err == -EEXIST)
@@ -69,6 +68,10 @@ XdpProgram::~XdpProgram() {
   if (flags_ >= 0)
     bpf_xdp_detach(static_cast<int>(ifindex_), static_cast<uint32_t>(flags_), nullptr);
   if (skel_ != nullptr) loadgen_rx::destroy(skel_);
+}
+
+bool XdpProgram::generic() const noexcept {
+  return flags_ == XDP_FLAGS_SKB_MODE;
 }
 
 int XdpProgram::xsks_fd() const noexcept {

@@ -45,7 +45,7 @@ class XdpProgram {
   XdpProgram& operator=(const XdpProgram&) = delete;
 
   [[nodiscard]] int xsks_fd() const noexcept;
-  [[nodiscard]] bool generic() const noexcept { return generic_; }
+  [[nodiscard]] bool generic() const noexcept;  // attached in SKB (generic) mode
 
   // Sends queries first .. first + count - 1 and returns how many runs the program made (fewer
   // when a signal or an error cut the call short). A run that could not build its query (counted
@@ -61,7 +61,6 @@ class XdpProgram {
 
   uint32_t ifindex_;
   int64_t flags_ = -1;  // the XDP attach flags once attached
-  bool generic_ = false;
   loadgen_rx* skel_ = nullptr;
   std::vector<uint8_t> seed_;  // test_run's frame: the seed metadata, then a query (rewritten)
   uint64_t run_errors_ = 0;
