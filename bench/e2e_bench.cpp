@@ -7,8 +7,10 @@
 //   xdp        an in-kernel XDP forwarder on the node (bench/xdp_forward.bpf.c): the upper bound
 //   forward    dnsproxyd --forward-all: the upper bound of a user-space path
 //   policy     dnsproxyd --policy (an allow rule and a toFQDNs selector for the zone; embedded
-//   agent, l3_guard) dnsdist    dnsdist on the node as a socket proxy, suffix + netmask REFUSED
-//   policy
+//              agent, l3_guard)
+//   policy-agent  the same with --agent on the reference agent dnsproxy-agent (on request:
+//              --paths; its release latency against the embedded agent's)
+//   dnsdist    dnsdist on the node as a socket proxy, suffix + netmask REFUSED policy
 //
 // Load: dnsproxy-loadgen on AF_XDP in the client namespace. Per path and run: completed q/s at
 // saturation (closed loop), whole-machine busy CPU per completed query at a fixed rate
@@ -42,6 +44,7 @@
 #include <thread>
 #include <vector>
 
+#include "bench/summary.h"
 #include "test/support/bpffs.h"
 #include "test/support/privileges.h"
 #include "test/support/topology.h"
@@ -156,13 +159,6 @@ std::vector<ino_t> namespace_inodes(std::initializer_list<const NetNs*> namespac
     if (fstat(ns->fd(), &st) == 0) inodes.push_back(st.st_ino);
   }
   return inodes;
-}
-
-double median(std::vector<double> values) {
-  if (values.empty()) return 0;
-  std::sort(values.begin(), values.end());
-  const size_t n = values.size();
-  return n % 2 == 1 ? values[n / 2] : (values[n / 2 - 1] + values[n / 2]) / 2;
 }
 
 cpu_set_t cpus(std::initializer_list<int> list) {
@@ -445,6 +441,49 @@ class DnsdistPath : public PathSetup {
   BackgroundProcess process_;
 };
 
+// dnsproxyd --agent on the reference agent dnsproxy-agent (issue 12): the policy path with its
+// plumbing over the agent link instead of the embedded agent. The agent is a control-plane
+// process outside the namespaces (a unix socket and the pins); in the pinned layout it shares
+// CPU 0 with the load, as a node's agent shares the housekeeping cores, not the worker's.
+class AgentPolicyPath : public PathSetup {
+ public:
+  static Result<std::unique_ptr<PathSetup>> start(const Environment& env, bool pinned,
+                                                  const std::string& policy,
+                                                  std::vector<std::string> daemon) {
+    const std::string socket = env.work_dir + "/agent.sock";
+    std::filesystem::remove(socket);
+    std::vector<std::string> argv;
+    if (pinned) argv = {"taskset", "-c", "0"};
+    argv.insert(argv.end(), {sibling_binary("dnsproxy-agent"), "--listen", "unix:" + socket,
+                             "--policy", policy, "--pin-dir", env.pin_dir()});
+    auto agent = BackgroundProcess::start(argv, nullptr, env.work_dir + "/agent.log");
+    if (!agent) return tl::unexpected(agent.error());
+    auto path = std::make_unique<AgentPolicyPath>(std::move(*agent));
+    for (int i = 0; i < 500 && !std::filesystem::exists(socket); ++i)
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    if (!std::filesystem::exists(socket))
+      return fail("dnsproxy-agent did not listen on ", socket, " (see ", env.work_dir,
+                  "/agent.log)");
+    daemon.insert(daemon.end(), {"--agent", "unix:" + socket});
+    auto inner = DaemonPath::start(env, std::move(daemon));
+    if (!inner) return tl::unexpected(inner.error());
+    path->daemon_ = std::move(*inner);
+    return std::unique_ptr<PathSetup>(std::move(path));
+  }
+  explicit AgentPolicyPath(BackgroundProcess agent) : agent_(std::move(agent)) {}
+  std::string evidence() override { return daemon_->evidence(); }
+  json histograms() const override { return daemon_->histograms(); }
+  Result<void> finish() override {
+    auto finished = daemon_->finish();
+    agent_.stop();
+    return finished;
+  }
+
+ private:
+  BackgroundProcess agent_;
+  std::unique_ptr<PathSetup> daemon_;  // the DaemonPath on the agent
+};
+
 std::string write_policy(const Environment& env) {
   const std::string path = env.work_dir + "/policy.yaml";
   std::ofstream(path) << "# The benchmark's policy: the client may ask knotd for names under "
@@ -485,11 +524,13 @@ Result<std::unique_ptr<PathSetup>> start_path(const Environment& env, const std:
     daemon.push_back("--forward-all");
     return DaemonPath::start(env, daemon);
   }
-  if (path == "policy") {
-    // Every run starts cold: without the last run's plumbed set (the embedded agent keeps its
-    // maps pinned across restarts), every name is new to the proxy again.
+  if (path == "policy" || path == "policy-agent") {
+    // Every run starts cold: without the last run's plumbed set (both agents keep their maps
+    // pinned across restarts), every name is new to the proxy again.
     std::filesystem::remove(env.pin_dir() + "/dnsproxy_fqdn_allow");
-    daemon.insert(daemon.end(), {"--policy", write_policy(env)});
+    const std::string policy = write_policy(env);
+    daemon.insert(daemon.end(), {"--policy", policy});
+    if (path == "policy-agent") return AgentPolicyPath::start(env, pinned, policy, daemon);
     return DaemonPath::start(env, daemon);
   }
   if (path == "dnsdist") return DnsdistPath::start(env, pinned, proxy_cpu);
@@ -534,7 +575,7 @@ Result<void> measure_release(const Environment& env, const Options& options, con
 Result<Sample> measure(const Environment& env, const Options& options, const std::string& name,
                        const PathSetup& path, bool pinned) {
   Sample sample;
-  if (name == "policy")
+  if (name == "policy" || name == "policy-agent")
     if (auto ok = measure_release(env, options, path, pinned, sample); !ok)
       return tl::unexpected(ok.error());
   const std::string half = std::to_string(options.seconds / 2);
@@ -560,15 +601,6 @@ Result<Sample> measure(const Environment& env, const Options& options, const std
   return sample;
 }
 
-std::string range_text(const std::vector<double>& v, const char* format) {
-  if (v.empty()) return "-";
-  char text[128];
-  const auto [lo, hi] = std::minmax_element(v.begin(), v.end());
-  std::string f = std::string(format) + " (" + format + "-" + format + ")";
-  std::snprintf(text, sizeof(text), f.c_str(), median(v), *lo, *hi);
-  return text;
-}
-
 // A daemon histogram's quantile from one run's stats (bucket upper bound, us); -1 for +Inf.
 double daemon_quantile(const Sample& sample, const char* histogram, const char* quantile) {
   const json& value = sample.raw["daemon_histograms"][histogram][quantile];
@@ -577,7 +609,8 @@ double daemon_quantile(const Sample& sample, const char* histogram, const char* 
 
 // The policy path's release latency: the client's view (new names against the same names once
 // plumbed, same rate) and the daemon's (its histograms, to the bucket bound), median and range.
-json release_summary(const Options& options, const std::vector<Sample>& runs) {
+json release_summary(const Options& options, const std::string& path,
+                     const std::vector<Sample>& runs) {
   std::vector<double> new_p50, new_p99, plumbed_p50, plumbed_p99, added_p50, added_p99;
   std::vector<double> release_p50, release_p99, ack_p50, ack_p99;
   for (const Sample& s : runs) {
@@ -593,19 +626,19 @@ json release_summary(const Options& options, const std::vector<Sample>& runs) {
     ack_p99.push_back(daemon_quantile(s, "mapping_to_ack_us", "p99"));
   }
   std::printf(
-      "\npolicy release latency at %.0f q/s (client-measured, us; new: every answer's address new "
-      "to the proxy, waits for the embedded agent; plumbed: the same queries again, released at "
+      "\n%s release latency at %.0f q/s (client-measured, us; new: every answer's address new "
+      "to the proxy, waits for the %s agent; plumbed: the same queries again, released at "
       "once):\n| new p50 | new p99 | plumbed p50 | plumbed p99 | added p50 | added p99 | daemon "
       "park-to-release p50 | p99 | daemon mapping-to-ACK p50 | p99 | (daemon: bucket upper bounds, "
       "-1 = over 1 s)\n"
       "|---|---|---|---|---|---|---|---|---|---|\n| %s | %s | %s | %s | %s | %s | %s | %s | %s | "
       "%s |\n",
-      options.new_name_rate, range_text(new_p50, "%.0f").c_str(),
-      range_text(new_p99, "%.0f").c_str(), range_text(plumbed_p50, "%.0f").c_str(),
-      range_text(plumbed_p99, "%.0f").c_str(), range_text(added_p50, "%+.0f").c_str(),
-      range_text(added_p99, "%+.0f").c_str(), range_text(release_p50, "%.0f").c_str(),
-      range_text(release_p99, "%.0f").c_str(), range_text(ack_p50, "%.0f").c_str(),
-      range_text(ack_p99, "%.0f").c_str());
+      path.c_str(), options.new_name_rate, path == "policy" ? "embedded" : "external",
+      range_text(new_p50, "%.0f").c_str(), range_text(new_p99, "%.0f").c_str(),
+      range_text(plumbed_p50, "%.0f").c_str(), range_text(plumbed_p99, "%.0f").c_str(),
+      range_text(added_p50, "%+.0f").c_str(), range_text(added_p99, "%+.0f").c_str(),
+      range_text(release_p50, "%.0f").c_str(), range_text(release_p99, "%.0f").c_str(),
+      range_text(ack_p50, "%.0f").c_str(), range_text(ack_p99, "%.0f").c_str());
   return {{"rate", options.new_name_rate},
           {"new_p50_us", new_p50},
           {"new_p99_us", new_p99},
@@ -736,8 +769,9 @@ int run_layout(const Options& options, const std::string& layout, json& results)
                      {"added_p99_us", added_p99},
                      {"runs", runs}};
   }
-  if (const auto policy = samples.find("policy"); policy != samples.end())
-    summary["policy"]["release"] = release_summary(options, policy->second);
+  for (const char* path : {"policy", "policy-agent"})
+    if (const auto runs = samples.find(path); runs != samples.end())
+      summary[path]["release"] = release_summary(options, path, runs->second);
   for (const auto& [path, text] : evidence)
     if (!text.empty())
       std::printf("%s, last run's final counters:\n%s", path.c_str(), text.c_str());
@@ -780,6 +814,9 @@ int run_layout(const Options& options, const std::string& layout, json& results)
 struct GeneratorRun {
   double qps = 0;
   uint64_t lost = 0;
+  // knotd's user + system CPU time over the run's wall time (1.0: a whole core). Near 1, the
+  // server, not the generator, bounds the completed q/s (its XDP path is one thread).
+  double server_cpus = 0;
 };
 
 // dnsperf from the client namespace, the same load as dnsproxy-loadgen's.
@@ -799,7 +836,7 @@ Result<GeneratorRun> run_dnsperf(const NetNs& client, const Options& options,
 struct Generator {
   std::string name;
   std::vector<std::string> args;  // dnsproxy-loadgen's; dnsperf: none
-  std::vector<double> qps, ratio;
+  std::vector<double> qps, ratio, server_cpus;
   std::vector<uint64_t> lost;
 };
 
@@ -856,6 +893,7 @@ int compare_generators(const Options& options, json& results) {
   generators[3] = {.name = "dnsproxy-loadgen --tx xdp --threaded-napi",
                    .args = {"--tx", "xdp", "--threaded-napi"}};
   std::vector<double> background_cpus;
+  const std::vector<ino_t> server_inodes = namespace_inodes({&*server});
   for (int run = 0; run < options.runs && !g_stop.load(); ++run) {
     background_cpus.push_back(background_busy_cpus(options.seconds / 4));
     std::printf("run %d (load average %s, busy CPUs before the run without our load %.2f):",
@@ -863,12 +901,18 @@ int compare_generators(const Options& options, json& results) {
     std::vector<GeneratorRun> runs(generators.size());
     for (size_t leg = 0; leg < generators.size() && !g_stop.load(); ++leg) {
       const size_t g = (leg + static_cast<size_t>(run)) % generators.size();
+      const uint64_t server_before = namespace_jiffies(server_inodes);
+      const auto started = std::chrono::steady_clock::now();
       auto measured = run_generator(generators[g], *client, options, queries, work_dir);
       if (!measured) {
         if (!g_stop.load()) std::fprintf(stderr, "%s\n", measured.error().message.c_str());
         return g_stop.load() ? 130 : 1;
       }
       runs[g] = *measured;
+      const double wall =
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+      runs[g].server_cpus = static_cast<double>(namespace_jiffies(server_inodes) - server_before) /
+                            static_cast<double>(sysconf(_SC_CLK_TCK)) / wall;
     }
     if (g_stop.load()) return 130;
     for (size_t g = 0; g < generators.size(); ++g) {
@@ -876,18 +920,24 @@ int compare_generators(const Options& options, json& results) {
       generators[g].qps.push_back(runs[g].qps);
       generators[g].ratio.push_back(ratio);
       generators[g].lost.push_back(runs[g].lost);
-      std::printf(" %s %.0f q/s (%.2fx, %llu lost)", generators[g].name.c_str(), runs[g].qps, ratio,
-                  static_cast<unsigned long long>(runs[g].lost));
+      generators[g].server_cpus.push_back(runs[g].server_cpus);
+      std::printf(" %s %.0f q/s (%.2fx, %llu lost, knotd %.2f CPU)", generators[g].name.c_str(),
+                  runs[g].qps, ratio, static_cast<unsigned long long>(runs[g].lost),
+                  runs[g].server_cpus);
     }
     std::printf("\n");
     std::fflush(stdout);
   }
   json summary = json::object();
   for (const Generator& g : generators) {
-    std::printf("%s -q %u: %s q/s, / dnsperf %s%s\n", g.name.c_str(), options.outstanding,
-                range_text(g.qps, "%.0f").c_str(), range_text(g.ratio, "%.2f").c_str(),
-                g.args.empty() ? "" : " (target >= 3)");
-    summary[g.name] = {{"qps", g.qps}, {"ratio_to_dnsperf", g.ratio}, {"lost", g.lost}};
+    std::printf("%s -q %u: %s q/s, / dnsperf %s%s, knotd busy %s CPU\n", g.name.c_str(),
+                options.outstanding, range_text(g.qps, "%.0f").c_str(),
+                range_text(g.ratio, "%.2f").c_str(), g.args.empty() ? "" : " (target >= 3)",
+                range_text(g.server_cpus, "%.2f").c_str());
+    summary[g.name] = {{"qps", g.qps},
+                       {"ratio_to_dnsperf", g.ratio},
+                       {"lost", g.lost},
+                       {"knotd_cpus", g.server_cpus}};
   }
   results["load_generators"] = {{"server", "knotd, xdp: listen eth0, direct veth link"},
                                 {"generators", summary},
@@ -957,7 +1007,7 @@ int main(int argc, char** argv) {
       ->check(CLI::IsMember({"default", "pinned", "shared"}));
   app.add_option("--paths", options.paths, "kernel, xdp, forward, policy, dnsdist (kernel first)")
       ->capture_default_str()
-      ->check(CLI::IsMember({"kernel", "xdp", "forward", "policy", "dnsdist"}));
+      ->check(CLI::IsMember({"kernel", "xdp", "forward", "policy", "policy-agent", "dnsdist"}));
   app.add_option("--queries", options.query_file,
                  "query file in dnsperf format (default: A queries for the zone's 1000 names)")
       ->check(CLI::ExistingFile);
