@@ -72,22 +72,22 @@ struct GrpcAgentConfig {
 };
 
 enum class GrpcAgentCounter : uint8_t {
-  kBatchesSent,         // batches written to a stream (a kept one again on each new stream)
-  kMappingsSent,        // mappings in them
-  kBatchesAcked,        // ACKs with every mapping plumbed
-  kBatchesNacked,       // ACKs with a mapping not plumbed (the batch is reported failed)
-  kBatchesKept,         // batches submitted while the link was not up (sent once it is)
-  kBatchesInterrupted,  // batches unanswered when their stream ended (sent again on the next)
-  kBatchesDropped,      // the oldest kept batches, dropped beyond max_kept_mappings (failed)
-  kMappingsDropped,     // mappings in them
-  kUnknownAcks,         // ACKs for no batch in flight
-  kLinkUp,              // transitions to up
-  kLinkDown,            // transitions from up to down
-  kConnectAttempts,     // connections tried
-  kConnectFailed,       // ... that could not connect (no socket file, nobody listening)
-  kPeerRefused,         // ... whose peer's uid was not agent_uid (closed before any gRPC)
-  kStreamsFailed,       // ... whose stream ended before it was up (the agent refused it)
-  kBatchesWaiting,      // a gauge: the batches kept unanswered now (0: resynced)
+  kBatchesSent,              // batches written to a stream (a kept one again on each new stream)
+  kMappingsSent,             // mappings in them
+  kBatchesAcked,             // ACKs with every mapping plumbed
+  kBatchesNacked,            // ACKs with a mapping not plumbed (the batch is reported failed)
+  kBatchesKept,              // batches submitted while the link was not up (sent once it is)
+  kBatchesInterrupted,       // batches unanswered when their stream ended (sent again on the next)
+  kBatchesDropped,           // the oldest kept batches, dropped beyond max_kept_mappings (failed)
+  kMappingsDropped,          // mappings in them
+  kUnknownAcks,              // ACKs for no batch in flight
+  kLinkUp,                   // transitions to up
+  kLinkDown,                 // transitions from up to down
+  kConnectAttempts,          // connections tried
+  kConnectFailed,            // ... that could not connect (no socket file, nobody listening)
+  kPeerRefused,              // ... whose peer's uid was not agent_uid (closed before any gRPC)
+  kStreamsFailed,            // ... whose stream ended before it was up (the agent refused it)
+  kBatchesWaiting,           // a gauge: the batches kept unanswered now (0: resynced)
   kPolicyUpdatesAcked,       // policy responses applied and ACKed
   kPolicyUpdatesNacked,      // ... refused (invalid, or not installed) and NACKed
   kPolicyResourcesReceived,  // resources in the responses (a resync of nothing: 0)
@@ -186,7 +186,7 @@ class GrpcAgent final : public Agent {
   std::map<uint64_t, Kept> kept_;    // unanswered batches by id, oldest first
   size_t kept_mappings_ = 0;
   std::vector<BatchResult> dropped_;  // reported by the next poll()
-  PolicyState held_;  // the policy accepted last (config_.policy at first)
+  PolicyState held_;                  // the policy accepted last (config_.policy at first)
   std::string last_nack_;
   CounterSet<GrpcAgentCounter> counters_;
 };

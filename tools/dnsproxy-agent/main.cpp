@@ -236,8 +236,7 @@ int run(Options options) {
   }
   options.faults.ack_delay = std::chrono::milliseconds(options.ack_delay);
   dnsproxy::agent_tool::PolicyStreams policy(dnsproxy::datapath::agent::encode_policy(*file),
-                                             state.counters, state.mutex,
-                                             options.nack_next_update);
+                                             state.counters, state.mutex, options.nack_next_update);
   dnsproxy::agent_tool::MappingService service(*state.maps, state.counters, state.mutex,
                                                options.faults, policy);
   grpc::ServerBuilder builder;  // no listening port: connections come from accept_connections

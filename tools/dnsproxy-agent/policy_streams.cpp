@@ -14,9 +14,9 @@ using datapath::agent::ResourceVersions;
 struct PolicyStreams::Stream {
   std::mutex mutex;
   std::condition_variable answered;
-  ResourceVersions held;      // what the proxy holds: its initial versions, then each ACK's
-  std::string outstanding;    // the nonce of the update not answered yet ("": none)
-  ResourceVersions if_acked;  // what the proxy holds once it ACKs that update
+  ResourceVersions held;             // what the proxy holds: its initial versions, then each ACK's
+  std::string outstanding;           // the nonce of the update not answered yet ("": none)
+  ResourceVersions if_acked;         // what the proxy holds once it ACKs that update
   std::atomic<bool> closed = false;  // the proxy ended the stream (or it broke)
 };
 

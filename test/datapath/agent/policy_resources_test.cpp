@@ -36,8 +36,8 @@ PolicyState apply_ok(const PolicyState& state, const v1::PolicyResponse& respons
   return next ? std::move(*next) : state;
 }
 
-const PolicyResources kHosts = encode_policy(
-    file_of(R"([{matchPattern: "host*.example.test"}])", R"([{matchPattern: "host*.example.test"}])"));
+const PolicyResources kHosts = encode_policy(file_of(R"([{matchPattern: "host*.example.test"}])",
+                                                     R"([{matchPattern: "host*.example.test"}])"));
 
 TEST(PolicyResourcesTest, APolicyFileBecomesOneResourcePerEndpointAndKind) {
   EXPECT_EQ(kHosts.size(), 4u);  // settings, identity/101, dns/101, fqdn/101
@@ -104,8 +104,8 @@ TEST(PolicyResourcesTest, ABadResponseIsRefusedAndTheOldPolicyStays) {
   const PolicyState state = apply_ok(PolicyState(), policy_delta({}, kHosts));
   const auto refused = [&](const std::function<void(v1::PolicyResponse&)>& spoil,
                            std::string_view reason) {
-    v1::PolicyResponse response = policy_delta({}, encode_policy(file_of(
-                                                       R"([{matchName: "other.example.test"}])")));
+    v1::PolicyResponse response =
+        policy_delta({}, encode_policy(file_of(R"([{matchName: "other.example.test"}])")));
     spoil(response);
     auto next = state.applied(response);
     ASSERT_FALSE(next) << reason;
@@ -128,8 +128,9 @@ TEST(PolicyResourcesTest, ABadResponseIsRefusedAndTheOldPolicyStays) {
         dns(r).mutable_dns()->mutable_rules(0)->mutable_patterns(0)->set_text("bad name!");
       },
       "resource dns/101: rule 1:");
-  refused([&](auto& r) { dns(r).mutable_dns()->mutable_rules(0)->mutable_patterns(0)->clear_kind(); },
-          "neither matchName nor matchPattern");
+  refused(
+      [&](auto& r) { dns(r).mutable_dns()->mutable_rules(0)->mutable_patterns(0)->clear_kind(); },
+      "neither matchName nor matchPattern");
   refused([&](auto& r) { dns(r).mutable_dns()->set_endpoint_id(102); },
           "resource dns/101: its body is for endpoint 102");
   refused([&](auto& r) { dns(r).set_name("dns/x"); }, "is not an endpoint id");
