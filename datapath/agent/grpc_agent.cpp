@@ -171,7 +171,7 @@ class GrpcAgent::Reactor final : public GrpcAgent::Stream, public grpc::ClientBi
       if (ok && !outgoing_.empty())
         next = &outgoing_.front();
       else
-        writing_ = false;  // drained, or the stream broke (the batches stay kept)
+        writing_ = false;  // drained, or the stream broke (its end comes through OnDone)
     }
     if (next) this->StartWrite(next);
   }

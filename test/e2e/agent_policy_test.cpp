@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <signal.h>
+#include <unistd.h>
 
 #include <fstream>
 #include <string>
@@ -19,6 +20,8 @@ namespace dnsproxy::test {
 namespace {
 
 using namespace std::chrono_literals;
+
+const std::string kCtl = DNSPROXYCTL_PATH;
 
 class AgentPolicyTest : public AgentFixture {
  protected:
@@ -53,7 +56,8 @@ class AgentPolicyTest : public AgentFixture {
 // the fault is then accepted, so the refusal was the bad resource's.
 TEST_F(AgentPolicyTest, ANackedUpdateLeavesTheOldPolicyDeciding) {
   ASSERT_NO_FATAL_FAILURE(start_agent({"--nack-next-update"}));
-  ASSERT_NO_FATAL_FAILURE(start_daemon_with_agent());
+  const std::string admin = "/tmp/dnsproxyd-policy-admin-" + std::to_string(::getpid()) + ".sock";
+  ASSERT_NO_FATAL_FAILURE(start_daemon_with_agent({"--admin-socket", admin}));
   EXPECT_EQ(rcode("host1.example.test"), "NOERROR");
   EXPECT_EQ(rcode("www.example.test"), "REFUSED");
   const std::string version = policy_field(stats(), "version");
@@ -68,6 +72,12 @@ TEST_F(AgentPolicyTest, ANackedUpdateLeavesTheOldPolicyDeciding) {
   EXPECT_NE(policy_field(refused, "last_nack").find("rule 2: port 70000 is not 0..65535"),
             std::string::npos)
       << refused.dump(2);
+  // The operator sees the same in `dnsproxyctl status`.
+  auto status = run_command({kCtl, "status", "--json", "--socket", admin});
+  ASSERT_TRUE(status && status->exit_code == 0) << (status ? status->output : "");
+  const nlohmann::json shown = nlohmann::json::parse(status->output, nullptr, false);
+  EXPECT_EQ(shown.at("policy").value("source", ""), "agent") << status->output;
+  EXPECT_EQ(shown.at("policy").value("last_nack", ""), policy_field(refused, "last_nack"));
 
   // The fault is spent: the same change again (another SIGHUP) is good and taken.
   ASSERT_EQ(::kill(agent_->pid(), SIGHUP), 0);
