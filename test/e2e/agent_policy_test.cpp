@@ -84,9 +84,18 @@ TEST_F(AgentPolicyTest, ANackedUpdateLeavesTheOldPolicyDeciding) {
   ASSERT_TRUE(wait_control("policy_updates_acked", 2)) << daemon_->log() << agent_log();
   EXPECT_NE(rcode("www.example.test"), "REFUSED");
   EXPECT_NE(policy_field(stats(), "version"), version);
-  EXPECT_EQ(daemon_->stop(), 0) << daemon_->log();
+
+  // A policy file the agent cannot read: its SIGHUP changes nothing (SIGHUP is dequeued before
+  // the SIGTERM below, so it is handled first).
+  (void)write_file("policy.yaml", "endpoints: [not valid");
+  ASSERT_EQ(::kill(agent_->pid(), SIGHUP), 0);
   EXPECT_EQ(stop_agent(), 0) << agent_log();
-  EXPECT_EQ(agent_counters().value("policy_nacks", 0u), 1u) << agent_counters().dump(2);
+  const nlohmann::json counters = agent_counters();
+  EXPECT_EQ(counters.value("policy_reloads_failed", 0u), 1u) << counters.dump(2);
+  EXPECT_EQ(counters.value("policy_nacks", 0u), 1u);
+  EXPECT_EQ(counters.value("policy_acks", 0u), 2u);
+  EXPECT_EQ(control(stats(), "policy_updates_acked"), 2u);
+  EXPECT_EQ(daemon_->stop(), 0) << daemon_->log();
 }
 
 // The agent restarted with the same policy: the proxy's first request on the new stream names the
