@@ -21,8 +21,9 @@ std::vector<IpAddress> FqdnCache::learn(uint32_t endpoint_id, std::span<const ui
     }
     it->second = by_expiry_.emplace(expires, Mapping{endpoint_id, key.second, ip});
     IpState& state = ips_[{endpoint_id, ip}];
-    state.expires = std::max(state.expires, expires);
-    ++generation_;
+    if (expires <= state.expires) continue;
+    state.expires = expires;
+    if (state.plumbed) plumbed_changed({endpoint_id, ip}, expires);
   }
   enforce_name_cap(key);
   while (by_expiry_.size() > limits_.max_mappings) remove(by_expiry_.begin());
@@ -55,16 +56,22 @@ void FqdnCache::remove(ExpiryIndex::iterator mapping) {
   name->second.erase(m.ip);
   if (name->second.empty()) names_.erase(name);
   auto state = ips_.find({m.endpoint_id, m.ip});
-  if (--state->second.names == 0) ips_.erase(state);
+  if (--state->second.names == 0) {
+    if (state->second.plumbed) plumbed_changed(state->first, std::nullopt);
+    ips_.erase(state);
+  }
   by_expiry_.erase(mapping);
-  ++generation_;
+}
+
+void FqdnCache::plumbed_changed(const IpKey& key, std::optional<Clock::time_point> until) {
+  plumbed_changes_.push_back({.endpoint_id = key.first, .ip = key.second, .until = until});
 }
 
 void FqdnCache::mark_plumbed(uint32_t endpoint_id, const IpAddress& ip) {
   auto state = ips_.find({endpoint_id, ip});
   if (state == ips_.end() || state->second.plumbed) return;
   state->second.plumbed = true;
-  ++generation_;
+  plumbed_changed(state->first, state->second.expires);
 }
 
 void FqdnCache::expire(Clock::time_point now) {
@@ -86,11 +93,25 @@ bool FqdnCache::is_plumbed(uint32_t endpoint_id, const IpAddress& ip, Clock::tim
   return state != ips_.end() && state->second.plumbed && state->second.expires > now;
 }
 
-PlumbedSet FqdnCache::plumbed_set() const {
-  PlumbedSet set(ips_.size());
-  for (const auto& [key, state] : ips_)
-    if (state.plumbed) set.insert(key.first, key.second, state.expires);
-  return set;
+const PlumbedSet& FqdnCache::plumbed_set() {
+  if (!plumbed_changes_.empty()) {
+    plumbed_ = plumbed_.with_changes(plumbed_changes_);
+    plumbed_changes_.clear();
+  }
+  return plumbed_;
+}
+
+PlumbedSet PlumbedSet::with_changes(std::span<const Change> changes) const {
+  std::vector<Table::Change> edits;
+  edits.reserve(changes.size());
+  for (const Change& change : changes) {
+    std::optional<Clock::rep> until;
+    if (change.until) until = change.until->time_since_epoch().count();
+    edits.push_back({key(change.endpoint_id, change.ip), until});
+  }
+  PlumbedSet next;
+  next.table_ = table_.with_changes(edits);
+  return next;
 }
 
 }  // namespace dnsproxy::policy

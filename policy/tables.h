@@ -15,6 +15,7 @@
 #include "common/result.h"
 #include "policy/address_table.h"
 #include "policy/ip_address.h"
+#include "policy/sharded_table.h"
 
 namespace dnsproxy::policy {
 
@@ -65,17 +66,13 @@ struct IpCacheChange {
 // covers the address. One hash probe per distinct prefix length present in the family, longest
 // first (real ipcaches hold a handful of lengths: /32 and /128 for pods, a few CIDRs).
 //
-// The prefixes are spread over kShards hash tables by the high bits of their hash, each shared
-// (shared_ptr to const) between every IpCache that holds the same content. with_changes() copies
-// only the shards a change touches, so one changed prefix at 1M prefixes costs a ~1k-entry shard
-// and kShards pointer copies, not a rebuild (bench/RESULTS.md). An IpCache is immutable once
+// The prefixes live in a ShardedAddressTable (sharded_table.h): with_changes() copies only the
+// shards a change touches, so one changed prefix at 1M prefixes costs a ~1k-entry shard and
+// kShards pointer copies, not a rebuild (bench/RESULTS.md). An IpCache is immutable once
 // published; the old one and the shards only it used die when QSBR frees its snapshot.
 class IpCache {
  public:
-  static constexpr unsigned kShardBits = 10;
-  static constexpr size_t kShards = size_t{1} << kShardBits;
-
-  IpCache();
+  IpCache() = default;
   // Cold path. A later entry for the same prefix replaces an earlier one.
   explicit IpCache(std::span<const IpCacheEntry> entries);
 
@@ -85,19 +82,18 @@ class IpCache {
   [[nodiscard]] uint32_t lookup(const IpAddress& address) const noexcept {
     const Lengths& lengths = address.family == Family::kV4 ? v4_.lengths : v6_.lengths;
     for (uint8_t i = 0; i < lengths.count; ++i) {
-      const AddressKey key = address_key(address, lengths.longest_first[i]);
-      const uint64_t hash = address_hash(key);
-      if (const uint32_t* identity = shards_[shard_of(hash)]->find(key, hash)) return *identity;
+      if (const uint32_t* identity = table_.find(address_key(address, lengths.longest_first[i])))
+        return *identity;
     }
     return kWorldIdentity;
   }
   // The identity stored for exactly this prefix, if any (no longest-prefix match).
   [[nodiscard]] const uint32_t* find(const IpPrefix& prefix) const noexcept;
-  [[nodiscard]] size_t size() const noexcept { return size_; }
+  [[nodiscard]] size_t size() const noexcept { return table_.size(); }
   [[nodiscard]] std::vector<IpCacheEntry> entries() const;
 
  private:
-  using Shard = AddressTable<uint32_t>;
+  using Table = ShardedAddressTable<uint32_t, 10>;
   struct Lengths {
     std::array<uint8_t, 129> longest_first{};
     uint8_t count = 0;
@@ -108,12 +104,7 @@ class IpCache {
     Lengths lengths;
     void count(uint8_t length, bool added);
   };
-  static size_t shard_of(uint64_t hash) noexcept {
-    return static_cast<size_t>(hash >> (64 - kShardBits));
-  }
-
-  std::array<std::shared_ptr<const Shard>, kShards> shards_;
-  size_t size_ = 0;
+  Table table_;
   FamilyLengths v4_;
   FamilyLengths v6_;
 };

@@ -57,7 +57,11 @@ Result<std::unique_ptr<AgentMaps>> AgentMaps::open_or_create_pinned(AgentMapsCon
     auto allow = AllowMap::open_pinned(allow_path);
     if (!allow) return tl::unexpected(allow.error());
     reused = true;
-    return std::unique_ptr<AgentMaps>(new AgentMaps(config, std::move(*maps), std::move(*allow)));
+    auto agent_maps =
+        std::unique_ptr<AgentMaps>(new AgentMaps(config, std::move(*maps), std::move(*allow)));
+    if (auto indexed = agent_maps->index_allow_map(); !indexed)
+      return tl::unexpected(indexed.error());
+    return agent_maps;
   }
   if (mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST)
     return fail("creating the pin directory ", dir, ": ", std::strerror(errno),
@@ -118,11 +122,13 @@ Result<void> AgentMaps::plumb_name(uint32_t endpoint_id,
                                    std::span<const pipeline::PlumbAddress> addresses) {
   Result<void> outcome;
   for (const pipeline::PlumbAddress& address : addresses) {
-    auto written = allow_.allow(endpoint_id, address.ip, address.expires + config_.grace);
+    const pipeline::Clock::time_point expires = address.expires + config_.grace;
+    auto written = allow_.allow(endpoint_id, address.ip, expires);
     if (!written) {
       if (outcome) outcome = tl::unexpected(written.error());
       continue;
     }
+    expiries_.push({expires, endpoint_id, address.ip});
     counters_.add(AgentMapsCounter::kAddressesPlumbed);
   }
   return outcome;
@@ -146,8 +152,19 @@ void AgentMaps::count_batch(bool plumbed) noexcept {
 }
 
 void AgentMaps::expire(pipeline::Clock::time_point now) {
-  if (auto removed = allow_.remove_expired(now); removed)
-    counters_.add(AgentMapsCounter::kAllowExpired, *removed);
+  while (!expiries_.empty() && expiries_.top().at <= now) {
+    const Expiry due = expiries_.top();
+    expiries_.pop();
+    if (auto removed = allow_.remove_if_expired(due.endpoint_id, due.ip, now); removed && *removed)
+      counters_.add(AgentMapsCounter::kAllowExpired);
+  }
+}
+
+Result<void> AgentMaps::index_allow_map() {
+  return allow_.for_each(
+      [this](uint32_t endpoint_id, const policy::IpAddress& ip, pipeline::Clock::time_point at) {
+        expiries_.push({at, endpoint_id, ip});
+      });
 }
 
 }  // namespace dnsproxy::datapath::agent

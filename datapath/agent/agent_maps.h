@@ -13,6 +13,7 @@
 #include <array>
 #include <chrono>
 #include <memory>
+#include <queue>
 #include <span>
 #include <string>
 #include <string_view>
@@ -82,7 +83,8 @@ class AgentMaps {
   [[nodiscard]] BatchResult plumb(const pipeline::PlumbBatch& batch);
   // Counts a batch the caller plumbed name by name (plumb_name).
   void count_batch(bool plumbed) noexcept;
-  // Removes the allow-map entries expired at `now`.
+  // Removes the allow-map entries expired at `now`: only those (the expiry index), so its cost
+  // does not grow with the plumbed entries that stay.
   void expire(pipeline::Clock::time_point now);
 
   [[nodiscard]] const AllowMap& allow_map() const noexcept { return allow_; }
@@ -92,10 +94,22 @@ class AgentMaps {
  private:
   AgentMaps(AgentMapsConfig config, PolicyMaps maps, AllowMap allow)
       : config_(config), maps_(std::move(maps)), allow_(std::move(allow)) {}
+  // A reused allow map's entries into the expiry index (one walk, at start).
+  [[nodiscard]] Result<void> index_allow_map();
+
+  // Every allow-map write, soonest expiry first: when it falls due, expire() looks at that entry
+  // alone (a write that was extended since is looked at again at its own, later, item).
+  struct Expiry {
+    pipeline::Clock::time_point at;
+    uint32_t endpoint_id;
+    policy::IpAddress ip;
+    bool operator>(const Expiry& other) const noexcept { return at > other.at; }
+  };
 
   AgentMapsConfig config_;
   PolicyMaps maps_;
   AllowMap allow_;
+  std::priority_queue<Expiry, std::vector<Expiry>, std::greater<>> expiries_;
   std::vector<std::string> pinned_;  // removed at destruction
   CounterSet<AgentMapsCounter> counters_;
 };

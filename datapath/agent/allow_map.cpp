@@ -85,20 +85,36 @@ Result<bool> AllowMap::allows(uint32_t endpoint_id, const policy::IpAddress& ip,
   return value.expires_ns > to_ns(now);
 }
 
-Result<size_t> AllowMap::remove_expired(Clock::time_point now) const {
-  // Collect first, delete after: deleting while iterating a hash map can restart the walk. The
-  // caller is the map's only writer, so nothing is plumbed again between the read and the delete.
-  const __u64 now_ns = to_ns(now);
-  std::vector<fqdn_allow_key> expired;
+Result<bool> AllowMap::remove_if_expired(uint32_t endpoint_id, const policy::IpAddress& ip,
+                                         Clock::time_point now) const {
+  // The caller is the map's only writer, so nothing extends the entry between the read and the
+  // delete.
+  const fqdn_allow_key key = to_key(endpoint_id, ip);
+  fqdn_allow_value value{};
+  if (bpf_map_lookup_elem(fd_.get(), &key, &value) != 0) {
+    if (errno == ENOENT) return false;
+    return fail_errno("reading the allow map");
+  }
+  if (value.expires_ns > to_ns(now)) return false;
+  if (bpf_map_delete_elem(fd_.get(), &key) != 0) {
+    if (errno == ENOENT) return false;
+    return fail_errno("deleting from the allow map");
+  }
+  return true;
+}
+
+Result<void> AllowMap::for_each(
+    const std::function<void(uint32_t, const policy::IpAddress&, Clock::time_point)>& visit) const {
   const int err = for_each_map_entry<fqdn_allow_key, fqdn_allow_value>(
       fd_.get(), [&](const fqdn_allow_key& key, const fqdn_allow_value& value) {
-        if (value.expires_ns <= now_ns) expired.push_back(key);
+        policy::IpAddress ip;
+        ip.family = static_cast<policy::Family>(key.family);
+        std::memcpy(ip.bytes.data(), key.addr, sizeof key.addr);
+        visit(key.endpoint_id, ip,
+              Clock::time_point(std::chrono::nanoseconds(static_cast<int64_t>(value.expires_ns))));
       });
   if (err != 0) return fail("walking the allow map: ", std::strerror(err));
-  size_t removed = 0;
-  for (const fqdn_allow_key& old : expired)
-    if (bpf_map_delete_elem(fd_.get(), &old) == 0) ++removed;
-  return removed;
+  return {};
 }
 
 Result<size_t> AllowMap::size() const {

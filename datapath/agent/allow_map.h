@@ -5,6 +5,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <string>
 
 #include "common/result.h"
@@ -31,8 +32,13 @@ class AllowMap {
   // Whether (endpoint, ip) is allowed at `now`.
   [[nodiscard]] Result<bool> allows(uint32_t endpoint_id, const policy::IpAddress& ip,
                                     Clock::time_point now) const;
-  // Deletes every entry whose expiry is at or before `now`; returns how many.
-  [[nodiscard]] Result<size_t> remove_expired(Clock::time_point now) const;
+  // Deletes (endpoint, ip) if its expiry is at or before `now`; returns whether it did (false
+  // when it was extended meanwhile, or is gone).
+  [[nodiscard]] Result<bool> remove_if_expired(uint32_t endpoint_id, const policy::IpAddress& ip,
+                                               Clock::time_point now) const;
+  // visit(endpoint_id, ip, expires) for every entry (a walk: one syscall per entry).
+  [[nodiscard]] Result<void> for_each(const std::function<void(uint32_t, const policy::IpAddress&,
+                                                               Clock::time_point)>& visit) const;
   [[nodiscard]] Result<size_t> size() const;
 
   [[nodiscard]] int fd() const noexcept { return fd_.get(); }

@@ -163,8 +163,7 @@ void Coordinator::expire(Clock::time_point now) {
 
 void Coordinator::republish_if_changed() {
   counters_.set(CoordinatorCounter::kFqdnMappings, cache_.mapping_count());
-  if (cache_.generation() == published_generation_) return;
-  published_generation_ = cache_.generation();
+  if (!cache_.plumbed_changed()) return;
   store_.replace({.plumbed = std::make_shared<const policy::PlumbedSet>(cache_.plumbed_set())});
   counters_.add(CoordinatorCounter::kRepublished);
 }

@@ -160,7 +160,6 @@ class Coordinator {
   CoordinatorConfig config_;
   policy::SnapshotStore& store_;
   policy::FqdnCache cache_;
-  uint64_t published_generation_ = 0;
   uint64_t next_batch_id_ = 1;
   std::optional<OpenBatch> open_;
   struct InFlight {

@@ -84,14 +84,52 @@ TEST(FqdnCacheTest, PlumbedSetIsWhatWorkersRead) {
   FqdnCache cache;
   const std::vector<IpAddress> ips = {ip("203.0.113.1"), ip("203.0.113.2")};
   (void)cache.learn(101, wire("a.example"), ips, seconds(60), t0);
-  const uint64_t generation = cache.generation();
+  EXPECT_FALSE(cache.plumbed_changed()) << "learning alone plumbs nothing";
   cache.mark_plumbed(101, ips[0]);
-  EXPECT_GT(cache.generation(), generation);
+  EXPECT_TRUE(cache.plumbed_changed());
   const PlumbedSet set = cache.plumbed_set();
+  EXPECT_FALSE(cache.plumbed_changed());
   EXPECT_EQ(set.size(), 1u);
   EXPECT_TRUE(set.is_plumbed(101, ips[0], t0 + seconds(59)));
   EXPECT_FALSE(set.is_plumbed(101, ips[0], t0 + seconds(60)));
   EXPECT_FALSE(set.is_plumbed(101, ips[1], t0));
+}
+
+// The set is kept up to date change by change: a later TTL extends a plumbed pair, expiry
+// removes it, and a set published before keeps what it showed (workers may still read it).
+TEST(FqdnCacheTest, PlumbedSetFollowsEveryChangeAndOldSetsStayAsTheyWere) {
+  FqdnCache cache;
+  const IpAddress a = ip("203.0.113.1");
+  (void)cache.learn(101, wire("a.example"), std::vector{a}, seconds(60), t0);
+  cache.mark_plumbed(101, a);
+  const PlumbedSet first = cache.plumbed_set();
+  (void)cache.learn(101, wire("b.example"), std::vector{a}, seconds(120), t0);
+  EXPECT_TRUE(cache.plumbed_changed()) << "a longer TTL for a plumbed pair";
+  const PlumbedSet extended = cache.plumbed_set();
+  EXPECT_TRUE(extended.is_plumbed(101, a, t0 + seconds(119)));
+  EXPECT_FALSE(first.is_plumbed(101, a, t0 + seconds(61))) << "the old set is unchanged";
+  cache.expire(t0 + seconds(121));
+  EXPECT_EQ(cache.plumbed_set().size(), 0u);
+  EXPECT_EQ(extended.size(), 1u);
+  EXPECT_TRUE(first.is_plumbed(101, a, t0 + seconds(59)));
+}
+
+// Many pairs over many shards: every one of them found, and only those.
+TEST(FqdnCacheTest, PlumbedSetHoldsThousandsOfPairs) {
+  FqdnCache cache;
+  std::vector<IpAddress> ips;
+  for (int i = 0; i < 5000; ++i) {
+    const IpAddress address = ip("10.0." + std::to_string(i / 250) + "." + std::to_string(i % 250));
+    ips.push_back(address);
+    (void)cache.learn(101, wire("n" + std::to_string(i) + ".example"), std::vector{address},
+                      seconds(60), t0);
+    if (i % 2 == 0) cache.mark_plumbed(101, address);
+    if (i % 97 == 0) (void)cache.plumbed_set();  // republished along the way
+  }
+  const PlumbedSet& set = cache.plumbed_set();
+  EXPECT_EQ(set.size(), 2500u);
+  for (int i = 0; i < 5000; ++i) EXPECT_EQ(set.is_plumbed(101, ips[i], t0), i % 2 == 0) << i;
+  EXPECT_FALSE(set.is_plumbed(102, ips[0], t0)) << "another endpoint";
 }
 
 }  // namespace

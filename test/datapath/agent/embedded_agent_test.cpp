@@ -57,6 +57,55 @@ TEST(EmbeddedAgentTest, PlumbsABatchIntoTheAllowMapBeforeReportingIt) {
   EXPECT_EQ((*agent)->counters().get(AgentMapsCounter::kAllowExpired), 2u);
 }
 
+// Expiry looks only at what falls due (an index, not a walk of the map): an entry plumbed again
+// with a later expiry stays until that one.
+TEST(EmbeddedAgentTest, AnEntryPlumbedAgainLaterStaysUntilItsLaterExpiry) {
+  DNSPROXY_REQUIRE_PRIVILEGES();
+  auto agent = EmbeddedAgent::create({.maps = {.grace = 0s}});
+  ASSERT_TRUE(agent) << agent.error().message;
+  const auto now = Clock::now();
+  std::vector<BatchResult> results;
+  for (auto [id, ttl] : {std::pair{1u, 30s}, std::pair{2u, 60s}}) {
+    (*agent)->submit(batch(id, now + ttl));
+    ASSERT_TRUE(readable((*agent)->event_fd(), 1000));
+    (*agent)->poll(Clock::now(), results);
+  }
+  ASSERT_EQ(results.size(), 2u);
+  (*agent)->expire(now + 31s);
+  const AllowMap& allow = (*agent)->allow_map();
+  EXPECT_EQ(*allow.size(), 2u) << "both addresses were extended to 60 s";
+  EXPECT_EQ((*agent)->counters().get(AgentMapsCounter::kAllowExpired), 0u);
+  (*agent)->expire(now + 61s);
+  EXPECT_EQ(*allow.size(), 0u);
+  EXPECT_EQ((*agent)->counters().get(AgentMapsCounter::kAllowExpired), 2u);
+}
+
+// A restarted agent takes up the pinned maps a previous run left, and expires what that run
+// plumbed (indexed once at start).
+TEST(EmbeddedAgentTest, MapsReusedFromPinsExpireWhatTheLastRunPlumbed) {
+  DNSPROXY_REQUIRE_PRIVILEGES();
+  auto bpffs = test::BpfFsMount::create();
+  ASSERT_TRUE(bpffs) << bpffs.error().message;
+  const auto now = Clock::now();
+  {
+    bool reused = true;
+    auto first = AgentMaps::open_or_create_pinned({.grace = 0s}, bpffs->path(), reused);
+    ASSERT_TRUE(first) << first.error().message;
+    EXPECT_FALSE(reused);
+    EXPECT_TRUE((*first)->plumb(batch(1, now + 30s)).plumbed);
+  }
+  bool reused = false;
+  auto second = AgentMaps::open_or_create_pinned({.grace = 0s}, bpffs->path(), reused);
+  ASSERT_TRUE(second) << second.error().message;
+  EXPECT_TRUE(reused);
+  EXPECT_EQ(*(*second)->allow_map().size(), 2u);
+  (*second)->expire(now + 29s);
+  EXPECT_EQ(*(*second)->allow_map().size(), 2u);
+  (*second)->expire(now + 31s);
+  EXPECT_EQ(*(*second)->allow_map().size(), 0u);
+  EXPECT_EQ((*second)->counters().get(AgentMapsCounter::kAllowExpired), 2u);
+}
+
 TEST(EmbeddedAgentTest, APlumbDelayHoldsTheAnswerBack) {
   DNSPROXY_REQUIRE_PRIVILEGES();
   auto agent = EmbeddedAgent::create({.plumb_delay = 50ms});

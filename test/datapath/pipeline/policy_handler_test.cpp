@@ -309,10 +309,10 @@ TEST(PolicyHandlerTest, TheCnameTargetNameCanBeTheSelectedOne) {
 
 TEST(PolicyHandlerTest, PlumbedAddressesAreReleasedAtOnce) {
   Fixture f;
-  auto plumbed = std::make_shared<policy::PlumbedSet>(16);
-  plumbed->insert(101, ip("203.0.113.1"),
-                  policy::Clock::time_point(std::chrono::nanoseconds(kNow)) + 60s);
-  f.store.replace({.plumbed = plumbed});
+  const std::vector<policy::PlumbedSet::Change> plumb = {
+      {101, ip("203.0.113.1"), policy::Clock::time_point(std::chrono::nanoseconds(kNow)) + 60s}};
+  f.store.replace(
+      {.plumbed = std::make_shared<policy::PlumbedSet>(policy::PlumbedSet().with_changes(plumb))});
   f.forward_query("www.example.com");
   Frame r = frame(true, answer("www.example.com", 1));
   EXPECT_EQ(f.decide(r).kind, VerdictKind::kForward);
@@ -326,10 +326,11 @@ TEST(PolicyHandlerTest, PlumbedAddressesAreReleasedAtOnce) {
 TEST(PolicyHandlerTest, APlumbedAddressIsRefreshedWhenTheAnswerOutlivesItsPlumbing) {
   Fixture f;
   const auto now = policy::Clock::time_point(std::chrono::nanoseconds(kNow));
-  auto plumbed = std::make_shared<policy::PlumbedSet>(16);
-  plumbed->insert(101, ip("203.0.113.1"), now + 10s);      // the answer's TTL is 60 s
-  plumbed->insert(101, ip("203.0.113.2"), now + 59500ms);  // within the slack
-  f.store.replace({.plumbed = plumbed});
+  const std::vector<policy::PlumbedSet::Change> plumb = {
+      {101, ip("203.0.113.1"), now + 10s},       // the answer's TTL is 60 s
+      {101, ip("203.0.113.2"), now + 59500ms}};  // within the slack
+  f.store.replace(
+      {.plumbed = std::make_shared<policy::PlumbedSet>(policy::PlumbedSet().with_changes(plumb))});
   f.forward_query("www.example.com");
   Frame r = frame(true, answer("www.example.com", 1));
   EXPECT_EQ(f.decide(r).kind, VerdictKind::kForward);
