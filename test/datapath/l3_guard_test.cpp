@@ -143,10 +143,13 @@ TEST_F(L3GuardTest, PassesTrafficToAPlumbedAddressUntilItExpires) {
   const L3GuardCounters seen = counters();
   EXPECT_EQ(seen[L3_GUARD_STAT_PASS_ALLOWED], 1u);
   EXPECT_EQ(seen[L3_GUARD_STAT_DROP_EXPIRED], 1u);
-  // Removing the expired entry leaves the live one.
-  auto removed = allow_->remove_expired(Clock::now());
+  // Removing the expired entry leaves the live one; the live one is not removed.
+  auto removed = allow_->remove_if_expired(kEndpoint, v6(kServer6), Clock::now());
   ASSERT_TRUE(removed);
-  EXPECT_EQ(*removed, 1u);
+  EXPECT_TRUE(*removed);
+  auto kept = allow_->remove_if_expired(kEndpoint, v4(kServer4), Clock::now());
+  ASSERT_TRUE(kept);
+  EXPECT_FALSE(*kept);
   EXPECT_EQ(*allow_->size(), 1u);
 }
 
