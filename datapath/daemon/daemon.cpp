@@ -388,8 +388,7 @@ class PolicyMode {
 
   // With --agent, at start: the last policy accepted, if --policy-state has one, is in force at
   // once; otherwise the empty policy is (every query from an endpoint refused: fail closed), and
-  // the agent sends everything on the first connection.
-  // Returns what the link then holds.
+  // the agent sends everything on the first connection. Returns what the link then holds.
   datapath::agent::PolicyState load_persisted_policy() {
     const std::string& path = config_.policy_state;
     std::ifstream in(path, std::ios::binary);
