@@ -12,6 +12,7 @@
 #include <deque>
 #include <mutex>
 #include <random>
+#include <variant>
 
 #include <grpcpp/create_channel_posix.h>
 #include <grpcpp/grpcpp.h>
@@ -52,10 +53,10 @@ std::string describe(const grpc::Status& status) {
 }  // namespace
 
 struct GrpcAgent::Event {
-  enum class Kind : uint8_t { kUp, kAck, kReadClosed, kDone };
+  enum class Kind : uint8_t { kUp, kMessage, kReadClosed, kDone };
   Kind kind = Kind::kUp;
   uint64_t stream = 0;
-  v1::BatchAck ack;   // kAck
+  std::variant<std::monostate, v1::BatchAck, v1::PolicyResponse> message;  // kMessage
   std::string error;  // kDone: why the stream ended
 };
 
@@ -89,86 +90,108 @@ struct GrpcAgent::Mailbox {
   std::vector<Event> events;
 };
 
-// One connection and its Mappings stream. A hold taken at the start keeps gRPC from finishing the
-// stream (OnDone) until release(), so the control thread may write to it until then. One read is
-// always pending (the next ACK); at most one write is in flight (gRPC allows one), the rest
-// queued behind it. The control thread destroys it once its OnDone was posted.
-class GrpcAgent::Stream final : public grpc::ClientBidiReactor<v1::MappingBatch, v1::BatchAck> {
+// What the control thread does with any stream: the reactor types differ only in their messages.
+class GrpcAgent::Stream {
  public:
-  Stream(uint64_t id, std::shared_ptr<grpc::Channel> channel, Mailbox& mailbox)
-      : id_(id),
+  explicit Stream(uint64_t id) : id_(id) {}
+  virtual ~Stream() = default;
+  [[nodiscard]] uint64_t id() const noexcept { return id_; }
+  // Control thread, once or more: no more writes; gRPC may finish the stream now.
+  void release() {
+    if (!std::exchange(released_, true)) remove_hold();
+  }
+  // Control thread, until this object is destroyed: ends the stream if it still runs.
+  virtual void cancel() = 0;
+
+ private:
+  virtual void remove_hold() = 0;
+  const uint64_t id_;
+  bool released_ = false;
+};
+
+// One stream of a connection (Mappings or Policy). A hold taken at the start keeps gRPC from
+// finishing the stream (OnDone) until release(), so the control thread may write to it until
+// then. One read is always pending (the next answer); at most one write is in flight (gRPC
+// allows one), the rest queued behind it. The control thread destroys it once its OnDone was
+// posted.
+template <class Out, class In>
+class GrpcAgent::Reactor final : public GrpcAgent::Stream, public grpc::ClientBidiReactor<Out, In> {
+ public:
+  // `open` starts the RPC on the stub: stub.async()->Mappings(context, reactor), or Policy.
+  using Open = void (*)(v1::AgentLink::Stub&, grpc::ClientContext*, Reactor*);
+
+  Reactor(uint64_t id, std::shared_ptr<grpc::Channel> channel, Mailbox& mailbox, Open open)
+      : Stream(id),
         channel_(std::move(channel)),
         stub_(v1::AgentLink::NewStub(channel_)),
         mailbox_(mailbox) {
-    stub_->async()->Mappings(&context_, this);
-    AddHold();
-    StartRead(&incoming_);
-    StartCall();
+    open(*stub_, &context_, this);
+    this->AddHold();
+    this->StartRead(&incoming_);
+    this->StartCall();
   }
 
-  [[nodiscard]] uint64_t id() const noexcept { return id_; }
-
   // Control thread, before release().
-  void send(v1::MappingBatch batch) {
-    const v1::MappingBatch* next = nullptr;
+  void send(Out message) {
+    const Out* next = nullptr;
     {
       std::lock_guard lock(mutex_);
-      outgoing_.push_back(std::move(batch));
+      outgoing_.push_back(std::move(message));
       if (!writing_) {
         writing_ = true;
         next = &outgoing_.front();  // deque: stays put while others are pushed behind it
       }
     }
-    if (next) StartWrite(next);
+    if (next) this->StartWrite(next);
   }
-  // Control thread, once: no more writes; gRPC may finish the stream now.
-  void release() { RemoveHold(); }
-  // Control thread, until this object is destroyed: ends the stream if it still runs.
-  void cancel() { context_.TryCancel(); }
+  void cancel() override { context_.TryCancel(); }
 
   void OnReadInitialMetadataDone(bool ok) override {
-    if (ok) mailbox_.post({.kind = Event::Kind::kUp, .stream = id_, .ack = {}, .error = {}});
+    if (ok) mailbox_.post({.kind = Event::Kind::kUp, .stream = id(), .message = {}, .error = {}});
   }
 
   void OnReadDone(bool ok) override {
-    if (!ok) {  // no more ACKs: the stream ended or broke; OnDone says why, after release()
-      mailbox_.post({.kind = Event::Kind::kReadClosed, .stream = id_, .ack = {}, .error = {}});
+    if (!ok) {  // no more answers: the stream ended or broke; OnDone says why, after release()
+      mailbox_.post({.kind = Event::Kind::kReadClosed, .stream = id(), .message = {}, .error = {}});
       return;
     }
-    mailbox_.post(
-        {.kind = Event::Kind::kAck, .stream = id_, .ack = std::move(incoming_), .error = {}});
+    mailbox_.post({.kind = Event::Kind::kMessage,
+                   .stream = id(),
+                   .message = std::move(incoming_),
+                   .error = {}});
     incoming_.Clear();
-    StartRead(&incoming_);
+    this->StartRead(&incoming_);
   }
 
   void OnWriteDone(bool ok) override {
-    const v1::MappingBatch* next = nullptr;
+    const Out* next = nullptr;
     {
       std::lock_guard lock(mutex_);
       outgoing_.pop_front();
       if (ok && !outgoing_.empty())
         next = &outgoing_.front();
       else
-        writing_ = false;  // drained, or the stream broke (the batches stay kept)
+        writing_ = false;  // drained, or the stream broke (its end comes through OnDone)
     }
-    if (next) StartWrite(next);
+    if (next) this->StartWrite(next);
   }
 
   void OnDone(const grpc::Status& status) override {
     mailbox_.finish(
-        {.kind = Event::Kind::kDone, .stream = id_, .ack = {}, .error = describe(status)});
+        {.kind = Event::Kind::kDone, .stream = id(), .message = {}, .error = describe(status)});
   }
 
  private:
-  const uint64_t id_;
-  std::shared_ptr<grpc::Channel> channel_;  // this connection's alone
+  void remove_hold() override { this->RemoveHold(); }
+
+  std::shared_ptr<grpc::Channel> channel_;  // this connection's, shared by its two streams
   std::unique_ptr<v1::AgentLink::Stub> stub_;
   grpc::ClientContext context_;
   Mailbox& mailbox_;
-  v1::BatchAck incoming_;  // the pending read's target (gRPC's threads only)
+  In incoming_;  // the pending read's target (gRPC's threads only)
 
   std::mutex mutex_;
-  std::deque<v1::MappingBatch> outgoing_;  // front: the write in flight while writing_
+  std::deque<Out> outgoing_;  // front: the write in flight while writing_
   bool writing_ = false;
 };
 
@@ -179,11 +202,14 @@ GrpcAgent::GrpcAgent(GrpcAgentConfig config, std::string path, Fd epoll, Fd time
       epoll_(std::move(epoll)),
       timer_(std::move(timer)),
       mailbox_(std::move(mailbox)),
-      backoff_(config_.backoff, std::random_device{}()) {}
+      backoff_(config_.backoff, std::random_device{}()),
+      held_(std::move(config_.policy)) {}
 
 GrpcAgent::~GrpcAgent() {
-  for (const auto& stream : streams_) stream->cancel();
-  if (current_) current_->release();
+  for (const auto& stream : streams_) {
+    stream->cancel();
+    stream->release();
+  }
   std::unique_lock lock(mailbox_->mutex);
   mailbox_->finished.wait(lock, [this] { return mailbox_->live == 0; });
 }
@@ -241,19 +267,39 @@ void GrpcAgent::start_stream(Fd socket, const PeerCredentials& peer) {
   args.SetInt(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, kKeepaliveTimeoutMs);
   args.SetInt(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
   args.SetInt(GRPC_ARG_HTTP2_MAX_PINGS_WITHOUT_DATA, 0);  // an idle link keeps being pinged
-  const uint64_t id = next_stream_++;
+  const bool with_policy = static_cast<bool>(config_.install);
   {
     std::lock_guard lock(mailbox_->mutex);
-    ++mailbox_->live;
+    mailbox_->live += with_policy ? 2 : 1;
   }
   with_signals_blocked([&] {
     // gRPC owns the socket from here on, and closes it.
     auto channel = grpc::CreateCustomInsecureChannelFromFd(config_.target, socket.release(), args);
-    streams_.push_back(std::make_unique<Stream>(id, std::move(channel), *mailbox_));
+    auto mappings = std::make_unique<MappingsStream>(
+        next_stream_++, channel, *mailbox_,
+        [](v1::AgentLink::Stub& stub, grpc::ClientContext* context, MappingsStream* reactor) {
+          stub.async()->Mappings(context, reactor);
+        });
+    current_ = mappings.get();
+    streams_.push_back(std::move(mappings));
+    if (!with_policy) return;
+    auto policy = std::make_unique<PolicyStream>(
+        next_stream_++, channel, *mailbox_,
+        [](v1::AgentLink::Stub& stub, grpc::ClientContext* context, PolicyStream* reactor) {
+          stub.async()->Policy(context, reactor);
+        });
+    policy_ = policy.get();
+    streams_.push_back(std::move(policy));
   });
-  current_ = streams_.back().get();
-  link_stream_ = id;
+  link_stream_ = current_->id();
+  policy_stream_ = policy_ ? policy_->id() : 0;
   agent_pid_ = peer.pid;
+  if (!policy_) return;
+  // What the proxy holds, so the agent sends only the difference.
+  v1::PolicyRequest first;
+  for (auto& [name, version] : held_.versions())
+    (*first.mutable_initial_resource_versions())[name] = version;
+  policy_->send(std::move(first));
 }
 
 void GrpcAgent::submit(pipeline::PlumbBatch batch) {
@@ -283,6 +329,20 @@ void GrpcAgent::handle(Event& event, pipeline::Clock::time_point now,
   if (event.kind == Event::Kind::kDone) {
     std::erase_if(streams_, [&](const auto& stream) { return stream->id() == event.stream; });
     if (event.stream == link_stream_) on_stream_over(event.error, now);
+    if (event.stream == policy_stream_) {
+      // One connection, one link: the Mappings stream goes too, and the link reconnects.
+      policy_stream_ = 0;
+      spdlog::warn("agent link {}: the policy stream ended: {}", config_.target, event.error);
+      end_connection();
+    }
+    return;
+  }
+  if (event.stream == policy_stream_) {
+    if (auto* response = std::get_if<v1::PolicyResponse>(&event.message)) on_policy(*response);
+    if (event.kind == Event::Kind::kReadClosed) {
+      policy_->release();
+      policy_ = nullptr;
+    }
     return;
   }
   if (event.stream != link_stream_) return;  // an earlier stream's, left behind
@@ -290,8 +350,8 @@ void GrpcAgent::handle(Event& event, pipeline::Clock::time_point now,
     case Event::Kind::kUp:
       on_up(now);
       break;
-    case Event::Kind::kAck:
-      on_ack(event.ack, results);
+    case Event::Kind::kMessage:
+      on_ack(std::get<v1::BatchAck>(event.message), results);
       break;
     case Event::Kind::kReadClosed:
       // Nothing more will be answered on it: stop writing, let gRPC finish it (OnDone).
@@ -301,6 +361,42 @@ void GrpcAgent::handle(Event& event, pipeline::Clock::time_point now,
     case Event::Kind::kDone:
       break;
   }
+}
+
+// Cancels what is left of the connection's streams; their OnDone follow.
+void GrpcAgent::end_connection() {
+  for (const auto& stream : streams_)
+    if (stream->id() == link_stream_ || stream->id() == policy_stream_) stream->cancel();
+}
+
+// Applied whole or not at all: the state and the policy in force change only when the response
+// is valid and installed; either way the agent hears which (ACK, or NACK with the reason).
+void GrpcAgent::on_policy(const v1::PolicyResponse& response) {
+  counters_.add(GrpcAgentCounter::kPolicyResourcesReceived,
+                static_cast<uint64_t>(response.resources_size()));
+  counters_.add(GrpcAgentCounter::kPolicyResourcesRemoved,
+                static_cast<uint64_t>(response.removed_resources_size()));
+  auto next = held_.applied(response);
+  Result<void> installed = next ? config_.install(*next) : tl::unexpected(next.error());
+  v1::PolicyRequest answer;
+  answer.set_response_nonce(response.nonce());
+  if (installed) {
+    counters_.add(GrpcAgentCounter::kPolicyUpdatesAcked);
+    spdlog::info(
+        "agent link {}: policy version {} in force: {} resource(s) received, {} removed, {} "
+        "held",
+        config_.target, next->version(), response.resources_size(),
+        response.removed_resources_size(), next->resource_count());
+    held_ = std::move(*next);
+  } else {
+    counters_.add(GrpcAgentCounter::kPolicyUpdatesNacked);
+    last_nack_ = installed.error().message;
+    spdlog::error("agent link {}: policy update {} refused (NACK), version {} stays in force: {}",
+                  config_.target, response.nonce(), held_.version(), last_nack_);
+    answer.mutable_error_detail()->set_code(static_cast<int>(grpc::StatusCode::INVALID_ARGUMENT));
+    answer.mutable_error_detail()->set_message(last_nack_);
+  }
+  if (policy_) policy_->send(std::move(answer));
 }
 
 void GrpcAgent::on_up(pipeline::Clock::time_point now) {
@@ -335,7 +431,11 @@ void GrpcAgent::on_ack(const v1::BatchAck& ack, std::vector<BatchResult>& result
 }
 
 void GrpcAgent::on_stream_over(const std::string& error, pipeline::Clock::time_point now) {
+  end_connection();  // the Policy stream, if it still runs: no more writes to it either
+  if (policy_) policy_->release();
+  policy_ = nullptr;
   link_stream_ = 0;
+  policy_stream_ = 0;
   uint64_t interrupted = 0;
   for (auto& [id, kept] : kept_) interrupted += std::exchange(kept.in_flight, false) ? 1 : 0;
   counters_.add(GrpcAgentCounter::kBatchesInterrupted, interrupted);

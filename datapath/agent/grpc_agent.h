@@ -16,6 +16,14 @@
 // it, keeps their connections working. At most `max_kept_mappings` mappings are kept: beyond it
 // the oldest batches are dropped and reported failed (counted).
 //
+// The Policy stream (with `install` set): opened beside Mappings on each connection, its first
+// request the versions of the policy held (`policy`: the persisted one, or none), so the agent
+// sends only the difference. Every response is applied whole to a copy of the state
+// (policy_resources.h) and handed to `install`; only when both succeed does it become the state
+// and is ACKed, otherwise it is NACKed with the reason (logged once, counted) and the last good
+// policy stays. The link is one connection: when either stream ends, both go and the link
+// reconnects.
+//
 // Each connection is a socket this side connects itself: the agent's uid is checked with
 // SO_PEERCRED on it (anyone but --agent-uid is refused, logged, counted) before gRPC gets it
 // (grpc::CreateCustomInsecureChannelFromFd), with HTTP/2 keepalive, so a hung agent (stopped,
@@ -32,6 +40,7 @@
 
 #include <array>
 #include <chrono>
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -44,6 +53,8 @@
 #include "datapath/agent/grpc_backoff.h"
 #include "datapath/agent/grpc_codec.h"
 #include "datapath/agent/grpc_socket.h"
+#include "datapath/agent/policy_resources.h"
+
 namespace dnsproxy::datapath::agent {
 
 struct GrpcAgentConfig {
@@ -54,28 +65,36 @@ struct GrpcAgentConfig {
   // names cover minutes of new names on a busy node at some MB; the oldest go first beyond it.
   size_t max_kept_mappings = 65536;
   BackoffConfig backoff;
+  // The policy held at start, and what puts an accepted one in force (control thread, from
+  // poll()); its failure NACKs the update. No install: no Policy stream.
+  PolicyState policy;
+  std::function<Result<void>(const PolicyState&)> install;
 };
 
 enum class GrpcAgentCounter : uint8_t {
-  kBatchesSent,         // batches written to a stream (a kept one again on each new stream)
-  kMappingsSent,        // mappings in them
-  kBatchesAcked,        // ACKs with every mapping plumbed
-  kBatchesNacked,       // ACKs with a mapping not plumbed (the batch is reported failed)
-  kBatchesKept,         // batches submitted while the link was not up (sent once it is)
-  kBatchesInterrupted,  // batches unanswered when their stream ended (sent again on the next)
-  kBatchesDropped,      // the oldest kept batches, dropped beyond max_kept_mappings (failed)
-  kMappingsDropped,     // mappings in them
-  kUnknownAcks,         // ACKs for no batch in flight
-  kLinkUp,              // transitions to up
-  kLinkDown,            // transitions from up to down
-  kConnectAttempts,     // connections tried
-  kConnectFailed,       // ... that could not connect (no socket file, nobody listening)
-  kPeerRefused,         // ... whose peer's uid was not agent_uid (closed before any gRPC)
-  kStreamsFailed,       // ... whose stream ended before it was up (the agent refused it)
-  kBatchesWaiting,      // a gauge: the batches kept unanswered now (0: resynced)
+  kBatchesSent,              // batches written to a stream (a kept one again on each new stream)
+  kMappingsSent,             // mappings in them
+  kBatchesAcked,             // ACKs with every mapping plumbed
+  kBatchesNacked,            // ACKs with a mapping not plumbed (the batch is reported failed)
+  kBatchesKept,              // batches submitted while the link was not up (sent once it is)
+  kBatchesInterrupted,       // batches unanswered when their stream ended (sent again on the next)
+  kBatchesDropped,           // the oldest kept batches, dropped beyond max_kept_mappings (failed)
+  kMappingsDropped,          // mappings in them
+  kUnknownAcks,              // ACKs for no batch in flight
+  kLinkUp,                   // transitions to up
+  kLinkDown,                 // transitions from up to down
+  kConnectAttempts,          // connections tried
+  kConnectFailed,            // ... that could not connect (no socket file, nobody listening)
+  kPeerRefused,              // ... whose peer's uid was not agent_uid (closed before any gRPC)
+  kStreamsFailed,            // ... whose stream ended before it was up (the agent refused it)
+  kBatchesWaiting,           // a gauge: the batches kept unanswered now (0: resynced)
+  kPolicyUpdatesAcked,       // policy responses applied and ACKed
+  kPolicyUpdatesNacked,      // ... refused (invalid, or not installed) and NACKed
+  kPolicyResourcesReceived,  // resources in the responses (a resync of nothing: 0)
+  kPolicyResourcesRemoved,   // removals in them
   kCount,
 };
-constexpr std::array<std::string_view, 16> counter_names(GrpcAgentCounter) {
+constexpr std::array<std::string_view, 20> counter_names(GrpcAgentCounter) {
   return {"link_batches_sent",
           "link_mappings_sent",
           "link_batches_acked",
@@ -91,7 +110,11 @@ constexpr std::array<std::string_view, 16> counter_names(GrpcAgentCounter) {
           "link_connect_failed",
           "link_peer_refused",
           "link_streams_failed",
-          "link_batches_waiting"};
+          "link_batches_waiting",
+          "policy_updates_acked",
+          "policy_updates_nacked",
+          "policy_resources_received",
+          "policy_resources_removed"};
 }
 
 class GrpcAgent final : public Agent {
@@ -112,9 +135,16 @@ class GrpcAgent final : public Agent {
 
   [[nodiscard]] const CounterSet<GrpcAgentCounter>& counters() const noexcept { return counters_; }
   [[nodiscard]] const std::string& target() const noexcept { return config_.target; }
+  // The policy held (last accepted), and why the last refused update was refused ("" if none).
+  [[nodiscard]] const PolicyState& policy() const noexcept { return held_; }
+  [[nodiscard]] const std::string& last_nack() const noexcept { return last_nack_; }
 
  private:
-  class Stream;    // one connection: its channel and the Mappings stream's reactor
+  class Stream;  // a stream of a connection, as the control thread handles it
+  template <class Out, class In>
+  class Reactor;  // ... and its reactor: Mappings or Policy
+  using MappingsStream = Reactor<v1::MappingBatch, v1::BatchAck>;
+  using PolicyStream = Reactor<v1::PolicyRequest, v1::PolicyResponse>;
   struct Mailbox;  // what the reactions post to the control thread
   struct Event;
   struct Kept {
@@ -129,6 +159,8 @@ class GrpcAgent final : public Agent {
   void handle(Event& event, pipeline::Clock::time_point now, std::vector<BatchResult>& results);
   void on_up(pipeline::Clock::time_point now);
   void on_ack(const v1::BatchAck& ack, std::vector<BatchResult>& results);
+  void on_policy(const v1::PolicyResponse& response);
+  void end_connection();
   void on_stream_over(const std::string& error, pipeline::Clock::time_point now);
   void send(Kept& kept);
   void drop_oldest_beyond_bound();
@@ -142,8 +174,10 @@ class GrpcAgent final : public Agent {
   std::unique_ptr<Mailbox> mailbox_;  // outlives every stream (the destructor waits for them)
   Backoff backoff_;
   std::vector<std::unique_ptr<Stream>> streams_;  // started, their OnDone not handled yet
-  Stream* current_ = nullptr;  // the stream batches go to; gRPC keeps it until we release it
-  uint64_t link_stream_ = 0;   // the id of the stream that is the link (0: none)
+  MappingsStream* current_ = nullptr;  // where batches go; gRPC keeps it until we release it
+  PolicyStream* policy_ = nullptr;     // where policy ACKs go, likewise
+  uint64_t link_stream_ = 0;           // the id of the Mappings stream that is the link (0: none)
+  uint64_t policy_stream_ = 0;         // the id of its Policy stream (0: none)
   uint64_t next_stream_ = 1;
   pid_t agent_pid_ = 0;  // the peer of the last connection (SO_PEERCRED), for the log
   LinkState state_ = LinkState::kConnecting;
@@ -152,6 +186,8 @@ class GrpcAgent final : public Agent {
   std::map<uint64_t, Kept> kept_;    // unanswered batches by id, oldest first
   size_t kept_mappings_ = 0;
   std::vector<BatchResult> dropped_;  // reported by the next poll()
+  PolicyState held_;                  // the policy accepted last (config_.policy at first)
+  std::string last_nack_;
   CounterSet<GrpcAgentCounter> counters_;
 };
 

@@ -30,8 +30,13 @@ std::vector<unsigned> allowed_cpus() {
 }  // namespace
 
 Setup<void> validate(Config& config) {
-  if (config.forward_all == !config.policy_file.empty())
-    return failure(kExitBadConfig, "give exactly one of --forward-all and --policy FILE");
+  if (!config.agent.empty() && !config.policy_file.empty())
+    return failure(kExitBadConfig,
+                   "--policy and --agent exclude each other: with --agent the policy comes from "
+                   "the agent (give the file to dnsproxy-agent --policy)");
+  if (config.forward_all == (!config.policy_file.empty() || !config.agent.empty()))
+    return failure(kExitBadConfig,
+                   "give exactly one of --forward-all, --policy FILE and --agent unix:PATH");
   if (config.deny_rcode != "refused" && config.deny_rcode != "nxdomain")
     return failure(kExitBadConfig,
                    "--deny-rcode: \"" + config.deny_rcode + "\" is not refused or nxdomain");
@@ -45,8 +50,6 @@ Setup<void> validate(Config& config) {
   if (config.max_delay == 0) return failure(kExitBadConfig, "--max-delay must be at least 1 ms");
   if (config.max_parked == 0) return failure(kExitBadConfig, "--max-parked must be at least 1");
   if (!config.agent.empty()) {
-    if (config.policy_file.empty())
-      return failure(kExitBadConfig, "--agent needs --policy FILE (forward-all mode has no agent)");
     if (!config.agent.starts_with("unix:") || config.agent.size() == 5)
       return failure(kExitBadConfig, "--agent: \"" + config.agent + "\" is not unix:PATH");
     if (config.agent_plumb_delay != 0)

@@ -64,7 +64,7 @@ struct Config {
   uint32_t stats_interval = 1000;   // ms between snapshots
   std::string metrics;              // ADDR:PORT for Prometheus; empty: off
   std::string admin_socket;         // unix socket path for dnsproxyctl; empty: off
-  // Policy mode (issue 11): what --policy FILE turns on instead of --forward-all.
+  // Policy mode (issue 11): what --policy FILE (or --agent) turns on instead of --forward-all.
   std::string policy_file;               // --policy
   std::string deny_rcode = "refused";    // --deny-rcode refused|nxdomain
   uint32_t max_delay = 100;              // --max-delay MS: how long a response waits for plumbing
@@ -73,8 +73,11 @@ struct Config {
   uint32_t max_parked = 1024;            // --max-parked: parked responses per worker
   uint32_t agent_plumb_delay = 0;        // --agent-plumb-delay MS: the embedded agent's delay
   // --agent unix:PATH: an external agent (dnsproxy-agent, issue 12) owns the pinned maps under
-  // --pin-dir and plumbs over gRPC; empty: the embedded agent.
+  // --pin-dir, sends the policy and plumbs over gRPC; empty: the embedded agent (--policy FILE).
   std::string agent;
+  // --policy-state FILE: with --agent, the last policy accepted from the agent, written at each
+  // update and served at start until the agent answers; empty: not kept.
+  std::string policy_state = "/var/lib/dnsproxy/policy-state.pb";
   uint32_t agent_uid = 0;  // --agent-uid: the external agent's uid, checked with SO_PEERCRED
   bool l3_guard = true;    // off with --no-l3-guard: the node's own policy does L3
 };

@@ -34,11 +34,15 @@ constexpr Knob kKnobs[] = {
      &Config::agent_plumb_delay},
     {"agent", "--agent",
      "external agent's socket, unix:PATH (dnsproxy-agent): it owns the pinned maps under "
-     "--pin-dir and plumbs over gRPC; default: the embedded agent",
+     "--pin-dir, sends the policy and plumbs over gRPC; default: the embedded agent (--policy)",
      &Config::agent},
     {"agent-uid", "--agent-uid",
      "uid the --agent peer must run as (SO_PEERCRED); a peer with another uid is refused",
      &Config::agent_uid},
+    {"policy-state", "--policy-state",
+     "with --agent: the last policy the agent sent, kept here (atomically) and served at start "
+     "until the agent answers; \"\" keeps none",
+     &Config::policy_state},
     {"no-l3-guard", "--no-l3-guard",
      "do not load l3_guard (the L3 toFQDNs check in XDP): the node's own policy enforces L3",
      InvertedBool{&Config::l3_guard}},

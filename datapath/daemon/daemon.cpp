@@ -15,6 +15,7 @@
 #include <chrono>
 #include <cstdarg>
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <map>
 #include <memory>
@@ -93,7 +94,18 @@ struct ForwardAllMode {
   void reload_policy() {}
 };
 
-// `dnsproxyctl policy`: the rules in force, as the policy file stated them after parsing.
+// With --agent: what became of the persisted policy (--policy-state).
+enum class PolicyStateCounter : uint8_t {
+  kWritten,      // accepted policies written to the state file
+  kWriteFailed,  // ... that could not be (the policy is in force all the same)
+  kCorrupt,      // a state file at start that could not be read or parsed (empty policy instead)
+  kCount,
+};
+constexpr std::array<std::string_view, 3> counter_names(PolicyStateCounter) {
+  return {"policy_state_written", "policy_state_write_failed", "policy_state_corrupt"};
+}
+
+// `dnsproxyctl policy`: the rules in force, as the policy file (or the agent) stated them.
 nlohmann::json policy_json(const policy::PolicyFile& file, const std::string& path) {
   const auto patterns = [](const std::vector<policy::NamePattern>& list) {
     nlohmann::json out = nlohmann::json::array();
@@ -144,9 +156,12 @@ class PolicyMode {
 
   static Setup<std::unique_ptr<PolicyMode>> create(const Config& config, size_t workers) {
     auto mode = std::unique_ptr<PolicyMode>(new PolicyMode(config));
-    auto file = policy::apply_policy_file(config.policy_file, mode->store_);
-    if (!file) return failure(kExitBadConfig, "--policy: " + file.error().message);
-    mode->file_ = std::move(*file);
+    if (config.agent.empty()) {
+      auto file = policy::apply_policy_file(config.policy_file, mode->store_);
+      if (!file) return failure(kExitBadConfig, "--policy: " + file.error().message);
+      mode->file_ = std::move(*file);
+      mode->policy_version_ = 1;
+    }
     std::random_device random;
     auto tracker =
         datapath::pipeline::QueryTracker::create({}, uint64_t{random()} << 32 | random());
@@ -172,19 +187,21 @@ class PolicyMode {
       mode->embedded_ = agent->get();
       mode->agent_ = std::move(*agent);
     } else {
-      // Each mapping names the identity of the endpoint that asked, as the policy file gives it.
-      std::map<uint32_t, uint32_t> identities;
-      for (const policy::EndpointEntry& entry : mode->file_.endpoints)
-        identities[entry.info.endpoint_id] = entry.info.identity;
+      PolicyMode& self = *mode;
+      mode->source_ = "none";
       auto agent = datapath::agent::GrpcAgent::create(
           {.target = config.agent,
+           // Each mapping names the identity of the endpoint that asked, as the agent gave it.
            .identity_of =
-               [identities](uint32_t endpoint) {
-                 const auto found = identities.find(endpoint);
-                 return found == identities.end() ? 0u : found->second;
-               },
-           .agent_uid = config.agent_uid});
+               [&self](uint32_t endpoint) { return self.grpc_->policy().identity_of(endpoint); },
+           .agent_uid = config.agent_uid,
+           .policy = mode->load_persisted_policy(),
+           .install =
+               [&self](const datapath::agent::PolicyState& state) {
+                 return self.install_agent_policy(state);
+               }});
       if (!agent) return failure(kExitBadConfig, agent.error().message);
+      mode->grpc_ = agent->get();
       mode->agent_ = std::move(*agent);
     }
     mode->handler_config_ = datapath::pipeline::PolicyHandlerConfig{
@@ -194,15 +211,15 @@ class PolicyMode {
         .servfail_at_max_delay = config.on_max_delay == "servfail",
         .release_before_plumb = config.release_before_plumb,
         .max_parked = config.max_parked};
-    spdlog::info(
-        "policy {}: {} endpoint(s) with rules, {} endpoint address(es), {} ipcache "
-        "prefix(es); {}",
-        config.policy_file, mode->file_.rules->endpoint_count(), mode->file_.endpoints.size(),
-        mode->file_.ipcache.size(),
-        config.agent.empty()
-            ? fmt::format("embedded agent, plumb delay {} ms", config.agent_plumb_delay)
-            : fmt::format("external agent on {} (its maps pinned in {})", config.agent,
-                          config.pin_dir));
+    if (config.agent.empty())
+      spdlog::info(
+          "policy {}: {} endpoint(s) with rules, {} endpoint address(es), {} ipcache "
+          "prefix(es); embedded agent, plumb delay {} ms",
+          config.policy_file, mode->file_.rules->endpoint_count(), mode->file_.endpoints.size(),
+          mode->file_.ipcache.size(), config.agent_plumb_delay);
+    else
+      spdlog::info("external agent on {} (its maps pinned in {}): it sends the policy",
+                   config.agent, config.pin_dir);
     return mode;
   }
 
@@ -252,6 +269,10 @@ class PolicyMode {
   // the policed sources. The FQDN cache's limits and the
   // mappings learned stay as they are.
   void reload_policy() {
+    if (grpc_) {
+      spdlog::info("SIGHUP: the policy is the agent's (it pushes its changes): nothing to reload");
+      return;
+    }
     auto file = policy::apply_policy_file(config_.policy_file, store_);
     if (!file) {
       ++policy_reloads_failed_;
@@ -278,6 +299,7 @@ class PolicyMode {
     guard_.reset();
     mirror_.reset();
     embedded_ = nullptr;
+    grpc_ = nullptr;
     agent_.reset();
     external_allow_.reset();
   }
@@ -323,7 +345,7 @@ class PolicyMode {
   }
   nlohmann::json admin(std::string_view command) const {
     if (command == "cache") return cache_json();
-    if (command == "policy") return policy_json(file_, config_.policy_file);
+    if (command == "policy") return policy_json(file_, policy_source());
     return {{"error", fmt::format("unknown command '{}'", command)}};
   }
   nlohmann::json status() const {
@@ -331,12 +353,13 @@ class PolicyMode {
         {"agent", agent_ ? nlohmann::json{{"kind", std::string(agent_->kind())},
                                           {"link", std::string(to_string(agent_->link_state()))}}
                          : nlohmann::json(nullptr)},
-        {"policy", {{"source", config_.policy_file}, {"version", policy_version_}}},
+        {"policy", policy_status()},
         {"l3_guard", guard_ != nullptr}};
   }
 
   void collect(Snapshot& snapshot) const {
     append_counters(coordinator_->counters(), snapshot.control);
+    if (!config_.agent.empty()) append_counters(state_counters_, snapshot.control);
     snapshot.histograms.push_back(
         HistogramSnapshot::of("mapping_to_ack", coordinator_->mapping_to_ack()));
     HistogramSnapshot release{.name = "release_on_ack", .count = 0, .sum_us = 0, .buckets = {}};
@@ -349,12 +372,103 @@ class PolicyMode {
                                    .link = to_string(agent_->link_state()),
                                    .policy_version = policy_version_,
                                    .policy_reloads_failed = policy_reloads_failed_};
+    snapshot.policy = PolicySnapshot{
+        .source = source_,
+        .version = grpc_ ? grpc_->policy().version() : std::to_string(policy_version_),
+        .resources = grpc_ ? grpc_->policy().resource_count() : 0,
+        .last_nack = grpc_ ? grpc_->last_nack() : std::string()};
     if (guard_)
       if (auto counters = guard_->counters()) snapshot.l3_guard = *counters;
   }
 
  private:
-  explicit PolicyMode(const Config& config) : config_(config) {}
+  explicit PolicyMode(const Config& config) : config_(config) {
+    file_.rules = std::make_shared<const policy::RuleSet>();  // the empty policy: all refused
+  }
+
+  // With --agent, at start: the last policy accepted, if --policy-state has one, is in force at
+  // once; otherwise the empty policy is (every query from an endpoint refused: fail closed), and
+  // the agent sends everything on the first connection. Returns what the link then holds.
+  datapath::agent::PolicyState load_persisted_policy() {
+    const std::string& path = config_.policy_state;
+    std::ifstream in(path, std::ios::binary);
+    if (path.empty() || (!in && errno == ENOENT)) {
+      spdlog::warn(
+          "no policy yet{}: every query from an endpoint is refused until the agent sends its "
+          "policy",
+          path.empty() ? " (no --policy-state)" : fmt::format(" ({} does not exist)", path));
+      return {};
+    }
+    std::string bytes(std::istreambuf_iterator<char>(in), {});
+    auto state = in ? datapath::agent::PolicyState::parse(bytes, path)
+                    : Result<datapath::agent::PolicyState>(
+                          fail(path, ": cannot read: ", std::strerror(errno)));
+    if (!state) {
+      state_counters_.add(PolicyStateCounter::kCorrupt);
+      spdlog::error(
+          "--policy-state {}; starting with the empty policy (every query from an endpoint "
+          "refused) until the agent sends its policy",
+          state.error().message);
+      return {};
+    }
+    put_in_force(*state);
+    source_ = "persisted";
+    spdlog::warn(
+        "serving the last policy from {} (version {}, {} resource(s), {} endpoint(s) with rules) "
+        "until the agent answers",
+        path, state->version(), state->resource_count(), file_.rules->endpoint_count());
+    return std::move(*state);
+  }
+
+  // The agent's accepted policy: in force (rules, policed sources, the identities mappings name),
+  // then persisted. Only a failure to put it in force refuses it (NACK); a failed write is
+  // logged and counted, and the policy stays in force.
+  Result<void> install_agent_policy(const datapath::agent::PolicyState& state) {
+    const policy::PolicyFile& next = state.policy();
+    // poll(), which calls this, runs only once the mode is attached (steer_ set).
+    if (auto written =
+            steer_->sources().replace(datapath::policed_sources(*next.rules, next.endpoints));
+        !written)
+      return fail("policed sources: ", written.error().message);
+    put_in_force(state);
+    source_ = "agent";
+    if (config_.policy_state.empty()) return {};
+    std::error_code ignored;  // a missing directory (no StateDirectory=): the write says why
+    std::filesystem::create_directories(std::filesystem::path(config_.policy_state).parent_path(),
+                                        ignored);
+    if (auto saved = write_file_atomically(config_.policy_state, state.serialize(), true); !saved) {
+      state_counters_.add(PolicyStateCounter::kWriteFailed);
+      spdlog::error("--policy-state: {} (the policy is in force, but a restart will not have it)",
+                    saved.error().message);
+    } else {
+      state_counters_.add(PolicyStateCounter::kWritten);
+    }
+    return {};
+  }
+
+  void put_in_force(const datapath::agent::PolicyState& state) {
+    file_.spec = state.policy().spec;
+    file_.rules = state.policy().rules;
+    file_.endpoints = state.policy().endpoints;
+    store_.replace({file_.rules, nullptr, nullptr, nullptr});  // the tables are the mirror's
+    ++policy_version_;
+  }
+
+  // Where the policy in force came from, as `dnsproxyctl policy` names it.
+  std::string policy_source() const {
+    if (config_.agent.empty()) return config_.policy_file;
+    return source_ == "persisted" ? config_.policy_state : config_.agent;
+  }
+  nlohmann::json policy_status() const {
+    nlohmann::json status = {{"source", std::string(source_)}, {"version", policy_version_}};
+    if (config_.agent.empty()) {
+      status["file"] = config_.policy_file;
+    } else if (grpc_) {
+      status["agent_version"] = grpc_->policy().version();
+      status["last_nack"] = grpc_->last_nack();
+    }
+    return status;
+  }
 
   // Cuts every batch that is due and hands it to the agent; re-arms for the open one. Then hands
   // each worker the ACKs waiting for it (tickets whose addresses were all plumbed already).
@@ -445,8 +559,13 @@ class PolicyMode {
   std::vector<datapath::agent::BatchResult> results_;
   datapath::pipeline::PolicyHandlerConfig handler_config_;
   datapath::SteerProgram* steer_ = nullptr;  // from attach() on
-  uint64_t policy_version_ = 1;              // policy files applied (the start's is 1)
+  // Policies put in force: files applied (the start's is 1), or with --agent the persisted one and
+  // each update accepted (0: none yet).
+  uint64_t policy_version_ = 0;
   uint64_t policy_reloads_failed_ = 0;
+  datapath::agent::GrpcAgent* grpc_ = nullptr;  // agent_, when it is the external one
+  std::string_view source_ = "file";            // "file", or "none", "persisted", "agent"
+  CounterSet<PolicyStateCounter> state_counters_;
   LogLimiter agent_log_;   // batch failures can repeat once per batch
   LogLimiter mirror_log_;  // a failing map read repeats every poll (20 ms)
 };
@@ -874,7 +993,7 @@ int run(Config config, Reload reload) {
 
   // Before any thread starts: the workers inherit the blocked signals.
   std::unique_ptr<PolicyMode> policy_mode;
-  if (!config.policy_file.empty()) {
+  if (!config.forward_all) {
     auto mode = PolicyMode::create(config, plan->workers.size());
     if (!mode) {
       spdlog::error("{}", mode.error().message);

@@ -142,7 +142,8 @@ std::string to_prometheus(const Snapshot& snapshot) {
           fmt::format("kind=\"{}\",link=\"{}\"", snapshot.agent->kind, snapshot.agent->link), 1);
     }
     Family version(out, "dnsproxy_policy_version", "gauge",
-                   "Version of the policy in force (policy files applied).");
+                   "Version of the policy in force (policy files applied; with --agent, the "
+                   "persisted one and each update accepted).");
     out += fmt::format("dnsproxy_policy_version {}\n", snapshot.agent->policy_version);
   }
   if (snapshot.l3_guard) {

@@ -6,6 +6,7 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <filesystem>
 
 #include <fmt/format.h>
 
@@ -141,6 +142,11 @@ nlohmann::json to_json(const Snapshot& snapshot) {
                            {"policy_version", snapshot.agent->policy_version},
                            {"policy_reloads_failed", snapshot.agent->policy_reloads_failed}}
           : nlohmann::json(nullptr);
+  out["policy"] = snapshot.policy ? nlohmann::json{{"source", std::string(snapshot.policy->source)},
+                                                   {"version", snapshot.policy->version},
+                                                   {"resources", snapshot.policy->resources},
+                                                   {"last_nack", snapshot.policy->last_nack}}
+                                  : nlohmann::json(nullptr);
   out["dns_steer"] = bpf_counters_json<dns_steer_stat>(snapshot.dns_steer);
   out["l3_guard"] = bpf_counters_json<l3_guard_stat>(snapshot.l3_guard);
   out["frame_check"] = snapshot.final ? nlohmann::json(snapshot.frames_ok ? "ok" : "failed")
@@ -185,7 +191,7 @@ std::vector<std::string> report_lines(const Snapshot& snapshot) {
   return lines;
 }
 
-Result<void> write_file_atomically(const std::string& path, std::string_view text) {
+Result<void> write_file_atomically(const std::string& path, std::string_view text, bool durable) {
   const std::string tmp = path + ".tmp";
   const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (fd < 0) return fail("cannot write ", tmp, ": ", std::strerror(errno));
@@ -201,7 +207,7 @@ Result<void> write_file_atomically(const std::string& path, std::string_view tex
     }
     done += static_cast<size_t>(n);
   }
-  if (::close(fd) != 0) {
+  if ((durable && ::fsync(fd) != 0) | (::close(fd) != 0)) {
     const int err = errno;
     ::unlink(tmp.c_str());
     return fail("cannot write ", tmp, ": ", std::strerror(err));
@@ -211,6 +217,17 @@ Result<void> write_file_atomically(const std::string& path, std::string_view tex
     ::unlink(tmp.c_str());
     return fail("cannot rename ", tmp, " to ", path, ": ", std::strerror(err));
   }
+  if (!durable) return {};
+  // The rename is durable once the directory is.
+  const std::string directory = std::filesystem::path(path).parent_path().string();
+  const int dir =
+      ::open(directory.empty() ? "." : directory.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dir < 0 || ::fsync(dir) != 0) {
+    const int err = errno;
+    if (dir >= 0) ::close(dir);
+    return fail("cannot sync ", directory, ": ", std::strerror(err));
+  }
+  ::close(dir);
   return {};
 }
 

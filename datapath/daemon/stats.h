@@ -75,6 +75,14 @@ struct AgentSnapshot {
   uint64_t policy_reloads_failed = 0;  // SIGHUPs whose policy file was refused
 };
 
+// Policy mode: where the policy in force came from.
+struct PolicySnapshot {
+  std::string_view source;  // "file"; with --agent "none" (yet), "persisted" or "agent"
+  std::string version;      // the agent's version of it (system_version_info); a file's count
+  uint64_t resources = 0;   // with --agent: the resources held
+  std::string last_nack;    // with --agent: why the last refused update was refused ("": none)
+};
+
 struct Snapshot {
   // Final: the workers are joined, so the frame counts are consistent and the frame check is
   // meaningful (while they run, frames move between the reads).
@@ -88,6 +96,7 @@ struct Snapshot {
   NamedCounters control;
   std::vector<HistogramSnapshot> histograms;
   std::optional<AgentSnapshot> agent;
+  std::optional<PolicySnapshot> policy;
   std::optional<datapath::SteerCounters> dns_steer;   // absent if the map could not be read
   std::optional<datapath::L3GuardCounters> l3_guard;  // policy mode with l3_guard loaded
   bool frames_ok = true;                              // final only: every worker's check passed
@@ -116,7 +125,9 @@ void for_each_bpf_counter(const Counters& counters, Use&& use) {
 // The log report, one line per item.
 [[nodiscard]] std::vector<std::string> report_lines(const Snapshot& snapshot);
 // Writes `text` to `path` through `path.tmp` and a rename, so a reader sees the old file or the
-// new one, never half of one.
-[[nodiscard]] Result<void> write_file_atomically(const std::string& path, std::string_view text);
+// new one, never half of one. `durable`: fsync'd (the file, then its directory) before it
+// returns, so a crash or power loss keeps the old file or the new one, too.
+[[nodiscard]] Result<void> write_file_atomically(const std::string& path, std::string_view text,
+                                                 bool durable = false);
 
 }  // namespace dnsproxy::daemon

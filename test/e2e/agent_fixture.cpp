@@ -23,6 +23,7 @@ void AgentFixture::build_with_agent(NodeSetup setup) {
   directory_ = std::filesystem::path(policy_).parent_path().string();
   socket_path_ = directory_ + "/agent.sock";
   agent_target_ = "unix:" + socket_path_;
+  policy_state_ = directory_ + "/policy-state.pb";
   pin_dir_ = new_pin_dir();
 }
 
@@ -67,12 +68,25 @@ nlohmann::json AgentFixture::agent_counters() const {
                            : nlohmann::json::object();
 }
 
-void AgentFixture::start_daemon_with_agent(std::vector<std::string> extra) {
-  std::vector<std::string> args = {"--policy",         policy_, "--agent", agent_target_,
-                                   "--stats-interval", "50"};
+void AgentFixture::start_daemon_with_agent(std::vector<std::string> extra, bool wait_for_policy) {
+  std::vector<std::string> args = {"--agent",     agent_target_,      "--policy-state",
+                                   policy_state_, "--stats-interval", "50"};
   args.insert(args.end(), extra.begin(), extra.end());
   daemon_ = start_daemon(args, pin_dir_);
   ASSERT_TRUE(daemon_) << "agent:\n" << agent_log();
+  if (!wait_for_policy) return;
+  ASSERT_TRUE(wait_stats([](const nlohmann::json& s) {
+    return policy_field(s, "source") == "agent";
+  })) << daemon_->log()
+      << "agent:\n"
+      << agent_log();
+}
+
+std::string AgentFixture::policy_field(const nlohmann::json& stats, const char* key) {
+  const auto policy = stats.find("policy");
+  if (policy == stats.end() || !policy->is_object() || !policy->contains(key)) return "";
+  const nlohmann::json& value = policy->at(key);
+  return value.is_string() ? value.get<std::string>() : value.dump();
 }
 
 bool AgentFixture::wait_stats(const std::function<bool(const nlohmann::json&)>& done,

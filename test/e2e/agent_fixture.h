@@ -1,7 +1,8 @@
 // The common ground of the external agent's e2e suites (agent_link_test, agent_resilience_test):
 // DaemonFixture plus the reference agent dnsproxy-agent as a subprocess, dnsproxyd --agent on
 // its socket, both on one pin directory. The policy is frontend_policy() with every hostN name
-// allowed and selected for toFQDNs (the client is endpoint 101).
+// allowed and selected for toFQDNs (the client is endpoint 101); the agent reads it and sends it
+// to dnsproxyd over the Policy stream, which keeps it in the fixture's --policy-state file.
 #pragma once
 
 #include <memory>
@@ -28,18 +29,23 @@ class AgentFixture : public DaemonFixture {
   [[nodiscard]] std::string agent_log() const;
   // The counters of the agent's last stats file ({} when there is none).
   [[nodiscard]] nlohmann::json agent_counters() const;
-  // dnsproxyd --policy --agent --stats-interval 50 `extra`, on the shared pin dir, into daemon_.
-  void start_daemon_with_agent(std::vector<std::string> extra = {});
+  // dnsproxyd --agent --policy-state --stats-interval 50 `extra`, on the shared pin dir, into
+  // daemon_; with `wait_for_policy`, returns once the agent's policy is in force (stats
+  // policy.source "agent"), so the first query is decided by it.
+  void start_daemon_with_agent(std::vector<std::string> extra = {}, bool wait_for_policy = true);
   // Takes snapshots of daemon_ until `done` holds for one (true) or `timeout` passes.
   [[nodiscard]] bool wait_stats(const std::function<bool(const nlohmann::json&)>& done,
                                 std::chrono::milliseconds timeout = std::chrono::seconds(5));
   // A fresh snapshot of daemon_.
   [[nodiscard]] nlohmann::json stats() { return snapshot(*daemon_); }
+  // Its policy section's `key` ("" when there is none).
+  [[nodiscard]] static std::string policy_field(const nlohmann::json& stats, const char* key);
 
   std::string policy_;
   std::string socket_path_;
   std::string agent_target_;  // unix:socket_path_
   std::string pin_dir_;
+  std::string policy_state_;  // dnsproxyd's --policy-state
   std::unique_ptr<BackgroundProcess> agent_;
   std::unique_ptr<Dnsproxyd> daemon_;
 

@@ -108,9 +108,9 @@ TEST_F(AgentLinkTest, WithTheAgentKilledPlumbedNamesKeepResolvingAndNewOnesWaitT
 // attached): no agent ever ran here, or it pins its maps elsewhere. A socket nobody listens on is
 // not an error (the link keeps trying: agent_resilience_test.cpp).
 TEST_F(AgentLinkTest, TheAgentsMissingPinsAreAClearError) {
-  const std::vector<std::string> args = {DNSPROXYD_PATH, "-i",        "cli0",  "-i",
-                                         "up0",          "--policy",  policy_, "--agent",
-                                         agent_target_,  "--pin-dir", pin_dir_};
+  const std::vector<std::string> args = {
+      DNSPROXYD_PATH, "-i",     "cli0",           "-i",         "up0", "--agent", agent_target_,
+      "--pin-dir",    pin_dir_, "--policy-state", policy_state_};
   auto never_ran = run_command(args, &topology_->node());
   ASSERT_TRUE(never_ran) << never_ran.error().message;
   EXPECT_EQ(never_ran->exit_code, 4) << never_ran->output;

@@ -139,10 +139,11 @@ class AgentResilienceTest : public AgentFixture {
     DNSPROXY_REQUIRE_PRIVILEGES();
     ASSERT_NO_FATAL_FAILURE(build_with_agent({.names = kNames}));
   }
-  void start_daemon(const char* on_max_delay, std::vector<std::string> extra = {}) {
+  void start_daemon(const char* on_max_delay, std::vector<std::string> extra = {},
+                    bool wait_for_policy = true) {
     extra.insert(extra.end(),
                  {"--max-delay", std::to_string(kMaxDelayMs), "--on-max-delay", on_max_delay});
-    ASSERT_NO_FATAL_FAILURE(start_daemon_with_agent(extra));
+    ASSERT_NO_FATAL_FAILURE(start_daemon_with_agent(extra, wait_for_policy));
   }
 
   // A dnsperf input file: AAAA for hostN, N in [first, first + count).
@@ -332,12 +333,16 @@ TEST_F(AgentResilienceTest, AgentRestartedUnderLoadIsResyncedWithinOneSecondNoQu
   EXPECT_EQ(daemon_->stop(), 0) << daemon_->log();
 }
 
-// dnsproxyd started while the agent is down (its pins left by an earlier run) serves at once,
-// the link connecting; what it learns meanwhile reaches the agent once it is there.
+// dnsproxyd started while the agent is down (its pins and the policy it persisted left by an
+// earlier run) serves at once, the link connecting; what it learns meanwhile reaches the agent
+// once it is there.
 TEST_F(AgentResilienceTest, DnsproxydStartsWhileTheAgentIsDownAndCatchesUp) {
   ASSERT_NO_FATAL_FAILURE(start_agent());
-  ASSERT_EQ(stop_agent(), 0) << agent_log();
   ASSERT_NO_FATAL_FAILURE(start_daemon("release"));
+  ASSERT_EQ(daemon_->stop(), 0) << daemon_->log();
+  ASSERT_EQ(stop_agent(), 0) << agent_log();
+  ASSERT_NO_FATAL_FAILURE(start_daemon("release", {}, false));
+  EXPECT_EQ(policy_field(stats(), "source"), "persisted");
   EXPECT_EQ(link(stats()), "connecting");
   ASSERT_TRUE(wait_stats(
       [](const nlohmann::json& s) { return control(s, "link_connect_failed") >= 2; }, 2s));
@@ -360,7 +365,7 @@ TEST_F(AgentResilienceTest, APeerWithAnotherUidIsRefusedOnBothEnds) {
   ASSERT_EQ(::chmod(socket_path_.c_str(), 0666), 0) << std::strerror(errno);
   EXPECT_EQ(connect_as(65534, socket_path_), 0) << "refused (0), served (1), no connect (2)";
 
-  ASSERT_NO_FATAL_FAILURE(start_daemon("release", {"--agent-uid", "65534"}));
+  ASSERT_NO_FATAL_FAILURE(start_daemon("release", {"--agent-uid", "65534"}, false));
   ASSERT_TRUE(
       wait_stats([](const nlohmann::json& s) { return control(s, "link_peer_refused") >= 2; }, 2s))
       << daemon_->log();

@@ -408,7 +408,10 @@ TEST_F(DnsproxydTest, ErrorsExitWithTheDocumentedCodes) {
   };
   const Case cases[] = {
       {{"-i", "nosuch0", "--forward-all"}, 3, "interface nosuch0 not found"},
-      {{"-i", "cli0"}, 2, "give exactly one of --forward-all and --policy FILE"},
+      {{"-i", "cli0"}, 2, "give exactly one of --forward-all, --policy FILE and --agent unix:PATH"},
+      {{"-i", "cli0", "--policy", "p.yaml", "--agent", "unix:/run/agent.sock"},
+       2,
+       "--policy and --agent exclude each other"},
       {{"-i", "cli0", "--forward-all", "--frame-size", "3000"}, 2, "frame size 3000"},
       {{"-i", "cli0", "--forward-all", "--bind-mode", "fast"}, 2, "--bind-mode"},
       {{"-i", "cli0", "--forward-all", "--xdp-mode", "turbo"}, 2, "turbo"},

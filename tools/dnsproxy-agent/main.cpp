@@ -2,8 +2,11 @@
 // cilium-agent's side of the link. It owns the agent's pinned BPF maps exactly as dnsproxyd's
 // embedded agent does (datapath/agent/agent_maps.h: the endpoint table and ipcache filled from
 // --policy FILE, the L3 allow map l3_guard enforces), serves the AgentLink service on a unix
-// socket (proto/dnsproxy/v1/agent.proto), and answers each MappingBatch with its BatchAck only
-// after the batch's addresses are in the allow map (mapping_service.h, with the fault injection).
+// socket (proto/dnsproxy/v1/agent.proto), answers each MappingBatch with its BatchAck only
+// after the batch's addresses are in the allow map (mapping_service.h, with the fault injection),
+// and serves the policy of the same file on the Policy stream (policy_streams.h). SIGHUP reads the
+// file again: a good one goes into the maps and, as the difference, to every connected proxy; a
+// bad one is logged and counted and the policy in force stays.
 //
 // The socket is this process's own (mode 0600, owned by --proxy-uid): each connection is
 // accepted here, its peer's uid checked with SO_PEERCRED, and only then handed to gRPC
@@ -13,8 +16,9 @@
 // agent is down, and a restarted agent takes the same maps up again (AgentMaps::
 // open_or_create_pinned). The socket file is removed at exit.
 //
-// Threads: gRPC's (one per stream), and the main thread, which accepts connections, waits for
-// SIGINT/SIGTERM (a signalfd) and expires plumbing once a second.
+// Threads: gRPC's (one per stream, and a reader beside each Policy stream), and the main thread,
+// which accepts connections, waits for SIGINT/SIGTERM/SIGHUP (a signalfd) and expires plumbing
+// once a second.
 #include <poll.h>
 #include <signal.h>
 #include <sys/signalfd.h>
@@ -40,10 +44,12 @@
 #include "datapath/agent/grpc_socket.h"
 #include "policy/policy_file.h"
 #include "tools/dnsproxy-agent/mapping_service.h"
+#include "tools/dnsproxy-agent/policy_streams.h"
 
 namespace {
 
 using dnsproxy::CounterSet;
+using dnsproxy::Result;
 using dnsproxy::agent_tool::LinkCounter;
 using dnsproxy::datapath::Fd;
 using dnsproxy::datapath::agent::AgentMaps;
@@ -66,6 +72,7 @@ struct Options {
   uint32_t proxy_uid = 0;
   uint32_t ack_delay = 0;
   dnsproxy::agent_tool::Faults faults;
+  bool nack_next_update = false;
 };
 
 struct State {
@@ -130,13 +137,40 @@ void accept_connections(int listener, grpc::Server& server, const Options& optio
   }
 }
 
+// SIGHUP: the policy file again, whole; only a good one replaces the maps' endpoints and ipcache
+// and the policy the proxies get.
+void reload_policy(const Options& options, State& state,
+                   dnsproxy::agent_tool::PolicyStreams& policy) {
+  auto file = dnsproxy::policy::load_policy_file(options.policy);
+  Result<void> loaded = file ? Result<void>{} : tl::unexpected(file.error());
+  if (file) {
+    std::lock_guard lock(state.mutex);
+    loaded = state.maps->load_policy(*file);
+  }
+  if (!loaded) {
+    {
+      std::lock_guard lock(state.mutex);
+      state.counters.add(LinkCounter::kPolicyReloadsFailed);
+    }
+    spdlog::error("SIGHUP: policy {} not reloaded, the policy in force stays: {}", options.policy,
+                  loaded.error().message);
+    return;
+  }
+  auto resources = dnsproxy::datapath::agent::encode_policy(*file);
+  spdlog::info("SIGHUP: policy {} reloaded (version {}); sending the difference to the proxies",
+               options.policy, dnsproxy::datapath::agent::policy_version(resources));
+  policy.update(std::move(resources));
+}
+
 // Until SIGINT/SIGTERM: connections accepted as they come, plumbing expired and the stats file
-// written once a second.
-void serve(int listener, grpc::Server& server, const Options& options, State& state) {
+// written once a second; SIGHUP reloads the policy.
+void serve(int listener, grpc::Server& server, const Options& options, State& state,
+           dnsproxy::agent_tool::PolicyStreams& policy) {
   sigset_t stop;
   sigemptyset(&stop);
   sigaddset(&stop, SIGINT);
   sigaddset(&stop, SIGTERM);
+  sigaddset(&stop, SIGHUP);
   const Fd signals(::signalfd(-1, &stop, SFD_CLOEXEC));
   std::set<uid_t> refused_logged;
   auto next_tick = std::chrono::steady_clock::now() + std::chrono::seconds(1);
@@ -149,8 +183,11 @@ void serve(int listener, grpc::Server& server, const Options& options, State& st
     if (fds[1].revents & POLLIN) {
       signalfd_siginfo info{};
       (void)!::read(signals.get(), &info, sizeof info);
-      spdlog::info("{}: stopping", strsignal(static_cast<int>(info.ssi_signo)));
-      return;
+      if (info.ssi_signo != SIGHUP) {
+        spdlog::info("{}: stopping", strsignal(static_cast<int>(info.ssi_signo)));
+        return;
+      }
+      reload_policy(options, state, policy);
     }
     if (fds[0].revents & POLLIN)
       accept_connections(listener, server, options, state, refused_logged);
@@ -198,8 +235,10 @@ int run(Options options) {
     return kExitListen;
   }
   options.faults.ack_delay = std::chrono::milliseconds(options.ack_delay);
+  dnsproxy::agent_tool::PolicyStreams policy(dnsproxy::datapath::agent::encode_policy(*file),
+                                             state.counters, state.mutex, options.nack_next_update);
   dnsproxy::agent_tool::MappingService service(*state.maps, state.counters, state.mutex,
-                                               options.faults);
+                                               options.faults, policy);
   grpc::ServerBuilder builder;  // no listening port: connections come from accept_connections
   builder.AddChannelArgument(GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS,
                              kMinPingIntervalMs);
@@ -212,7 +251,7 @@ int run(Options options) {
   }
   spdlog::info("serving the agent link on {} for uid {}", options.listen, options.proxy_uid);
 
-  serve(listener->get(), *server, options, state);
+  serve(listener->get(), *server, options, state, policy);
   ::unlink(socket_path->c_str());
   server->Shutdown(std::chrono::system_clock::now() + std::chrono::milliseconds(500));
   write_stats(options, state, true);
@@ -226,7 +265,9 @@ int main(int argc, char** argv) {
   Options options;
   CLI::App app{"dnsproxy-agent: the reference agent for dnsproxyd --agent (owns the pinned maps)"};
   app.add_option("--listen", options.listen, "serve the agent link on unix:PATH")->required();
-  app.add_option("--policy", options.policy, "policy file: endpoints and identities for the maps")
+  app.add_option("--policy", options.policy,
+                 "policy file: endpoints and identities for the maps, and the policy the proxies "
+                 "get (SIGHUP reloads it)")
       ->required();
   app.add_option("--pin-dir", options.pin_dir,
                  "bpffs directory for the maps (dnsproxyd's --pin-dir)")
@@ -247,6 +288,10 @@ int main(int argc, char** argv) {
   app.add_flag("--stop-answering", options.faults.stop_answering,
                "fault injection: accept the stream and read every batch, but neither plumb nor "
                "ACK any");
+  app.add_flag("--nack-next-update", options.nack_next_update,
+               "fault injection: the next policy update after a proxy's first sync (a SIGHUP's) "
+               "carries an invalid resource (a DNS rule on port 70000), which the proxy must "
+               "NACK");
   spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ dnsproxy-agent: %v");
   CLI11_PARSE(app, argc, argv);
   // Blocked before gRPC starts its threads, so they inherit the mask and only the main thread's
@@ -255,6 +300,7 @@ int main(int argc, char** argv) {
   sigemptyset(&stop);
   sigaddset(&stop, SIGINT);
   sigaddset(&stop, SIGTERM);
+  sigaddset(&stop, SIGHUP);
   pthread_sigmask(SIG_BLOCK, &stop, nullptr);
   return run(std::move(options));
 }

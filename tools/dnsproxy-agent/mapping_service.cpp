@@ -5,6 +5,7 @@
 #include <spdlog/spdlog.h>
 
 #include "datapath/agent/grpc_codec.h"
+#include "tools/dnsproxy-agent/policy_streams.h"
 
 namespace dnsproxy::agent_tool {
 
@@ -32,6 +33,12 @@ grpc::Status MappingService::Mappings(
   }
   spdlog::info("proxy stream ended after {} answered batch(es)", answered);
   return grpc::Status::OK;
+}
+
+grpc::Status MappingService::Policy(
+    grpc::ServerContext* context,
+    grpc::ServerReaderWriter<v1::PolicyResponse, v1::PolicyRequest>* stream) {
+  return policy_.serve(context, stream);
 }
 
 // The map writes first, the ACK after: the ACK is what releases the proxy's parked responses.

@@ -35,21 +35,43 @@ enum class LinkCounter : uint8_t {
   kBatchesAnswered,      // batches ACKed (after their map writes)
   kBatchesUnanswered,    // batches read and left unanswered (--stop-answering)
   kStreamsDropped,       // streams ended by --drop-stream-after
+  kPolicyStreams,        // Policy streams opened
+  kPolicyUpdatesSent,    // policy responses sent (the first of each stream even when empty)
+  kPolicyResourcesSent,  // resources in them
+  kPolicyAcks,           // ... ACKed by the proxy
+  kPolicyNacks,          // ... NACKed (logged with the proxy's error detail)
+  kPolicyReloadsFailed,  // SIGHUPs whose policy file was refused (the old policy stays)
   kCount,
 };
-constexpr std::array<std::string_view, 6> counter_names(LinkCounter) {
-  return {"link_connections_accepted", "link_connections_refused", "link_streams",
-          "link_batches_answered",     "link_batches_unanswered",  "link_streams_dropped"};
+constexpr std::array<std::string_view, 12> counter_names(LinkCounter) {
+  return {"link_connections_accepted",
+          "link_connections_refused",
+          "link_streams",
+          "link_batches_answered",
+          "link_batches_unanswered",
+          "link_streams_dropped",
+          "policy_streams",
+          "policy_updates_sent",
+          "policy_resources_sent",
+          "policy_acks",
+          "policy_nacks",
+          "policy_reloads_failed"};
 }
 
+class PolicyStreams;
+
+// The AgentLink service: Mappings here, Policy handed to PolicyStreams (policy_streams.h).
 class MappingService final : public v1::AgentLink::Service {
  public:
   MappingService(datapath::agent::AgentMaps& maps, CounterSet<LinkCounter>& counters,
-                 std::mutex& mutex, Faults faults)
-      : maps_(maps), counters_(counters), mutex_(mutex), faults_(faults) {}
+                 std::mutex& mutex, Faults faults, PolicyStreams& policy)
+      : maps_(maps), counters_(counters), mutex_(mutex), faults_(faults), policy_(policy) {}
 
   grpc::Status Mappings(grpc::ServerContext* context,
                         grpc::ServerReaderWriter<v1::BatchAck, v1::MappingBatch>* stream) override;
+  grpc::Status Policy(
+      grpc::ServerContext* context,
+      grpc::ServerReaderWriter<v1::PolicyResponse, v1::PolicyRequest>* stream) override;
 
  private:
   [[nodiscard]] v1::BatchAck plumb(const v1::MappingBatch& batch);
@@ -59,6 +81,7 @@ class MappingService final : public v1::AgentLink::Service {
   CounterSet<LinkCounter>& counters_;
   std::mutex& mutex_;  // maps_ and counters_
   const Faults faults_;
+  PolicyStreams& policy_;
 };
 
 }  // namespace dnsproxy::agent_tool

@@ -81,13 +81,21 @@ void print_status(const nlohmann::json& status) {
                                socket.at("xdp_mode").get<std::string>(),
                                socket.at("busy_poll").get<bool>() ? ", busy polling" : "");
   }
-  if (status.contains("agent") && !status.at("agent").is_null())
-    std::cout << fmt::format("agent {} (link {}); policy {} version {}; l3_guard {}\n",
-                             status.at("agent").at("kind").get<std::string>(),
-                             status.at("agent").at("link").get<std::string>(),
-                             status.at("policy").at("source").get<std::string>(),
-                             status.at("policy").at("version").dump(),
-                             status.at("l3_guard").get<bool>() ? "on" : "off");
+  if (!status.contains("agent") || status.at("agent").is_null()) return;
+  // The policy's origin: its file, or with an agent "none" / "persisted" / "agent" and the
+  // agent's version of it, and why the agent's last update was refused.
+  const nlohmann::json& policy = status.at("policy");
+  const std::string nack = policy.value("last_nack", "");
+  std::cout << fmt::format("agent {} (link {}); policy {} version {}{}{}; l3_guard {}\n",
+                           status.at("agent").at("kind").get<std::string>(),
+                           status.at("agent").at("link").get<std::string>(),
+                           policy.value("file", policy.at("source").get<std::string>()),
+                           policy.at("version").dump(),
+                           policy.contains("agent_version")
+                               ? " (agent's " + policy.at("agent_version").get<std::string>() + ")"
+                               : "",
+                           nack.empty() ? "" : "; last update refused: " + nack,
+                           status.at("l3_guard").get<bool>() ? "on" : "off");
 }
 
 void print_stats(const nlohmann::json& stats) {

@@ -61,19 +61,24 @@ TEST(ConfigTest, EveryBadValueIsExit2AndNamesItsFlag) {
          c.stats_interval = 0;
        },
        "--stats-interval"},
-      {"agent without policy", [](Config& c) { c.agent = "unix:/run/agent.sock"; },
-       "--agent needs --policy"},
-      {"agent not unix",
+      {"agent with forward-all", [](Config& c) { c.agent = "unix:/run/agent.sock"; },
+       "give exactly one of --forward-all, --policy FILE and --agent unix:PATH"},
+      {"agent with a policy file",
        [](Config& c) {
          c.forward_all = false;
          c.policy_file = "p.yaml";
+         c.agent = "unix:/run/agent.sock";
+       },
+       "--policy and --agent exclude each other: with --agent the policy comes from the agent"},
+      {"agent not unix",
+       [](Config& c) {
+         c.forward_all = false;
          c.agent = "localhost:50051";
        },
        "--agent: \"localhost:50051\" is not unix:PATH"},
       {"agent with the embedded agent's delay",
        [](Config& c) {
          c.forward_all = false;
-         c.policy_file = "p.yaml";
          c.agent = "unix:/run/agent.sock";
          c.agent_plumb_delay = 5;
        },
