@@ -359,12 +359,29 @@ class DaemonPath : public PathSetup {
  public:
   static Result<std::unique_ptr<PathSetup>> start(const Environment& env,
                                                   std::vector<std::string> args) {
+    auto path = launch(env, std::move(args));
+    if (!path) return tl::unexpected(path.error());
+    return std::unique_ptr<PathSetup>(std::move(*path));
+  }
+  static Result<std::unique_ptr<DaemonPath>> launch(const Environment& env,
+                                                    std::vector<std::string> args) {
     auto daemon =
         Dnsproxyd::start(sibling_binary("dnsproxyd"), env.topology->node(), args, env.pin_dir());
     if (!daemon) return tl::unexpected(daemon.error());
     auto path = std::make_unique<DaemonPath>();
     path->daemon_ = std::move(*daemon);
-    return std::unique_ptr<PathSetup>(std::move(path));
+    return path;
+  }
+  // With --agent: until the agent's policy is in force (the empty policy refuses everything).
+  Result<void> wait_for_agent_policy() {
+    for (int i = 0; i < 100; ++i) {
+      if (daemon_->report_counters())
+        if (auto stats = daemon_->stats();
+            stats && stats->value("policy", json::object()).value("source", "") == "agent")
+          return {};
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    return fail("dnsproxyd --agent: no policy from the agent within 10 s:\n", daemon_->log());
   }
   std::string evidence() override { return evidence_; }
   json histograms() const override { return histograms_; }
@@ -464,9 +481,13 @@ class AgentPolicyPath : public PathSetup {
     if (!std::filesystem::exists(socket))
       return fail("dnsproxy-agent did not listen on ", socket, " (see ", env.work_dir,
                   "/agent.log)");
-    daemon.insert(daemon.end(), {"--agent", "unix:" + socket});
-    auto inner = DaemonPath::start(env, std::move(daemon));
+    // The agent sends the policy; the daemon keeps what it accepted beside the run's files.
+    daemon.insert(daemon.end(), {"--agent", "unix:" + socket, "--policy-state",
+                                 env.work_dir + "/policy-state.pb"});
+    auto inner = DaemonPath::launch(env, std::move(daemon));
     if (!inner) return tl::unexpected(inner.error());
+    if (auto ready = (*inner)->wait_for_agent_policy(); !ready)
+      return tl::unexpected(ready.error());
     path->daemon_ = std::move(*inner);
     return std::unique_ptr<PathSetup>(std::move(path));
   }
@@ -481,7 +502,7 @@ class AgentPolicyPath : public PathSetup {
 
  private:
   BackgroundProcess agent_;
-  std::unique_ptr<PathSetup> daemon_;  // the DaemonPath on the agent
+  std::unique_ptr<DaemonPath> daemon_;  // dnsproxyd on the agent
 };
 
 std::string write_policy(const Environment& env) {
@@ -529,8 +550,8 @@ Result<std::unique_ptr<PathSetup>> start_path(const Environment& env, const std:
     // pinned across restarts), every name is new to the proxy again.
     std::filesystem::remove(env.pin_dir() + "/dnsproxy_fqdn_allow");
     const std::string policy = write_policy(env);
-    daemon.insert(daemon.end(), {"--policy", policy});
     if (path == "policy-agent") return AgentPolicyPath::start(env, pinned, policy, daemon);
+    daemon.insert(daemon.end(), {"--policy", policy});
     return DaemonPath::start(env, daemon);
   }
   if (path == "dnsdist") return DnsdistPath::start(env, pinned, proxy_cpu);
