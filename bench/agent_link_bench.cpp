@@ -54,7 +54,7 @@ constexpr auto kHousekeeping = std::chrono::seconds(1);  // dnsproxyd's expiry t
 
 struct Options {
   std::vector<double> rates = {1000, 10000};
-  std::vector<unsigned> batch_delays_us = {200};
+  std::vector<unsigned> batch_delays_us = {0};  // dnsproxyd's --plumb-batch-delay default
   size_t batch_max = 256;
   std::vector<std::string> agents = {"external", "embedded"};
   int runs = 5;
@@ -351,7 +351,7 @@ int main(int argc, char** argv) {
   CLI::App app{"dnsproxy-agent-bench: mapping -> ACK latency through the agent link"};
   app.add_option("--rates", options.rates, "new mappings per second")->capture_default_str();
   app.add_option("--batch-delays", options.batch_delays_us,
-                 "the Coordinator's batch delay, us (dnsproxyd's default: 200)")
+                 "the Coordinator's batch delay, us (dnsproxyd's --plumb-batch-delay; default 0)")
       ->capture_default_str();
   app.add_option("--batch-max", options.batch_max, "addresses per batch")->capture_default_str();
   app.add_option("--agents", options.agents, "external, embedded")->capture_default_str();

@@ -49,6 +49,14 @@ Setup<void> validate(Config& config) {
     return failure(kExitBadConfig, "--tcp-dns: \"" + config.tcp_dns + "\" is not drop or pass");
   if (config.max_delay == 0) return failure(kExitBadConfig, "--max-delay must be at least 1 ms");
   if (config.max_parked == 0) return failure(kExitBadConfig, "--max-parked must be at least 1");
+  if (config.plumb_batch_max == 0)
+    return failure(kExitBadConfig, "--plumb-batch-max must be at least 1");
+  // A batch that waits the whole max delay releases (or fails) every new name unplumbed.
+  if (uint64_t{config.plumb_batch_delay} >= uint64_t{config.max_delay} * 1000)
+    return failure(kExitBadConfig, "--plumb-batch-delay (" +
+                                       std::to_string(config.plumb_batch_delay) +
+                                       " us) must be shorter than --max-delay (" +
+                                       std::to_string(config.max_delay) + " ms)");
   if (!config.agent.empty()) {
     if (!config.agent.starts_with("unix:") || config.agent.size() == 5)
       return failure(kExitBadConfig, "--agent: \"" + config.agent + "\" is not unix:PATH");

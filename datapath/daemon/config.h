@@ -72,6 +72,11 @@ struct Config {
   bool release_before_plumb = false;     // --release-before-plumb (ablation)
   uint32_t max_parked = 1024;            // --max-parked: parked responses per worker
   uint32_t agent_plumb_delay = 0;        // --agent-plumb-delay MS: the embedded agent's delay
+  // A plumbing batch goes to the agent when it holds plumb_batch_max addresses, or
+  // plumb_batch_delay us after its first (0: at the next pass of the control loop, which batches
+  // what arrived meanwhile). bench/RESULTS.md "Agent link" says why 0.
+  uint32_t plumb_batch_max = 256;  // --plumb-batch-max
+  uint32_t plumb_batch_delay = 0;  // --plumb-batch-delay US
   // --agent unix:PATH: an external agent (dnsproxy-agent, issue 12) owns the pinned maps under
   // --pin-dir, sends the policy and plumbs over gRPC; empty: the embedded agent (--policy FILE).
   std::string agent;

@@ -176,8 +176,11 @@ class PolicyMode {
       mode->counters_.push_back(std::make_unique<CounterSet<datapath::pipeline::PolicyCounter>>());
     }
     mode->coordinator_ = std::make_unique<datapath::pipeline::Coordinator>(
-        datapath::pipeline::CoordinatorConfig{.cache = mode->file_.fqdn_limits}, mode->store_,
-        workers);
+        datapath::pipeline::CoordinatorConfig{
+            .batch_max = config.plumb_batch_max,
+            .batch_delay = std::chrono::microseconds(config.plumb_batch_delay),
+            .cache = mode->file_.fqdn_limits},
+        mode->store_, workers);
     if (config.agent.empty()) {
       auto agent = datapath::agent::EmbeddedAgent::create(
           {.plumb_delay = std::chrono::milliseconds(config.agent_plumb_delay)});

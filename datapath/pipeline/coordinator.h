@@ -40,8 +40,8 @@ namespace dnsproxy::datapath::pipeline {
 using Clock = policy::Clock;
 
 struct CoordinatorConfig {
-  size_t batch_max = 256;                       // addresses per batch
-  std::chrono::microseconds batch_delay{200};   // how long the first notice of a batch waits
+  size_t batch_max = 256;                       // addresses per batch (--plumb-batch-max)
+  std::chrono::microseconds batch_delay{0};     // how long the first notice of a batch waits
   std::chrono::milliseconds stale_after{5000};  // forget tickets / sends older than this
   policy::FqdnCacheLimits cache;
 };

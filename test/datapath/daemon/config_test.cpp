@@ -83,6 +83,13 @@ TEST(ConfigTest, EveryBadValueIsExit2AndNamesItsFlag) {
          c.agent_plumb_delay = 5;
        },
        "--agent-plumb-delay is the embedded agent's"},
+      {"plumbing batch of 0", [](Config& c) { c.plumb_batch_max = 0; }, "--plumb-batch-max"},
+      {"plumbing batch delay as long as the max delay",
+       [](Config& c) {
+         c.max_delay = 2;
+         c.plumb_batch_delay = 2000;
+       },
+       "--plumb-batch-delay (2000 us) must be shorter than --max-delay (2 ms)"},
       {"agent uid without an agent",
        [](Config& c) {
          c.forward_all = false;
