@@ -89,13 +89,10 @@ Result<bool> AllowMap::remove_if_expired(uint32_t endpoint_id, const policy::IpA
                                          Clock::time_point now) const {
   // The caller is the map's only writer, so nothing extends the entry between the read and the
   // delete.
+  auto live = allows(endpoint_id, ip, now);
+  if (!live) return tl::unexpected(live.error());
+  if (*live) return false;
   const fqdn_allow_key key = to_key(endpoint_id, ip);
-  fqdn_allow_value value{};
-  if (bpf_map_lookup_elem(fd_.get(), &key, &value) != 0) {
-    if (errno == ENOENT) return false;
-    return fail_errno("reading the allow map");
-  }
-  if (value.expires_ns > to_ns(now)) return false;
   if (bpf_map_delete_elem(fd_.get(), &key) != 0) {
     if (errno == ENOENT) return false;
     return fail_errno("deleting from the allow map");
