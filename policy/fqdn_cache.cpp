@@ -74,8 +74,21 @@ void FqdnCache::mark_plumbed(uint32_t endpoint_id, const IpAddress& ip) {
   plumbed_changed(state->first, state->second.expires);
 }
 
+void FqdnCache::inherit_plumbed(uint32_t endpoint_id, const IpAddress& ip,
+                                Clock::time_point until) {
+  inherited_.emplace(until, IpKey{endpoint_id, ip});
+  plumbed_changed({endpoint_id, ip}, until);
+}
+
 void FqdnCache::expire(Clock::time_point now) {
   while (!by_expiry_.empty() && by_expiry_.begin()->first <= now) remove(by_expiry_.begin());
+  while (!inherited_.empty() && inherited_.begin()->first <= now) {
+    // A pair learned and plumbed here since follows its own mappings.
+    const IpKey key = inherited_.begin()->second;
+    inherited_.erase(inherited_.begin());
+    const auto state = ips_.find(key);
+    if (state == ips_.end() || !state->second.plumbed) plumbed_changed(key, std::nullopt);
+  }
 }
 
 std::vector<IpAddress> FqdnCache::lookup(uint32_t endpoint_id, std::span<const uint8_t> name,

@@ -86,7 +86,12 @@ class FqdnCache {
   // The agent ACKed: the IP is plumbed for the endpoint for as long as a name maps it. Unknown
   // pairs (expired in between) are ignored.
   void mark_plumbed(uint32_t endpoint_id, const IpAddress& ip);
-  // Drops every mapping that expired at `now`, and the IPs no name maps any more.
+  // A pair plumbed before this cache existed (the pinned allow map an agent kept across a restart
+  // of the proxy): in the PlumbedSet until `until`, though no name was learned for it here, so a
+  // response for a name plumbed before the restart is released at once.
+  void inherit_plumbed(uint32_t endpoint_id, const IpAddress& ip, Clock::time_point until);
+  // Drops every mapping that expired at `now`, the IPs no name maps any more, and the inherited
+  // pairs past their time.
   void expire(Clock::time_point now);
 
   [[nodiscard]] std::vector<IpAddress> lookup(uint32_t endpoint_id, std::span<const uint8_t> name,
@@ -135,8 +140,9 @@ class FqdnCache {
   ExpiryIndex by_expiry_;
   std::map<NameKey, std::map<IpAddress, ExpiryIndex::iterator>> names_;
   std::map<IpKey, IpState> ips_;
-  PlumbedSet plumbed_;                               // as of the last plumbed_set()
-  std::vector<PlumbedSet::Change> plumbed_changes_;  // since then, in order
+  std::multimap<Clock::time_point, IpKey> inherited_;  // by the end of their plumbing
+  PlumbedSet plumbed_;                                 // as of the last plumbed_set()
+  std::vector<PlumbedSet::Change> plumbed_changes_;    // since then, in order
 };
 
 }  // namespace dnsproxy::policy

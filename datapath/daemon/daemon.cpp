@@ -244,6 +244,7 @@ class PolicyMode {
                     steer.pin_dir(), "?)");
       external_allow_ = std::move(*allow);
       allow_fd = external_allow_->fd();
+      inherit_plumbing(*external_allow_);
     }
     const auto sources = datapath::policed_sources(*file_.rules, file_.endpoints);
     if (auto written = steer.sources().replace(sources); !written) return written;
@@ -421,6 +422,24 @@ class PolicyMode {
         "until the agent answers",
         path, state->version(), state->resource_count(), file_.rules->endpoint_count());
     return std::move(*state);
+  }
+
+  // What the external agent plumbed before this start (the allow map outlives both processes):
+  // released at once, as before the restart, even while the agent is down.
+  void inherit_plumbing(const datapath::agent::AllowMap& allow) {
+    std::vector<policy::PlumbedSet::Change> pairs;
+    auto walked = allow.for_each(
+        [&](uint32_t endpoint_id, const policy::IpAddress& ip, policy::Clock::time_point until) {
+          pairs.push_back({.endpoint_id = endpoint_id, .ip = ip, .until = until});
+        });
+    if (!walked) {
+      spdlog::warn("{}; names plumbed before this start wait for the agent again",
+                   walked.error().message);
+      return;
+    }
+    const size_t taken = coordinator_->inherit_plumbed(pairs, std::chrono::steady_clock::now());
+    spdlog::info("{} plumbed (endpoint, address) pair(s) taken over from the agent's allow map",
+                 taken);
   }
 
   // The agent's accepted policy: in force (rules, policed sources, the identities mappings name),

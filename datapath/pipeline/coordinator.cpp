@@ -161,6 +161,19 @@ void Coordinator::expire(Clock::time_point now) {
     it = it->second.since <= horizon ? in_flight_.erase(it) : std::next(it);
 }
 
+size_t Coordinator::inherit_plumbed(std::span<const policy::PlumbedSet::Change> pairs,
+                                    Clock::time_point now) {
+  size_t taken = 0;
+  for (const policy::PlumbedSet::Change& pair : pairs) {
+    if (!pair.until || *pair.until <= now) continue;
+    cache_.inherit_plumbed(pair.endpoint_id, pair.ip, *pair.until);
+    ++taken;
+  }
+  counters_.add(CoordinatorCounter::kInheritedPlumbed, taken);
+  republish_if_changed();
+  return taken;
+}
+
 void Coordinator::republish_if_changed() {
   counters_.set(CoordinatorCounter::kFqdnMappings, cache_.mapping_count());
   if (!cache_.plumbed_changed()) return;

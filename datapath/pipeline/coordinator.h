@@ -65,26 +65,28 @@ struct PlumbBatch {
 };
 
 enum class CoordinatorCounter : uint8_t {
-  kNotices,          // mapping notices drained from the workers
-  kNoticesPlumbed,   // ... whose (endpoint, IP) was plumbed already (a stale worker snapshot)
-  kBatchesSent,      // batches cut for the agent
-  kBatchAddresses,   // addresses in them
-  kBatchesAcked,     // batch ACKs from the agent
-  kBatchesFailed,    // batches the agent refused or lost
-  kUnknownBatchAck,  // an ACK for no batch in flight
-  kTicketsAcked,     // ACKs fanned out to parked frames
-  kTicketsStale,     // tickets forgotten after stale_after
-  kAckRingFull,      // an ACK that waited for room in a worker's ACK ring (retried)
-  kRepublished,      // PlumbedSet publications
-  kFqdnMappings,     // a gauge: the (endpoint, name, IP) mappings in the cache now (set on
-                     // every learn and expiry; readable from any thread, unlike the cache)
+  kNotices,           // mapping notices drained from the workers
+  kNoticesPlumbed,    // ... whose (endpoint, IP) was plumbed already (a stale worker snapshot)
+  kBatchesSent,       // batches cut for the agent
+  kBatchAddresses,    // addresses in them
+  kBatchesAcked,      // batch ACKs from the agent
+  kBatchesFailed,     // batches the agent refused or lost
+  kUnknownBatchAck,   // an ACK for no batch in flight
+  kTicketsAcked,      // ACKs fanned out to parked frames
+  kTicketsStale,      // tickets forgotten after stale_after
+  kAckRingFull,       // an ACK that waited for room in a worker's ACK ring (retried)
+  kRepublished,       // PlumbedSet publications
+  kFqdnMappings,      // a gauge: the (endpoint, name, IP) mappings in the cache now (set on
+                      // every learn and expiry; readable from any thread, unlike the cache)
+  kInheritedPlumbed,  // pairs taken over at start from the allow map an agent kept
   kCount,
 };
 
-constexpr std::array<std::string_view, 12> counter_names(CoordinatorCounter) {
-  return {"notices",       "notices_plumbed", "batches_sent",      "batch_addresses",
-          "batches_acked", "batches_failed",  "unknown_batch_ack", "tickets_acked",
-          "tickets_stale", "ack_ring_full",   "republished",       "fqdn_mappings"};
+constexpr std::array<std::string_view, 13> counter_names(CoordinatorCounter) {
+  return {"notices",          "notices_plumbed", "batches_sent",      "batch_addresses",
+          "batches_acked",    "batches_failed",  "unknown_batch_ack", "tickets_acked",
+          "tickets_stale",    "ack_ring_full",   "republished",       "fqdn_mappings",
+          "inherited_plumbed"};
 }
 
 class Coordinator {
@@ -105,6 +107,10 @@ class Coordinator {
   // The agent could not plumb the batch: its tickets are left to the worker's max delay.
   void on_batch_failed(uint64_t batch_id);
   void expire(Clock::time_point now);
+  // The pairs an agent had plumbed before this process started (its pinned allow map), those
+  // still valid at `now`: released at once until their time (FqdnCache::inherit_plumbed).
+  // Returns how many were taken; publishes them.
+  size_t inherit_plumbed(std::span<const policy::PlumbedSet::Change> pairs, Clock::time_point now);
 
   // Hands worker `worker`'s pending ACKs to `push(TicketAck) -> bool` until it refuses (a full
   // ring: the rest stay for the next call). Returns how many it took.

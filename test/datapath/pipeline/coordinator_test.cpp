@@ -173,6 +173,21 @@ TEST(CoordinatorTest, ExpiredMappingsLeaveThePublishedPlumbedSet) {
   EXPECT_FALSE(f.store.current().is_plumbed(101, ip("203.0.113.1"), kT0 + 1s));
 }
 
+// A restarted proxy takes over what the agent's allow map says is plumbed: published at once,
+// released at once (a notice for it waits for nothing), gone at its time; expired ones not taken.
+TEST(CoordinatorTest, InheritedPlumbingIsPublishedAndReleasedAtOnceUntilItsTime) {
+  Fixture f;
+  const std::vector<policy::PlumbedSet::Change> pairs = {{101, ip("203.0.113.1"), kT0 + 30s},
+                                                         {101, ip("203.0.113.2"), kT0 - 1s}};
+  EXPECT_EQ(f.coordinator.inherit_plumbed(pairs, kT0), 1u);
+  EXPECT_EQ(f.coordinator.counters().get(CoordinatorCounter::kInheritedPlumbed), 1u);
+  EXPECT_TRUE(f.store.current().is_plumbed(101, ip("203.0.113.1"), kT0 + 29s));
+  EXPECT_FALSE(f.store.current().is_plumbed(101, ip("203.0.113.2"), kT0 - 2s)) << "expired";
+  EXPECT_FALSE(f.store.current().is_plumbed(102, ip("203.0.113.1"), kT0)) << "another endpoint";
+  f.coordinator.expire(kT0 + 30s);
+  EXPECT_FALSE(f.store.current().is_plumbed(101, ip("203.0.113.1"), kT0));
+}
+
 TEST(CoordinatorTest, TheMappingGaugeFollowsTheCacheWithoutAnAgent) {
   Fixture f;
   const auto gauge = [&] {
