@@ -171,6 +171,7 @@ TEST_F(AgentPolicyTest, ARestartWithoutTheAgentServesThePersistedPolicy) {
   EXPECT_EQ(policy_field(start, "source"), "persisted") << start.dump(2);
   EXPECT_EQ(policy_field(start, "resources"), "4");
   EXPECT_EQ(control(start, "policy_state_corrupt"), 0u);
+  EXPECT_EQ(control(start, "inherited_plumbed"), kNames) << "one (endpoint, AAAA) pair per name";
   ASSERT_NO_FATAL_FAILURE(expect_resolved_at_once(queries(0, kNames), 500, 2, kMaxDelayMs));
   EXPECT_EQ(rcode("www.example.test"), "REFUSED");
   const nlohmann::json served = stats();
