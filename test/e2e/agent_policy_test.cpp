@@ -2,7 +2,14 @@
 // reference agent dnsproxy-agent (which reads the fixture's policy file), ACKs or NACKs each
 // update, keeps the last good policy when an update is bad, resyncs only the difference on a new
 // stream, and persists what it accepted (--policy-state) so that a restart without the agent
-// serves it. Real processes, kdig for the answers, counters from the stats files.
+// serves it. Real processes, kdig for single answers, counters from the stats files.
+// Under load (dnsperf at a fixed rate from the client namespace, losses from its report):
+//   - the NACKed update is pushed and refused while dnsperf queries names the old policy allows:
+//     none lost, every answer NOERROR;
+//   - the restart without the agent: the names plumbed before it, at a fixed rate right after
+//     it: none lost, all NOERROR, none parked or slow (the daemon's counters, dnsperf's max
+//     latency).
+// Every query is AAAA, as in agent_resilience_test.
 #include <gtest/gtest.h>
 
 #include <signal.h>
@@ -22,12 +29,15 @@ namespace {
 using namespace std::chrono_literals;
 
 const std::string kCtl = DNSPROXYCTL_PATH;
+constexpr unsigned kNames = 20;  // host0 .. host19, every one allowed by the fixture's policy
+// Long enough that a parked response is told apart from one released at once, whatever the load.
+constexpr int kMaxDelayMs = 300;
 
 class AgentPolicyTest : public AgentFixture {
  protected:
   void SetUp() override {
     DNSPROXY_REQUIRE_PRIVILEGES();
-    ASSERT_NO_FATAL_FAILURE(build_with_agent({.names = 20}));
+    ASSERT_NO_FATAL_FAILURE(build_with_agent({.names = kNames}));
   }
   // The rcode kdig reports for `name` (AAAA, through the proxy to knotd).
   std::string rcode(const std::string& name) {
@@ -51,9 +61,10 @@ class AgentPolicyTest : public AgentFixture {
 };
 
 // A NACKed update: the agent's next update carries an invalid resource (--nack-next-update); the
-// proxy refuses it whole, says why in its stats, and the old policy keeps deciding: a name only
-// the new policy allows stays REFUSED, the old policy's names resolve. The same change without
-// the fault is then accepted, so the refusal was the bad resource's.
+// proxy refuses it whole, says why in its stats, and the old policy keeps deciding: pushed and
+// NACKed under dnsperf at a fixed rate for names the old policy allows, none lost and every
+// answer NOERROR; a name only the new policy allows stays REFUSED. The same change without the
+// fault is then accepted, so the refusal was the bad resource's.
 TEST_F(AgentPolicyTest, ANackedUpdateLeavesTheOldPolicyDeciding) {
   ASSERT_NO_FATAL_FAILURE(start_agent({"--nack-next-update"}));
   const std::string admin = "/tmp/dnsproxyd-policy-admin-" + std::to_string(::getpid()) + ".sock";
@@ -62,11 +73,26 @@ TEST_F(AgentPolicyTest, ANackedUpdateLeavesTheOldPolicyDeciding) {
   EXPECT_EQ(rcode("www.example.test"), "REFUSED");
   const std::string version = policy_field(stats(), "version");
 
+  // 400 q/s for 2 s; the update goes out once the load is flowing (its names plumbed and
+  // released at once) and is NACKed while it still runs.
+  auto load = resolve_at_in_background(queries(0, kNames), 400, 2);
+  ASSERT_TRUE(load);
+  ASSERT_TRUE(wait_stats(
+      [](const nlohmann::json& s) { return counter(s, "released_plumbed") >= 2 * kNames; }, 2s))
+      << daemon_->log();
   ASSERT_NO_FATAL_FAILURE(allow_www_and_reload());
   ASSERT_TRUE(wait_control("policy_updates_nacked", 1)) << daemon_->log() << agent_log();
+  EXPECT_TRUE(load->process.running()) << "the NACK must fall within the load";
   EXPECT_EQ(rcode("www.example.test"), "REFUSED") << "the bad update must not be in force";
+  const DnsperfReport report = load->finish();
+  EXPECT_GE(report.sent, 720u) << report.output;
+  EXPECT_EQ(report.lost, 0u) << report.output;
+  EXPECT_EQ(report.completed, report.sent) << report.output;
+  EXPECT_EQ(report.rcode("NOERROR"), report.sent) << report.output;
+  EXPECT_EQ(rcode("www.example.test"), "REFUSED");
   EXPECT_EQ(rcode("host2.example.test"), "NOERROR");
   const nlohmann::json refused = stats();
+  EXPECT_EQ(control(refused, "policy_updates_nacked"), 1u) << refused.dump(2);
   EXPECT_EQ(control(refused, "policy_updates_acked"), 1u) << refused.dump(2);
   EXPECT_EQ(policy_field(refused, "version"), version);
   EXPECT_NE(policy_field(refused, "last_nack").find("rule 2: port 70000 is not 0..65535"),
@@ -125,26 +151,32 @@ TEST_F(AgentPolicyTest, AReconnectResendsOnlyTheDifference) {
 }
 
 // dnsproxyd restarted while the agent is down: the policy it persisted and the agent's pinned
-// maps are in force at once (policy.source "persisted"): a name plumbed before resolves, a name
+// maps are in force at once (policy.source "persisted"): right after the restart, the names
+// plumbed before at a fixed rate resolve with none lost and none waiting for the agent; a name
 // the policy denies is refused.
 TEST_F(AgentPolicyTest, ARestartWithoutTheAgentServesThePersistedPolicy) {
   ASSERT_NO_FATAL_FAILURE(start_agent());
-  ASSERT_NO_FATAL_FAILURE(start_daemon_with_agent());
-  EXPECT_EQ(rcode("host4.example.test"), "NOERROR");
+  const std::vector<std::string> max_delay = {"--max-delay", std::to_string(kMaxDelayMs)};
+  ASSERT_NO_FATAL_FAILURE(start_daemon_with_agent(max_delay));
+  const DnsperfReport first = resolve_once(queries(0, kNames));
+  ASSERT_EQ(first.completed, kNames) << first.output;
   ASSERT_TRUE(wait_stats([](const nlohmann::json& s) {
-    return counter(s, "released_on_ack") == 1 && control(s, "policy_state_written") == 1;
+    return counter(s, "released_on_ack") == kNames && control(s, "policy_state_written") == 1;
   })) << daemon_->log();
   ASSERT_EQ(daemon_->stop(), 0) << daemon_->log();
   ASSERT_NO_FATAL_FAILURE(kill_agent());
 
-  ASSERT_NO_FATAL_FAILURE(start_daemon_with_agent({}, false));
+  ASSERT_NO_FATAL_FAILURE(start_daemon_with_agent(max_delay, false));
   const nlohmann::json start = stats();
   EXPECT_EQ(policy_field(start, "source"), "persisted") << start.dump(2);
   EXPECT_EQ(policy_field(start, "resources"), "4");
   EXPECT_EQ(control(start, "policy_state_corrupt"), 0u);
-  EXPECT_EQ(rcode("host4.example.test"), "NOERROR");
+  EXPECT_EQ(control(start, "inherited_plumbed"), kNames) << "one (endpoint, AAAA) pair per name";
+  ASSERT_NO_FATAL_FAILURE(expect_resolved_at_once(queries(0, kNames), 500, 2, kMaxDelayMs));
   EXPECT_EQ(rcode("www.example.test"), "REFUSED");
-  EXPECT_EQ(control(stats(), "link_up"), 0u) << "served without the agent";
+  const nlohmann::json served = stats();
+  EXPECT_EQ(control(served, "link_up"), 0u) << "served without the agent";
+  EXPECT_EQ(policy_field(served, "source"), "persisted");
   EXPECT_EQ(daemon_->stop(), 0) << daemon_->log();
 }
 
