@@ -146,6 +146,19 @@ std::string to_prometheus(const Snapshot& snapshot) {
                    "persisted one and each update accepted).");
     out += fmt::format("dnsproxy_policy_version {}\n", snapshot.agent->policy_version);
   }
+  if (snapshot.policy) {
+    {
+      Family info(out, "dnsproxy_policy_info", "gauge",
+                  "Where the policy in force came from (source: file; with --agent none, "
+                  "persisted or agent) and its version (with --agent, the agent's).");
+      info.sample(fmt::format("source=\"{}\",version=\"{}\"", snapshot.policy->source,
+                              snapshot.policy->version),
+                  1);
+    }
+    Family resources(out, "dnsproxy_policy_resources", "gauge",
+                     "With --agent: the policy resources held (0 with a policy file).");
+    out += fmt::format("dnsproxy_policy_resources {}\n", snapshot.policy->resources);
+  }
   if (snapshot.l3_guard) {
     Family guard(out, "dnsproxy_l3_guard_packets_total", "counter",
                  "l3_guard verdicts on the non-DNS traffic of policed endpoints (pass_*, drop_*).");

@@ -211,6 +211,8 @@ TEST_F(L3PolicyTest, DnsproxyctlShowsTheCacheThePolicyAndTheAgent) {
   EXPECT_NE(body.find("dnsproxy_agent_info{kind=\"embedded\",link=\"up\"} 1\n"), std::string::npos)
       << body;
   EXPECT_NE(body.find("dnsproxy_policy_version 1\n"), std::string::npos);
+  EXPECT_NE(body.find("dnsproxy_policy_info{source=\"file\",version=\"1\"} 1\n"), std::string::npos)
+      << body;
   EXPECT_NE(body.find("dnsproxy_mapping_to_ack_latency_seconds_count 1\n"), std::string::npos);
   EXPECT_NE(body.find("dnsproxy_mapping_to_ack_latency_seconds_bucket{le=\"0.0025\"} 0\n"),
             std::string::npos);

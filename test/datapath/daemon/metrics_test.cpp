@@ -37,6 +37,14 @@ Snapshot two_workers() {
   return snapshot;
 }
 
+Snapshot with_agent_policy() {
+  Snapshot snapshot = two_workers();
+  snapshot.mode = "policy";
+  snapshot.policy = PolicySnapshot{
+      .source = "persisted", .version = "5f0c1d2e3a4b5c6d", .resources = 12, .last_nack = ""};
+  return snapshot;
+}
+
 // promtool's verdict on `text`: its exit code and output (promtool reads the exposition on stdin).
 std::pair<int, std::string> promtool_check(const std::string& text) {
   const std::string path = std::filesystem::temp_directory_path() /
@@ -63,6 +71,22 @@ TEST(MetricsTest, TheExpositionPassesPromtool) {
       << text;
   EXPECT_NE(text.find("dnsproxy_dns_steer_packets_total{counter=\"redirect\"} 0"),
             std::string::npos);
+  const auto [status, output] = promtool_check(text);
+  EXPECT_EQ(status, 0) << output << "\n" << text;
+  EXPECT_EQ(output, "") << "no lint findings";
+}
+
+// Where the policy came from is a scrape away: a proxy serving its persisted policy while the
+// agent is down says so.
+TEST(MetricsTest, ThePolicySourceAndResourcesAreGauges) {
+  const std::string text = to_prometheus(with_agent_policy());
+  EXPECT_NE(
+      text.find("dnsproxy_policy_info{source=\"persisted\",version=\"5f0c1d2e3a4b5c6d\"} 1\n"),
+      std::string::npos)
+      << text;
+  EXPECT_NE(text.find("dnsproxy_policy_resources 12\n"), std::string::npos) << text;
+  EXPECT_EQ(to_prometheus(two_workers()).find("dnsproxy_policy_info"), std::string::npos)
+      << "forward-all mode has no policy";
   const auto [status, output] = promtool_check(text);
   EXPECT_EQ(status, 0) << output << "\n" << text;
   EXPECT_EQ(output, "") << "no lint findings";
