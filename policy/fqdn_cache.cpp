@@ -74,6 +74,11 @@ void FqdnCache::mark_plumbed(uint32_t endpoint_id, const IpAddress& ip) {
   plumbed_changed(state->first, state->second.expires);
 }
 
+void FqdnCache::set_limits(FqdnCacheLimits limits) {
+  limits_ = limits;
+  while (by_expiry_.size() > limits_.max_mappings) remove(by_expiry_.begin());
+}
+
 void FqdnCache::inherit_plumbed(uint32_t endpoint_id, const IpAddress& ip,
                                 Clock::time_point until) {
   inherited_.emplace(until, IpKey{endpoint_id, ip});

@@ -78,6 +78,11 @@ class FqdnCache {
  public:
   explicit FqdnCache(FqdnCacheLimits limits = {}) : limits_(limits) {}
 
+  // New bounds (an agent's policy update): the mapping bound and min TTL apply at once (the
+  // soonest-expiring mappings evicted down to it), the per-name bound at the name's next learn.
+  void set_limits(FqdnCacheLimits limits);
+  [[nodiscard]] const FqdnCacheLimits& limits() const noexcept { return limits_; }
+
   // Records the IPs a response gave `endpoint` for `name` (lowercased wire form). Returns those
   // not plumbed for the endpoint yet: what the agent must plumb before the response goes out.
   std::vector<IpAddress> learn(uint32_t endpoint_id, std::span<const uint8_t> name,

@@ -145,6 +145,27 @@ void add(PolicyResources& resources, v1::PolicyResource resource) {
   resources.insert_or_assign(std::move(name), std::move(resource));
 }
 
+// The FQDN cache's bounds a settings resource gives, each absent one the default.
+Result<policy::FqdnCacheLimits> decode_fqdn_limits(const v1::PolicySettings& settings) {
+  constexpr uint32_t kMaxMinTtl = 7 * 24 * 3600;  // as a policy file's settings.fqdn.minTtl
+  policy::FqdnCacheLimits limits;
+  if (settings.has_max_ips_per_name()) {
+    if (settings.max_ips_per_name() == 0) return fail("max_ips_per_name must be at least 1");
+    limits.max_ips_per_name = settings.max_ips_per_name();
+  }
+  if (settings.has_max_mappings()) {
+    if (settings.max_mappings() == 0) return fail("max_mappings must be at least 1");
+    limits.max_mappings = settings.max_mappings();
+  }
+  if (settings.has_min_ttl_seconds()) {
+    if (settings.min_ttl_seconds() > kMaxMinTtl)
+      return fail("min_ttl_seconds ", std::to_string(settings.min_ttl_seconds()),
+                  " is more than 7 days");
+    limits.min_ttl = std::chrono::seconds(settings.min_ttl_seconds());
+  }
+  return limits;
+}
+
 }  // namespace
 
 PolicyState::PolicyState() {
@@ -174,10 +195,15 @@ Result<PolicyState> PolicyState::build(PolicyResources resources, std::string ve
   for (const auto& [name, resource] : resources) {
     const auto error = [&name](const Error& e) { return fail("resource ", name, ": ", e.message); };
     switch (resource.body_case()) {
-      case v1::PolicyResource::kSettings:
-        file.spec.defaults = {decode_action(resource.settings().unknown_source()),
-                              decode_action(resource.settings().port_without_rules())};
+      case v1::PolicyResource::kSettings: {
+        const v1::PolicySettings& settings = resource.settings();
+        file.spec.defaults = {decode_action(settings.unknown_source()),
+                              decode_action(settings.port_without_rules())};
+        auto limits = decode_fqdn_limits(settings);
+        if (!limits) return error(limits.error());
+        file.fqdn_limits = *limits;
         break;
+      }
       case v1::PolicyResource::kIdentity: {
         const v1::EndpointIdentity& identity = resource.identity();
         state.identities_[identity.endpoint_id()] = identity.identity();
@@ -262,6 +288,11 @@ PolicyResources encode_policy(const policy::PolicyFile& file) {
   settings.mutable_settings()->set_unknown_source(encode_action(file.spec.defaults.unknown_source));
   settings.mutable_settings()->set_port_without_rules(
       encode_action(file.spec.defaults.port_without_rules));
+  settings.mutable_settings()->set_max_ips_per_name(
+      static_cast<uint32_t>(file.fqdn_limits.max_ips_per_name));
+  settings.mutable_settings()->set_max_mappings(file.fqdn_limits.max_mappings);
+  settings.mutable_settings()->set_min_ttl_seconds(
+      static_cast<uint32_t>(file.fqdn_limits.min_ttl.count()));
   add(resources, std::move(settings));
   std::map<uint32_t, v1::PolicyResource> identities;
   for (const policy::EndpointEntry& entry : file.endpoints) {

@@ -472,6 +472,8 @@ class PolicyMode {
     file_.spec = state.policy().spec;
     file_.rules = state.policy().rules;
     file_.endpoints = state.policy().endpoints;
+    file_.fqdn_limits = state.policy().fqdn_limits;
+    coordinator_->set_cache_limits(file_.fqdn_limits);
     store_.replace({file_.rules, nullptr, nullptr, nullptr});  // the tables are the mirror's
     ++policy_version_;
   }

@@ -161,6 +161,12 @@ void Coordinator::expire(Clock::time_point now) {
     it = it->second.since <= horizon ? in_flight_.erase(it) : std::next(it);
 }
 
+void Coordinator::set_cache_limits(const policy::FqdnCacheLimits& limits) {
+  config_.cache = limits;
+  cache_.set_limits(limits);
+  republish_if_changed();
+}
+
 size_t Coordinator::inherit_plumbed(std::span<const policy::PlumbedSet::Change> pairs,
                                     Clock::time_point now) {
   size_t taken = 0;

@@ -107,6 +107,9 @@ class Coordinator {
   // The agent could not plumb the batch: its tickets are left to the worker's max delay.
   void on_batch_failed(uint64_t batch_id);
   void expire(Clock::time_point now);
+  // The FQDN cache's bounds from an agent's policy (FqdnCache::set_limits); what they evict
+  // leaves the published PlumbedSet.
+  void set_cache_limits(const policy::FqdnCacheLimits& limits);
   // The pairs an agent had plumbed before this process started (its pinned allow map), those
   // still valid at `now`: released at once until their time (FqdnCache::inherit_plumbed).
   // Returns how many were taken; publishes them.

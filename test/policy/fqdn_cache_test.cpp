@@ -114,6 +114,26 @@ TEST(FqdnCacheTest, PlumbedSetFollowsEveryChangeAndOldSetsStayAsTheyWere) {
   EXPECT_TRUE(first.is_plumbed(101, a, t0 + seconds(59)));
 }
 
+// New bounds from an agent: the mapping bound evicts at once, soonest expiry first, and what it
+// evicts leaves the PlumbedSet.
+TEST(FqdnCacheTest, ALowerMappingBoundEvictsAtOnce) {
+  FqdnCache cache;
+  for (int i = 0; i < 4; ++i) {
+    const IpAddress address = ip("203.0.113." + std::to_string(i + 1));
+    (void)cache.learn(101, wire("n" + std::to_string(i) + ".example"), std::vector{address},
+                      seconds(10 + i), t0);
+    cache.mark_plumbed(101, address);
+  }
+  EXPECT_EQ(cache.plumbed_set().size(), 4u);
+  cache.set_limits({.max_ips_per_name = 1000, .max_mappings = 2, .min_ttl = seconds(0)});
+  EXPECT_EQ(cache.mapping_count(), 2u);
+  EXPECT_EQ(cache.limits().max_mappings, 2u);
+  const PlumbedSet& set = cache.plumbed_set();
+  EXPECT_EQ(set.size(), 2u);
+  EXPECT_FALSE(set.is_plumbed(101, ip("203.0.113.1"), t0)) << "the soonest to expire went first";
+  EXPECT_TRUE(set.is_plumbed(101, ip("203.0.113.4"), t0));
+}
+
 // Many pairs over many shards: every one of them found, and only those.
 TEST(FqdnCacheTest, PlumbedSetHoldsThousandsOfPairs) {
   FqdnCache cache;

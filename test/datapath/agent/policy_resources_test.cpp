@@ -137,6 +137,16 @@ TEST(PolicyResourcesTest, ABadResponseIsRefusedAndTheOldPolicyStays) {
   refused([&](auto& r) { dns(r).set_name("rbac/101"); }, "unknown kind");
   refused([&](auto& r) { dns(r).mutable_identity(); }, "its body is not of the kind its name says");
   refused([&](auto& r) { *r.add_resources() = dns(r); }, "appears twice");
+  const auto settings = [](v1::PolicyResponse& r) -> v1::PolicySettings& {
+    for (v1::PolicyResource& resource : *r.mutable_resources())
+      if (resource.name() == "settings") return *resource.mutable_settings();
+    ADD_FAILURE() << "no settings";
+    return *r.mutable_resources(0)->mutable_settings();
+  };
+  refused([&](auto& r) { settings(r).set_max_ips_per_name(0); },
+          "resource settings: max_ips_per_name must be at least 1");
+  refused([&](auto& r) { settings(r).set_max_mappings(0); }, "max_mappings must be at least 1");
+  refused([&](auto& r) { settings(r).set_min_ttl_seconds(8 * 24 * 3600); }, "more than 7 days");
   refused(
       [&](auto& r) {
         v1::PolicyResource& other = *r.add_resources();
@@ -145,6 +155,33 @@ TEST(PolicyResourcesTest, ABadResponseIsRefusedAndTheOldPolicyStays) {
         other.mutable_identity()->add_addresses(std::string("\xc0\x00\x02\x0a", 4));
       },
       "address 192.0.2.10 belongs to two endpoints");
+}
+
+// The FQDN cache's bounds travel in "settings": the file's settings.fqdn reach the proxy, and an
+// agent that sends none leaves the proxy's defaults.
+TEST(PolicyResourcesTest, TheFqdnCacheBoundsTravelInTheSettings) {
+  policy::PolicyFile file = file_of(R"([{matchPattern: "host*.example.test"}])");
+  file.fqdn_limits = {
+      .max_ips_per_name = 7, .max_mappings = 5000, .min_ttl = std::chrono::seconds(30)};
+  const PolicyResources resources = encode_policy(file);
+  EXPECT_NE(resources.at("settings").version(), kHosts.at("settings").version());
+  const PolicyState state = apply_ok(PolicyState(), policy_delta({}, resources));
+  EXPECT_EQ(state.policy().fqdn_limits.max_ips_per_name, 7u);
+  EXPECT_EQ(state.policy().fqdn_limits.max_mappings, 5000u);
+  EXPECT_EQ(state.policy().fqdn_limits.min_ttl, std::chrono::seconds(30));
+
+  v1::PolicyResponse bare = policy_delta({}, kHosts);
+  for (v1::PolicyResource& resource : *bare.mutable_resources())
+    if (resource.name() == "settings") {
+      resource.mutable_settings()->clear_max_ips_per_name();
+      resource.mutable_settings()->clear_max_mappings();
+      resource.mutable_settings()->clear_min_ttl_seconds();
+    }
+  const PolicyState defaults = apply_ok(PolicyState(), bare);
+  EXPECT_EQ(defaults.policy().fqdn_limits.max_ips_per_name,
+            policy::FqdnCacheLimits{}.max_ips_per_name);
+  EXPECT_EQ(defaults.policy().fqdn_limits.max_mappings, policy::FqdnCacheLimits{}.max_mappings);
+  EXPECT_EQ(defaults.policy().fqdn_limits.min_ttl, std::chrono::seconds(0));
 }
 
 TEST(PolicyResourcesTest, ThePersistedStateParsesBackToTheSamePolicy) {
