@@ -33,6 +33,7 @@
 #include "bench/summary.h"
 #include "datapath/agent/embedded_agent.h"
 #include "datapath/agent/grpc_agent.h"
+#include "dns/name_text.h"
 #include "policy/policy_file.h"
 #include "test/support/bpffs.h"
 #include "test/support/netns.h"
@@ -98,16 +99,9 @@ pipeline::MappingNotice notice_for(uint32_t i) {
   const uint8_t ip[4] = {100, static_cast<uint8_t>(64 + (i >> 16 & 0x3f)),
                          static_cast<uint8_t>(i >> 8), static_cast<uint8_t>(i)};
   notice.ip = policy::IpAddress::v4(std::span<const uint8_t, 4>(ip));
-  const std::string label = "host" + std::to_string(i);
-  size_t at = 0;
-  notice.name[at++] = static_cast<uint8_t>(label.size());
-  for (char c : label) notice.name[at++] = static_cast<uint8_t>(c);
-  for (std::string_view l : {"bench", "test"}) {
-    notice.name[at++] = static_cast<uint8_t>(l.size());
-    for (char c : l) notice.name[at++] = static_cast<uint8_t>(c);
-  }
-  notice.name[at++] = 0;
-  notice.name_length = static_cast<uint8_t>(at);
+  // Always a valid name: "host<i>.bench.test".
+  const auto length = dns::name_from_text("host" + std::to_string(i) + ".bench.test", notice.name);
+  notice.name_length = static_cast<uint8_t>(*length);
   return notice;
 }
 
