@@ -24,7 +24,7 @@ void Coordinator::on_notice(size_t worker, const MappingNotice& notice, Clock::t
 
   // Into the open batch: the agent plumbs (or extends) every address it is told about.
   if (!open_) open_ = OpenBatch{next_batch_id_++, now + config_.batch_delay, 0, {}};
-  const Clock::time_point expires = now + std::max(ttl, config_.cache.min_ttl);
+  const Clock::time_point expires = now + std::max(ttl, cache_.limits().min_ttl);
   auto& addresses = open_->names[{notice.endpoint_id, std::string(name.begin(), name.end())}];
   auto known = std::find_if(addresses.begin(), addresses.end(),
                             [&](const PlumbAddress& a) { return a.ip == notice.ip; });
@@ -162,7 +162,6 @@ void Coordinator::expire(Clock::time_point now) {
 }
 
 void Coordinator::set_cache_limits(const policy::FqdnCacheLimits& limits) {
-  config_.cache = limits;
   cache_.set_limits(limits);
   republish_if_changed();
 }

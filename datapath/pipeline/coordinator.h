@@ -43,7 +43,7 @@ struct CoordinatorConfig {
   size_t batch_max = 256;                       // addresses per batch (--plumb-batch-max)
   std::chrono::microseconds batch_delay{0};     // how long the first notice of a batch waits
   std::chrono::milliseconds stale_after{5000};  // forget tickets / sends older than this
-  policy::FqdnCacheLimits cache;
+  policy::FqdnCacheLimits cache;  // at start; set_cache_limits() replaces them (the cache's own)
 };
 
 // One address of a name in a batch, plumbed until `expires` (the agent adds its grace period).
